@@ -1,0 +1,1 @@
+//! # datacamp-codec (being written)

@@ -1,0 +1,133 @@
+//! The error type shared by everything that implements or uses the
+//! [`Database`](crate::Database) and [`Connection`](crate::Connection) traits.
+
+use crate::keyword::Keyword;
+use crate::schema::ValueType;
+
+/// What can go wrong reading or writing a datom database.
+///
+/// Every message names the object that failed (attribute, value, entity,
+/// transaction, path) and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Schema flexibility `write` and the attribute was never declared.
+    #[error("attribute {attr} is not declared in the schema (schema-flexibility is write; declare it or create the database with schema-flexibility read)")]
+    UndeclaredAttribute {
+        /// The attribute.
+        attr: Keyword,
+    },
+    /// A value does not have the attribute's declared type.
+    #[error("wrong value type for {attr}: expected {expected}, got {found} {value}")]
+    WrongValueType {
+        /// The attribute.
+        attr: Keyword,
+        /// Its declared type.
+        expected: ValueType,
+        /// The type name of the value given.
+        found: &'static str,
+        /// The value given, as EDN.
+        value: String,
+    },
+    /// A `:db.unique/value` attribute already has this value on another entity.
+    #[error("unique conflict on {attr}: value {value} already belongs to entity {existing}, cannot also give it to entity {entity}")]
+    UniqueConflict {
+        /// The attribute.
+        attr: Keyword,
+        /// The value, as EDN.
+        value: String,
+        /// The entity that holds it.
+        existing: i64,
+        /// The entity the transaction tried to give it to.
+        entity: i64,
+    },
+    /// A lookup ref names no entity.
+    #[error("lookup ref [{attr} {value}] does not match any entity")]
+    LookupRefNotFound {
+        /// The attribute.
+        attr: Keyword,
+        /// The value, as EDN.
+        value: String,
+    },
+    /// An entity id, ident or ref that does not exist or is not allowed.
+    #[error("entity {entity} not found: {reason}")]
+    EntityNotFound {
+        /// The entity as written.
+        entity: String,
+        /// Why it was looked for.
+        reason: String,
+    },
+    /// Tx-data that is malformed for a reason other than the above.
+    #[error("invalid tx-data: {0}")]
+    InvalidTxData(String),
+    /// `load` into a database that already holds datoms, or a restore into
+    /// a non-empty target.
+    #[error("database {what} is not empty ({datoms} datoms); load and restore need an empty database")]
+    NotEmpty {
+        /// The database (URL or path).
+        what: String,
+        /// How many datoms it holds.
+        datoms: u64,
+    },
+    /// `apply` or `load` given ids that would break the database's order
+    /// (e.g. a transaction id not above the basis).
+    #[error("cannot replay transaction {tx}: {reason}")]
+    Replay {
+        /// The transaction id.
+        tx: i64,
+        /// Why.
+        reason: String,
+    },
+    /// Another process holds the database open.
+    #[error("database {path} is locked by another process")]
+    Locked {
+        /// The database file.
+        path: String,
+    },
+    /// The file exists but is not a Datacamp database (or is damaged).
+    #[error("{path} is not a Datacamp database: {reason}")]
+    NotADatabase {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No database at this URL (and it was not to be created).
+    #[error("no database at {url}")]
+    NoSuchDatabase {
+        /// The URL.
+        url: String,
+    },
+    /// A URL this crate cannot open.
+    #[error("invalid database URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A query that names components in an order the index cannot use.
+    #[error("invalid index query: {0}")]
+    InvalidQuery(String),
+    /// The storage engine failed.
+    #[error("storage error in {context}: {source}")]
+    Storage {
+        /// What was being done, naming the file or table.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An I/O error on a named path.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

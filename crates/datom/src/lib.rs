@@ -1,0 +1,43 @@
+//! # datacamp-datom — the vocabulary of datom databases
+//!
+//! Everything the other Datacamp crates talk in, with no I/O:
+//!
+//! - [`Keyword`], [`Symbol`], [`Value`] (every Datahike value type, with a
+//!   documented total order) and [`Datom`] `[e a v tx added]`;
+//! - [`Schema`] and [`Attribute`], built from ordinary schema datoms;
+//! - tx-data ([`TxOp`], [`EntityMap`], [`EntityRef`], [`TxValue`]) and
+//!   [`TxReport`];
+//! - the [`Database`] (snapshot) and [`Connection`] (live database) traits
+//!   that the embedded engine implements and that other datom stores can;
+//! - [`edn`]: tx-data, values and datoms from and to EDN text;
+//! - [`Error`], the one error type of the traits.
+//!
+//! Constants shared with Datahike: [`TX0`], the bootstrap transaction.
+//!
+//! ```
+//! use datacamp_datom::{Datom, Keyword, Value, TX0};
+//!
+//! let d = Datom::new(1, Keyword::parse("person/name"), Value::string("Ada"), TX0 + 1);
+//! assert_eq!(d.to_string(), r#"[1 :person/name "Ada" 536870913 true]"#);
+//! ```
+
+mod datom;
+mod db;
+pub mod edn;
+mod error;
+mod keyword;
+pub mod schema;
+mod tx;
+mod value;
+
+pub use datom::{Component, Datom, Index, EMAX, TX0};
+pub use db::{
+    Connection, Database, DatomIter, DbConfig, LoadReport, SchemaFlexibility, Snapshot,
+    Subscribers, Subscription, TxIter,
+};
+pub use error::{Error, Result};
+pub use keyword::{Keyword, Symbol};
+pub use num_bigint::BigInt;
+pub use schema::{Attribute, Cardinality, Schema, Unique, ValueType};
+pub use tx::{EntityMap, EntityRef, TempId, TxOp, TxReport, TxValue};
+pub use value::{format_instant, parse_instant, BigDec, Uuid, Value};

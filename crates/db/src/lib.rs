@@ -1,0 +1,1 @@
+//! # datacamp-db (being written)
