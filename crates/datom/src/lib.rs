@@ -27,6 +27,7 @@ pub mod edn;
 mod error;
 mod keyword;
 pub mod schema;
+pub mod synthetic;
 mod tx;
 mod value;
 
