@@ -1,1 +1,49 @@
-//! # datacamp-codec (being written)
+//! # datacamp-codec — Fressian, datom chunks, gzip and SHA-256
+//!
+//! A Fressian implementation byte-compatible with the reference (Java
+//! `org.fressian` + `clojure.data.fressian`), safe on hostile input, plus
+//! what a Datacamp backup needs around it:
+//!
+//! - [`fressian`]: the generic data model [`fressian::Value`], a streaming
+//!   [`fressian::Writer`] and [`fressian::Reader`] (both caches, chunked
+//!   strings and bytes, open and closed lists, footers with Adler-32,
+//!   `RESET_CACHES`);
+//! - [`chunk`] (feature `datom`, on by default): the datom-chunk document,
+//!   encoded straight from `&[Datom]` ([`chunk::encode_chunk`],
+//!   [`chunk::ChunkEncoder`]) and decoded datom by datom
+//!   ([`chunk::ChunkReader`]);
+//! - [`compress`]: gzip ([`compress::Compression`], [`compress::gzip_compress`],
+//!   [`compress::gunzip_reader`]) and [`sha256_hex`];
+//! - [`CodecError`]: every failure, with the byte offset and what was
+//!   expected.
+//!
+//! Encoding follows the reference exactly — strings as UTF-8 of UTF-16 code
+//! units (an astral character is two 3-byte surrogate sequences), the same
+//! integer widths, cache numbering and chunk boundaries — with one
+//! deliberate exception: the reference writes `-0.0` as `DOUBLE_0` and so
+//! loses the sign; this crate writes a full `DOUBLE` for `-0.0` (readers,
+//! including the reference, read it back as `-0.0`). NaN is written as
+//! Java's canonical NaN, as the reference does.
+//!
+//! On reading, a lone UTF-16 surrogate (legal in a Java string, impossible
+//! in a Rust one) is rejected with an error by default;
+//! [`fressian::LoneSurrogates::Replace`] maps it to U+FFFD instead.
+//!
+//! ```
+//! use datacamp_codec::fressian::{self, Value};
+//!
+//! let v = Value::List(vec![Value::keyword(Some("db"), "id"), Value::Int(42), Value::string("😀")]);
+//! let bytes = fressian::to_vec(&v).unwrap();
+//! assert_eq!(fressian::from_slice(&bytes).unwrap(), v);
+//! ```
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+#[cfg(feature = "datom")]
+pub mod chunk;
+pub mod compress;
+mod error;
+pub mod fressian;
+
+pub use compress::{sha256_hex, Compression};
+pub use error::{CodecError, Result};

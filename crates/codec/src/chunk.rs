@@ -1,0 +1,941 @@
+//! The datom-chunk document: one Fressian map per chunk file,
+//!
+//! ```text
+//! {:format/type :datom-chunk, :format/version "1.0.0",
+//!  :format/serialization :fressian, :chunk/id N, :datoms [[e a v tx added] …]}
+//! ```
+//!
+//! encoded straight from `&[Datom]` and decoded straight into [`Datom`]s,
+//! without building a generic tree. The encoder produces exactly the bytes
+//! `(clojure.data.fressian/write-object w chunk-map)` produces (no footer),
+//! except that `-0.0` keeps its sign (see the crate docs).
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use datacamp_datom::{BigDec, BigInt, Datom, Keyword, Symbol, Value as DValue};
+use rustc_hash::FxHashMap;
+
+use crate::compress::{self, Compression};
+use crate::error::{CodecError, Result};
+use crate::fressian::{
+    codes, put_named, raw, ListLen, Named, ReadOptions, Reader, Uuid, Value, WriteCaches,
+};
+
+/// `:format/type` of a chunk.
+pub const FORMAT_TYPE: &str = "datom-chunk";
+/// `:format/version` this crate writes.
+pub const FORMAT_VERSION: &str = "1.0.0";
+/// `:format/serialization` of a chunk.
+pub const SERIALIZATION: &str = "fressian";
+
+/// Tuples nested deeper than this are refused when encoding.
+const MAX_TUPLE_DEPTH: u32 = 256;
+
+/// The bytes that reference a keyword once both its parts are in the
+/// priority cache: `KEY`, then `NULL`/`""`/a cache reference for each part
+/// (at most 1 + 2 × 6 bytes).
+#[derive(Clone, Copy, Debug)]
+struct KeywordRef {
+    len: u8,
+    bytes: [u8; 14],
+}
+
+/// Encodes chunk documents, reusing its buffers and tables between chunks.
+///
+/// ```
+/// use datacamp_codec::chunk::{ChunkEncoder, ChunkReader};
+/// use datacamp_codec::compress::{gunzip_reader, Compression};
+/// use datacamp_datom::{Datom, Keyword, Value, TX0};
+///
+/// let datoms = vec![Datom::new(1, Keyword::parse("person/name"), Value::string("Ada"), TX0 + 1)];
+/// let mut enc = ChunkEncoder::new();
+/// let chunk = enc.encode_compressed(0, &datoms, Compression::default()).unwrap();
+/// assert_eq!(chunk.sha256, datacamp_codec::sha256_hex(&chunk.bytes));
+///
+/// let mut reader = ChunkReader::new(gunzip_reader(&chunk.bytes[..])).unwrap();
+/// assert_eq!(reader.header().chunk_id, Some(0));
+/// let back: Vec<Datom> = reader.by_ref().collect::<Result<_, _>>().unwrap();
+/// assert_eq!(back, datoms);
+/// ```
+#[derive(Debug, Default)]
+pub struct ChunkEncoder {
+    fressian: Vec<u8>,
+    caches: WriteCaches,
+    keywords: FxHashMap<Keyword, KeywordRef>,
+}
+
+/// A chunk ready to store: compressed bytes and their checksum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedChunk {
+    /// The (compressed) file content.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`, 64 lowercase hex digits.
+    pub sha256: String,
+    /// Length of the Fressian document before compression.
+    pub fressian_len: usize,
+    /// Number of datoms in the chunk.
+    pub datom_count: usize,
+}
+
+impl ChunkEncoder {
+    /// An encoder with empty buffers.
+    pub fn new() -> ChunkEncoder {
+        ChunkEncoder::default()
+    }
+
+    /// Encodes a chunk document; the returned bytes live until the next
+    /// call.
+    pub fn encode(&mut self, chunk_id: u64, datoms: &[Datom]) -> Result<&[u8]> {
+        let mut buf = std::mem::take(&mut self.fressian);
+        let result = self.encode_into(chunk_id, datoms, &mut buf);
+        self.fressian = buf;
+        result.map(|()| self.fressian.as_slice())
+    }
+
+    /// Encodes a chunk document into `buf` (cleared first).
+    pub fn encode_into(
+        &mut self,
+        chunk_id: u64,
+        datoms: &[Datom],
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        buf.clear();
+        self.caches.clear();
+        self.keywords.clear();
+        let mut w = ChunkWriter {
+            buf,
+            caches: &mut self.caches,
+            keywords: &mut self.keywords,
+        };
+        w.chunk(chunk_id, datoms)
+    }
+
+    /// Encodes, compresses and hashes a chunk: what the backup stores.
+    pub fn encode_compressed(
+        &mut self,
+        chunk_id: u64,
+        datoms: &[Datom],
+        compression: Compression,
+    ) -> Result<EncodedChunk> {
+        let fressian = self.encode(chunk_id, datoms)?;
+        let bytes = compress::compress(fressian, compression)?;
+        Ok(EncodedChunk {
+            sha256: compress::sha256_hex(&bytes),
+            fressian_len: fressian.len(),
+            datom_count: datoms.len(),
+            bytes,
+        })
+    }
+}
+
+/// Encodes a chunk document and writes it to `out`.
+pub fn encode_chunk(chunk_id: u64, datoms: &[Datom], out: &mut impl Write) -> Result<()> {
+    let mut buf = Vec::new();
+    encode_chunk_into(chunk_id, datoms, &mut buf)?;
+    out.write_all(&buf)
+        .map_err(|e| CodecError::io(format!("writing chunk {chunk_id}"), e))
+}
+
+/// Encodes a chunk document into a new vector.
+pub fn encode_chunk_to_vec(chunk_id: u64, datoms: &[Datom]) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    encode_chunk_into(chunk_id, datoms, &mut buf)?;
+    Ok(buf)
+}
+
+/// Encodes a chunk document into `buf` (cleared first, capacity kept).
+pub fn encode_chunk_into(chunk_id: u64, datoms: &[Datom], buf: &mut Vec<u8>) -> Result<()> {
+    ChunkEncoder::new().encode_into(chunk_id, datoms, buf)
+}
+
+struct ChunkWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    caches: &'a mut WriteCaches,
+    keywords: &'a mut FxHashMap<Keyword, KeywordRef>,
+}
+
+impl ChunkWriter<'_> {
+    fn chunk(&mut self, chunk_id: u64, datoms: &[Datom]) -> Result<()> {
+        let id = i64::try_from(chunk_id).map_err(|_| CodecError::Unencodable {
+            what: format!("chunk id {chunk_id}"),
+            reason: "chunk ids are Java longs".into(),
+        })?;
+        self.buf.reserve(datoms.len() * 24 + 128);
+        // The map as clojure.data.fressian writes a 5-entry array map:
+        // MAP, then a list of its keys and values in order.
+        self.buf.push(codes::MAP);
+        raw::write_list_header(self.buf, 10)?;
+        self.keyword(&Keyword::new(Some("format"), "type"));
+        self.keyword(&Keyword::new(None, FORMAT_TYPE));
+        self.keyword(&Keyword::new(Some("format"), "version"));
+        raw::write_string(self.buf, FORMAT_VERSION);
+        self.keyword(&Keyword::new(Some("format"), "serialization"));
+        self.keyword(&Keyword::new(None, SERIALIZATION));
+        self.keyword(&Keyword::new(Some("chunk"), "id"));
+        raw::write_int(self.buf, id);
+        self.keyword(&Keyword::new(None, "datoms"));
+        raw::write_list_header(self.buf, datoms.len())?;
+        for d in datoms {
+            self.buf.push(codes::LIST_PACKED_LENGTH_START + 5);
+            raw::write_int(self.buf, d.e);
+            self.keyword(&d.a);
+            self.value(&d.v, 0)?;
+            raw::write_int(self.buf, d.tx);
+            raw::write_bool(self.buf, d.added);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn keyword(&mut self, k: &Keyword) {
+        if let Some(r) = self.keywords.get(k) {
+            self.buf.extend_from_slice(&r.bytes[..usize::from(r.len)]);
+            return;
+        }
+        // First use in this chunk: write it as clojure.data.fressian does
+        // and remember the bytes that will reference it from now on.
+        self.buf.push(codes::KEY);
+        let mut reference = Vec::with_capacity(14);
+        reference.push(codes::KEY);
+        for part in [k.namespace(), Some(k.name())] {
+            match part {
+                None => {
+                    self.buf.push(codes::NULL);
+                    reference.push(codes::NULL);
+                }
+                Some("") => {
+                    self.buf.push(codes::STRING_PACKED_LENGTH_START);
+                    reference.push(codes::STRING_PACKED_LENGTH_START);
+                }
+                Some(s) => {
+                    let (index, cached) = self.caches.intern_string(s);
+                    if cached {
+                        raw::write_priority_ref(self.buf, index);
+                    } else {
+                        self.buf.push(codes::PUT_PRIORITY_CACHE);
+                        raw::write_string(self.buf, s);
+                    }
+                    raw::write_priority_ref(&mut reference, index);
+                }
+            }
+        }
+        // A reference is at most 6 bytes (GET_PRIORITY_CACHE + a packed
+        // int below 2^32), so KEY + two of them always fit.
+        let mut r = KeywordRef {
+            len: 0,
+            bytes: [0; 14],
+        };
+        if let Some(slot) = r.bytes.get_mut(..reference.len()) {
+            slot.copy_from_slice(&reference);
+            r.len = reference.len() as u8;
+            self.keywords.insert(k.clone(), r);
+        }
+    }
+
+    fn value(&mut self, v: &DValue, depth: u32) -> Result<()> {
+        let buf = &mut *self.buf;
+        match v {
+            DValue::Boolean(b) => raw::write_bool(buf, *b),
+            DValue::Long(n) => raw::write_int(buf, *n),
+            DValue::Double(d) => raw::write_double(buf, *d),
+            DValue::Float(f) => raw::write_float(buf, *f),
+            DValue::BigInt(b) => {
+                buf.push(codes::BIGINT);
+                raw::write_bytes(buf, &b.to_signed_bytes_be());
+            }
+            DValue::BigDec(d) => {
+                buf.push(codes::BIGDEC);
+                raw::write_bytes(buf, &d.unscaled.to_signed_bytes_be());
+                raw::write_int(buf, i64::from(d.scale));
+            }
+            DValue::String(s) => raw::write_string(buf, s),
+            DValue::Keyword(k) => self.keyword(k),
+            DValue::Symbol(s) => {
+                buf.push(codes::SYM);
+                put_named(buf, self.caches, s.namespace(), s.name());
+            }
+            DValue::Instant(ms) => {
+                buf.push(codes::INST);
+                raw::write_int(buf, *ms);
+            }
+            DValue::Uuid(u) => {
+                buf.push(codes::UUID);
+                raw::write_bytes(buf, u.as_bytes());
+            }
+            DValue::Bytes(b) => raw::write_bytes(buf, b),
+            DValue::Tuple(items) => {
+                if depth >= MAX_TUPLE_DEPTH {
+                    return Err(CodecError::Unencodable {
+                        what: "a tuple".into(),
+                        reason: format!(
+                            "tuples nested deeper than {MAX_TUPLE_DEPTH} levels are not written"
+                        ),
+                    });
+                }
+                raw::write_list_header(buf, items.len())?;
+                for item in items.iter() {
+                    self.value(item, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a chunk document other than its datoms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChunkHeader {
+    /// `:format/type`, as keyword text without the colon (`datom-chunk`).
+    pub format_type: Option<String>,
+    /// `:format/version` (`"1.0.0"`).
+    pub format_version: Option<String>,
+    /// `:format/serialization`, as keyword text (`fressian`).
+    pub serialization: Option<String>,
+    /// `:chunk/id`.
+    pub chunk_id: Option<u64>,
+    /// The number of datoms announced by the `:datoms` list, when it is a
+    /// counted list (the reference always writes one).
+    pub datom_count: Option<u64>,
+}
+
+/// A cache-aware keyword part: where the namespace or name string is.
+enum Part {
+    Null,
+    Cached(u64),
+    Inline(String),
+}
+
+const NULL_PART: u64 = u64::MAX;
+
+enum State {
+    /// Streaming the `:datoms` list.
+    Datoms(ListLen),
+    /// Datoms were decoded some other way (the document did not have the
+    /// shape the streaming path expects); they are handed out from here.
+    Buffered(std::vec::IntoIter<Datom>),
+    Done,
+    Failed,
+}
+
+/// Decodes a chunk document datom by datom.
+///
+/// [`ChunkReader::new`] reads up to the `:datoms` list, so
+/// [`ChunkReader::header`] is available at once (for fields the writer put
+/// before `:datoms`, which the reference always does). Iterating yields the
+/// datoms; after the last one the rest of the document is read and checked,
+/// including that nothing but a footer follows it.
+///
+/// The reader accepts any list form for the datoms and each datom (counted,
+/// closed, open), cache references anywhere, and the map's entries in any
+/// order; unknown keys are skipped.
+pub struct ChunkReader<R> {
+    r: Reader<R>,
+    header: ChunkHeader,
+    state: State,
+    map_len: ListLen,
+    saw_datoms: bool,
+    keywords: FxHashMap<(u64, u64), Keyword>,
+    keyword_generation: u64,
+}
+
+impl<R> std::fmt::Debug for ChunkReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkReader")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> ChunkReader<R> {
+    /// Opens a chunk document (uncompressed Fressian; wrap the input in
+    /// [`gunzip_reader`](crate::compress::gunzip_reader) for a chunk file).
+    pub fn new(input: R) -> Result<ChunkReader<R>> {
+        ChunkReader::with_options(input, ReadOptions::default())
+    }
+
+    /// Opens a chunk document with the given reader options.
+    pub fn with_options(input: R, opts: ReadOptions) -> Result<ChunkReader<R>> {
+        let mut cr = ChunkReader {
+            r: Reader::with_options(input, opts),
+            header: ChunkHeader::default(),
+            state: State::Done,
+            map_len: ListLen::Counted(0),
+            saw_datoms: false,
+            keywords: FxHashMap::default(),
+            keyword_generation: 0,
+        };
+        cr.open()?;
+        Ok(cr)
+    }
+
+    /// The header fields read so far: all of them once iteration has
+    /// ended.
+    pub fn header(&self) -> &ChunkHeader {
+        &self.header
+    }
+
+    /// Byte offset in the Fressian stream.
+    pub fn offset(&self) -> u64 {
+        self.r.offset()
+    }
+
+    /// Reads the next datom, or `None` after the last (the remainder of the
+    /// document has then been checked).
+    pub fn next_datom(&mut self) -> Result<Option<Datom>> {
+        let result = self.step();
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    /// Reads all remaining datoms into `out`; returns the complete header.
+    pub fn read_all(mut self, out: &mut Vec<Datom>) -> Result<ChunkHeader> {
+        if let Some(n) = self.header.datom_count {
+            out.reserve((n as usize).min(1 << 20));
+        }
+        while let Some(d) = self.next_datom()? {
+            out.push(d);
+        }
+        Ok(self.header)
+    }
+
+    fn open(&mut self) -> Result<()> {
+        let (code, offset) = self.r.next_code("a datom-chunk map")?;
+        if code == codes::MAP {
+            let (lcode, loffset) = self.r.next_code("the chunk map's entries")?;
+            if let Some(len) = self.r.list_len(lcode, 1)? {
+                self.map_len = len;
+                return self.read_entries();
+            }
+            let entries = self.r.read_code(lcode, loffset, 1)?;
+            let Value::List(items) = entries else {
+                return Err(CodecError::invalid(
+                    loffset,
+                    "chunk map",
+                    format!(
+                        "expected a list of keys and values, found a {}",
+                        entries.type_name()
+                    ),
+                ));
+            };
+            return self.load_generic_entries(items, offset);
+        }
+        match self.r.read_code(code, offset, 0)? {
+            Value::Map(entries) => {
+                let items = entries.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                self.load_generic_entries(items, offset)
+            }
+            other => Err(CodecError::invalid(
+                offset,
+                "chunk document",
+                format!("expected a map, found a {}", other.type_name()),
+            )),
+        }
+    }
+
+    /// Reads map entries until `:datoms` (then streams) or the end of the map.
+    fn read_entries(&mut self) -> Result<()> {
+        loop {
+            let Some((code, offset)) = self.r.list_next(&mut self.map_len)? else {
+                return self.finish();
+            };
+            let key = self.r.read_code(code, offset, 1)?;
+            let Some((vcode, voffset)) = self.r.list_next(&mut self.map_len)? else {
+                return Err(CodecError::invalid(
+                    offset,
+                    "chunk map",
+                    "a key without a value (odd number of map elements)",
+                ));
+            };
+            if is_datoms_key(&key) {
+                if self.saw_datoms {
+                    return Err(CodecError::invalid(
+                        offset,
+                        "chunk map",
+                        "the key :datoms appears twice",
+                    ));
+                }
+                self.saw_datoms = true;
+                if let Some(len) = self.r.list_len(vcode, 1)? {
+                    if let ListLen::Counted(n) = len {
+                        self.header.datom_count = Some(n);
+                    }
+                    self.state = State::Datoms(len);
+                    return Ok(());
+                }
+                let datoms = self.r.read_code(vcode, voffset, 1)?;
+                let datoms = datoms_from_generic(datoms, voffset)?;
+                self.header.datom_count = Some(datoms.len() as u64);
+                self.state = State::Buffered(datoms.into_iter());
+                return Ok(());
+            }
+            let value = self.r.read_code(vcode, voffset, 1)?;
+            apply_header_field(&mut self.header, &key, value, voffset)?;
+        }
+    }
+
+    /// The map has ended: check the document and the end of input.
+    fn finish(&mut self) -> Result<()> {
+        if !self.saw_datoms {
+            return Err(CodecError::invalid(
+                self.r.offset(),
+                "chunk document",
+                "the map has no :datoms key",
+            ));
+        }
+        self.r.expect_end()?;
+        self.state = State::Done;
+        Ok(())
+    }
+
+    fn load_generic_entries(&mut self, items: Vec<Value>, offset: u64) -> Result<()> {
+        if !items.len().is_multiple_of(2) {
+            return Err(CodecError::invalid(
+                offset,
+                "chunk map",
+                "odd number of keys and values",
+            ));
+        }
+        let mut datoms = None;
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if is_datoms_key(&k) {
+                datoms = Some(datoms_from_generic(v, offset)?);
+            } else {
+                apply_header_field(&mut self.header, &k, v, offset)?;
+            }
+        }
+        let datoms = datoms.ok_or_else(|| {
+            CodecError::invalid(offset, "chunk document", "the map has no :datoms key")
+        })?;
+        self.header.datom_count = Some(datoms.len() as u64);
+        self.saw_datoms = true;
+        self.r.expect_end()?;
+        self.state = State::Buffered(datoms.into_iter());
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<Option<Datom>> {
+        match &mut self.state {
+            State::Done | State::Failed => Ok(None),
+            State::Buffered(it) => Ok(it.next()),
+            State::Datoms(len) => {
+                let mut len = *len;
+                let next = self.r.list_next(&mut len)?;
+                self.state = State::Datoms(len);
+                match next {
+                    Some((code, offset)) => self.datom(code, offset).map(Some),
+                    None => {
+                        self.read_entries()?;
+                        if let State::Buffered(it) = &mut self.state {
+                            return Ok(it.next());
+                        }
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
+
+    fn datom(&mut self, code: u8, offset: u64) -> Result<Datom> {
+        let Some(mut len) = self.r.list_len(code, 2)? else {
+            let v = self.r.read_code(code, offset, 2)?;
+            return datom_from_generic(v, offset);
+        };
+        if let ListLen::Counted(n) = len {
+            if n != 5 {
+                return Err(CodecError::invalid(
+                    offset,
+                    "datom",
+                    format!("expected [e a v tx added] (5 elements), found {n} elements"),
+                ));
+            }
+        }
+        let field =
+            |r: &mut Reader<R>, len: &mut ListLen, name: &'static str| -> Result<(u8, u64)> {
+                r.list_next(len)?.ok_or_else(|| {
+                    CodecError::invalid(
+                        offset,
+                        "datom",
+                        format!("the datom ends before its {name}; expected [e a v tx added]"),
+                    )
+                })
+            };
+        let (c, o) = field(&mut self.r, &mut len, "entity id")?;
+        let e = self.r.int_from(c, o, 3, "datom entity id")?;
+        let (c, o) = field(&mut self.r, &mut len, "attribute")?;
+        let a = self.keyword(c, o, 3)?;
+        let (c, o) = field(&mut self.r, &mut len, "value")?;
+        let v = self.value(c, o, 3)?;
+        let (c, o) = field(&mut self.r, &mut len, "transaction id")?;
+        let tx = self.r.int_from(c, o, 3, "datom transaction id")?;
+        let (c, o) = field(&mut self.r, &mut len, "added flag")?;
+        let added = match c {
+            codes::TRUE => true,
+            codes::FALSE => false,
+            _ => match self.r.read_code(c, o, 3)? {
+                Value::Bool(b) => b,
+                other => {
+                    return Err(CodecError::invalid(
+                        o,
+                        "datom added flag",
+                        format!("expected a boolean, found a {}", other.type_name()),
+                    ))
+                }
+            },
+        };
+        if let Some((_, extra)) = self.r.list_next(&mut len)? {
+            return Err(CodecError::invalid(
+                extra,
+                "datom",
+                "more than 5 elements; expected [e a v tx added]",
+            ));
+        }
+        Ok(Datom { e, a, v, tx, added })
+    }
+
+    fn part(&mut self, depth: u32) -> Result<Part> {
+        let (code, offset) = self.r.next_code("a keyword namespace or name")?;
+        Ok(match code {
+            codes::NULL => Part::Null,
+            0x80..=0x9F => Part::Cached(u64::from(code - codes::PRIORITY_CACHE_PACKED_START)),
+            codes::GET_PRIORITY_CACHE => {
+                Part::Cached(self.r.read_count(depth + 1, "priority cache index")?)
+            }
+            codes::PUT_PRIORITY_CACHE => Part::Cached(self.r.cache_put_index(offset, depth)?),
+            _ => match self.r.read_code(code, offset, depth)? {
+                Value::Null => Part::Null,
+                Value::String(s) => Part::Inline(s),
+                other => {
+                    return Err(CodecError::invalid(
+                        offset,
+                        "keyword",
+                        format!(
+                            "expected a string or nil for a namespace or name, found a {}",
+                            other.type_name()
+                        ),
+                    ))
+                }
+            },
+        })
+    }
+
+    fn cached_str(&self, part: &Part, offset: u64) -> Result<Option<String>> {
+        match part {
+            Part::Null => Ok(None),
+            Part::Inline(s) => Ok(Some(s.clone())),
+            Part::Cached(i) => match self.r.cached(*i, offset)? {
+                Value::String(s) => Ok(Some(s.clone())),
+                Value::Null => Ok(None),
+                other => Err(CodecError::invalid(
+                    offset,
+                    "keyword",
+                    format!(
+                        "cache entry {i} is a {}, expected a string",
+                        other.type_name()
+                    ),
+                )),
+            },
+        }
+    }
+
+    /// A keyword whose `KEY` code (or other first code) is at `offset`.
+    fn keyword(&mut self, code: u8, offset: u64, depth: u32) -> Result<Keyword> {
+        if code != codes::KEY {
+            return match self.r.read_code(code, offset, depth)? {
+                Value::Keyword(n) => Ok(Keyword::new(n.namespace.as_deref(), &n.name)),
+                other => Err(CodecError::invalid(
+                    offset,
+                    "datom attribute",
+                    format!("expected a keyword, found a {}", other.type_name()),
+                )),
+            };
+        }
+        let ns = self.part(depth + 1)?;
+        let name = self.part(depth + 1)?;
+        if self.keyword_generation != self.r.cache_generation() {
+            self.keywords.clear();
+            self.keyword_generation = self.r.cache_generation();
+        }
+        let memo_key = match (&ns, &name) {
+            (Part::Null, Part::Cached(j)) => Some((NULL_PART, *j)),
+            (Part::Cached(i), Part::Cached(j)) => Some((*i, *j)),
+            _ => None,
+        };
+        if let Some(k) = memo_key.and_then(|mk| self.keywords.get(&mk)) {
+            return Ok(k.clone());
+        }
+        let ns_text = self.cached_str(&ns, offset)?;
+        let name_text = self.cached_str(&name, offset)?.ok_or_else(|| {
+            CodecError::invalid(offset, "keyword", "the name is nil; expected a string")
+        })?;
+        let k = Keyword::new(ns_text.as_deref(), &name_text);
+        if let Some(mk) = memo_key {
+            self.keywords.insert(mk, k.clone());
+        }
+        Ok(k)
+    }
+
+    fn value(&mut self, code: u8, offset: u64, depth: u32) -> Result<DValue> {
+        if let Some(i) = self.r.int_body(code)? {
+            return Ok(DValue::Long(i));
+        }
+        if let Some(s) = self
+            .r
+            .string_body(code, offset, depth, |s: &str| Arc::<str>::from(s))?
+        {
+            return Ok(DValue::String(s));
+        }
+        Ok(match code {
+            codes::TRUE => DValue::Boolean(true),
+            codes::FALSE => DValue::Boolean(false),
+            codes::DOUBLE | codes::DOUBLE_0 | codes::DOUBLE_1 => match self.r.double_body(code)? {
+                Some(d) => DValue::Double(d),
+                None => return Err(CodecError::unexpected(offset, code, "a datom value")),
+            },
+            codes::FLOAT => DValue::Float(self.r.float_body()?),
+            codes::KEY => DValue::Keyword(self.keyword(code, offset, depth)?),
+            codes::INST => DValue::Instant(self.r.read_int(depth + 1, "inst")?),
+            codes::UUID => {
+                let b = self.r.read_byte_array(depth + 1, "uuid")?;
+                let arr: [u8; 16] = b.as_slice().try_into().map_err(|_| {
+                    CodecError::invalid(
+                        offset,
+                        "uuid",
+                        format!("expected 16 bytes, found {}", b.len()),
+                    )
+                })?;
+                DValue::Uuid(Uuid::from_bytes(arr))
+            }
+            codes::BIGINT => DValue::BigInt(BigInt::from_signed_bytes_be(
+                &self.r.read_byte_array(depth + 1, "bigint")?,
+            )),
+            codes::BIGDEC => {
+                let unscaled =
+                    BigInt::from_signed_bytes_be(&self.r.read_byte_array(depth + 1, "bigdec")?);
+                let at = self.r.offset();
+                let scale = self.r.read_int(depth + 1, "bigdec scale")?;
+                let scale = i32::try_from(scale).map_err(|_| {
+                    CodecError::invalid(
+                        at,
+                        "bigdec scale",
+                        format!("expected a Java int, found {scale}"),
+                    )
+                })?;
+                DValue::BigDec(BigDec::new(unscaled, scale))
+            }
+            0xD0..=0xD9 => match self.r.bytes_body(code, depth)? {
+                Some(b) => DValue::Bytes(b.into()),
+                None => return Err(CodecError::unexpected(offset, code, "a datom value")),
+            },
+            0xE4..=0xEE => {
+                if depth > self.r.options().max_depth {
+                    return Err(CodecError::Limit {
+                        offset,
+                        reason: format!(
+                            "tuples nested deeper than {} levels (ReadOptions::max_depth)",
+                            self.r.options().max_depth
+                        ),
+                    });
+                }
+                let Some(mut len) = self.r.list_len(code, depth)? else {
+                    return Err(CodecError::unexpected(offset, code, "a datom value"));
+                };
+                let mut items = Vec::new();
+                while let Some((c, o)) = self.r.list_next(&mut len)? {
+                    items.push(self.value(c, o, depth + 1)?);
+                }
+                DValue::Tuple(items.into())
+            }
+            _ => {
+                let v = self.r.read_code(code, offset, depth)?;
+                from_fressian(v)
+                    .map_err(|e| CodecError::invalid(offset, "datom value", e.to_string()))?
+            }
+        })
+    }
+}
+
+impl<R: Read> Iterator for ChunkReader<R> {
+    type Item = Result<Datom>;
+
+    fn next(&mut self) -> Option<Result<Datom>> {
+        self.next_datom().transpose()
+    }
+}
+
+/// Decodes a whole (uncompressed) chunk document.
+pub fn decode_chunk(fressian: &[u8]) -> Result<(ChunkHeader, Vec<Datom>)> {
+    let mut datoms = Vec::new();
+    let header = ChunkReader::new(fressian)?.read_all(&mut datoms)?;
+    Ok((header, datoms))
+}
+
+fn is_datoms_key(key: &Value) -> bool {
+    matches!(key, Value::Keyword(Named { namespace: None, name }) if name == "datoms")
+}
+
+fn keyword_text(n: &Named) -> String {
+    match &n.namespace {
+        Some(ns) => format!("{ns}/{}", n.name),
+        None => n.name.clone(),
+    }
+}
+
+fn apply_header_field(
+    header: &mut ChunkHeader,
+    key: &Value,
+    value: Value,
+    offset: u64,
+) -> Result<()> {
+    let Value::Keyword(k) = key else {
+        return Ok(());
+    };
+    let field = (k.namespace.as_deref(), k.name.as_str());
+    let bad = |expected: &str, found: &Value| {
+        CodecError::invalid(
+            offset,
+            "chunk header",
+            format!(
+                ":{} should be {expected}, found a {}",
+                keyword_text(k),
+                found.type_name()
+            ),
+        )
+    };
+    match field {
+        (Some("format"), "type") => match &value {
+            Value::Keyword(n) => {
+                let text = keyword_text(n);
+                if text != FORMAT_TYPE {
+                    return Err(CodecError::invalid(
+                        offset,
+                        "chunk header",
+                        format!(":format/type is :{text}, expected :{FORMAT_TYPE}"),
+                    ));
+                }
+                header.format_type = Some(text);
+            }
+            other => return Err(bad("a keyword", other)),
+        },
+        (Some("format"), "version") => match value {
+            Value::String(s) => header.format_version = Some(s),
+            other => return Err(bad("a string", &other)),
+        },
+        (Some("format"), "serialization") => match &value {
+            Value::Keyword(n) => header.serialization = Some(keyword_text(n)),
+            other => return Err(bad("a keyword", other)),
+        },
+        (Some("chunk"), "id") => match value {
+            Value::Int(i) if i >= 0 => header.chunk_id = Some(i as u64),
+            other => return Err(bad("a non-negative integer", &other)),
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+fn datoms_from_generic(v: Value, offset: u64) -> Result<Vec<Datom>> {
+    match v {
+        Value::List(items) => items
+            .into_iter()
+            .map(|d| datom_from_generic(d, offset))
+            .collect(),
+        other => Err(CodecError::invalid(
+            offset,
+            "chunk datoms",
+            format!("expected a list, found a {}", other.type_name()),
+        )),
+    }
+}
+
+fn datom_from_generic(v: Value, offset: u64) -> Result<Datom> {
+    let bad = |reason: String| CodecError::invalid(offset, "datom", reason);
+    let Value::List(items) = v else {
+        return Err(bad(format!(
+            "expected a list [e a v tx added], found a {}",
+            v.type_name()
+        )));
+    };
+    let [e, a, v, tx, added]: [Value; 5] = items.try_into().map_err(|items: Vec<Value>| {
+        bad(format!(
+            "expected [e a v tx added] (5 elements), found {} elements",
+            items.len()
+        ))
+    })?;
+    let (Value::Int(e), Value::Keyword(a), Value::Int(tx), Value::Bool(added)) =
+        (&e, &a, &tx, &added)
+    else {
+        return Err(bad(format!(
+            "expected [long keyword value long boolean], found [{} {} {} {} {}]",
+            e.type_name(),
+            a.type_name(),
+            v.type_name(),
+            tx.type_name(),
+            added.type_name()
+        )));
+    };
+    let v = from_fressian(v).map_err(|err| bad(err.to_string()))?;
+    Ok(Datom {
+        e: *e,
+        a: Keyword::new(a.namespace.as_deref(), &a.name),
+        v,
+        tx: *tx,
+        added: *added,
+    })
+}
+
+/// The generic Fressian form of a datom value (as clojure.data.fressian
+/// would write the corresponding Clojure value).
+pub fn to_fressian(v: &DValue) -> Value {
+    match v {
+        DValue::Boolean(b) => Value::Bool(*b),
+        DValue::Long(n) => Value::Int(*n),
+        DValue::Double(d) => Value::Double(*d),
+        DValue::Float(f) => Value::Float(*f),
+        DValue::BigInt(b) => Value::BigInt(b.clone()),
+        DValue::BigDec(d) => Value::BigDec {
+            unscaled: d.unscaled.clone(),
+            scale: d.scale,
+        },
+        DValue::String(s) => Value::String(s.to_string()),
+        DValue::Keyword(k) => Value::keyword(k.namespace(), k.name()),
+        DValue::Symbol(s) => Value::symbol(s.namespace(), s.name()),
+        DValue::Instant(ms) => Value::Inst(*ms),
+        DValue::Uuid(u) => Value::Uuid(*u),
+        DValue::Bytes(b) => Value::Bytes(b.to_vec()),
+        DValue::Tuple(items) => Value::List(items.iter().map(to_fressian).collect()),
+    }
+}
+
+/// The datom value for a generic Fressian value: the inverse of
+/// [`to_fressian`]. Lists become tuples; types a datom cannot hold (nil,
+/// maps, sets, chars, ratios, …) are [`CodecError::NotADatomValue`].
+pub fn from_fressian(v: Value) -> Result<DValue> {
+    Ok(match v {
+        Value::Bool(b) => DValue::Boolean(b),
+        Value::Int(n) => DValue::Long(n),
+        Value::Double(d) => DValue::Double(d),
+        Value::Float(f) => DValue::Float(f),
+        Value::BigInt(b) => DValue::BigInt(b),
+        Value::BigDec { unscaled, scale } => DValue::BigDec(BigDec::new(unscaled, scale)),
+        Value::String(s) => DValue::String(s.into()),
+        Value::Keyword(n) => DValue::Keyword(Keyword::new(n.namespace.as_deref(), &n.name)),
+        Value::Symbol(n) => DValue::Symbol(Symbol::new(n.namespace.as_deref(), &n.name)),
+        Value::Inst(ms) => DValue::Instant(ms),
+        Value::Uuid(u) => DValue::Uuid(u),
+        Value::Bytes(b) => DValue::Bytes(b.into()),
+        Value::List(items) => {
+            DValue::Tuple(items.into_iter().map(from_fressian).collect::<Result<Vec<_>>>()?.into())
+        }
+        other => {
+            return Err(CodecError::NotADatomValue {
+                found: format!("a {}", other.type_name()),
+                reason: "datom values are booleans, numbers, strings, keywords, symbols, instants, uuids, bytes or tuples of those".into(),
+            })
+        }
+    })
+}
