@@ -1,1 +1,69 @@
-//! # datacamp-db (being written)
+//! # datacamp-db — the embedded datom database
+//!
+//! The database Datacamp backs up, restores into and migrates between,
+//! with Datahike's semantics, behind the [`Connection`] and [`Database`]
+//! traits of `datacamp-datom`:
+//!
+//! - [`create`], [`open`], [`open_or_create`], [`exists`], [`delete`] take a
+//!   URL: `mem://NAME` (a process-wide named in-memory database) or
+//!   `file:///abs/path` / a bare path (a durable single redb file);
+//! - [`Db`] is the connection; [`Db::stats`] gives [`DbStats`].
+//!
+//! Inside: one transactor (`transactor`: tx-data → datoms, tempids, upserts,
+//! lookup refs, cardinality, uniqueness, retractEntity), one write path
+//! (`write`), three read views (`view`: current, as-of, history) and two
+//! storage backends behind one internal trait (`store`): `mem`
+//! (persistent `imbl` B-trees, O(1) snapshots) and `file` (redb, with the
+//! order-preserving key layout of `keys`). `docs/db-engine.md` explains the
+//! design. With the `conformance` feature, [`conformance`] is the test
+//! suite every backend passes.
+//!
+//! ```
+//! use datacamp_datom::{Connection, DbConfig, EntityMap, Index, Keyword, TxOp, TxValue, Value};
+//!
+//! # fn main() -> datacamp_db::Result<()> {
+//! let db = datacamp_db::create("mem://doc-example", DbConfig::default())?;
+//! let kw = Keyword::parse;
+//! let attr = |ident: &str, ty: &str| {
+//!     TxOp::Entity(EntityMap {
+//!         id: None,
+//!         attrs: vec![
+//!             (kw("db/ident"), TxValue::Scalar(Value::keyword(ident))),
+//!             (kw("db/valueType"), TxValue::Scalar(Value::keyword(ty))),
+//!             (kw("db/cardinality"), TxValue::Scalar(Value::keyword("db.cardinality/one"))),
+//!         ],
+//!     })
+//! };
+//! db.transact(&[attr("person/name", "db.type/string")])?;
+//! let report = db.transact(&[TxOp::Entity(EntityMap {
+//!     id: None,
+//!     attrs: vec![(kw("person/name"), TxValue::Scalar(Value::string("Ada")))],
+//! })])?;
+//! assert_eq!(report.tx, datacamp_datom::TX0 + 2);
+//!
+//! let snapshot = db.db()?;
+//! let names: Vec<_> = snapshot
+//!     .datoms(Index::Aevt, &[datacamp_datom::Component::Attribute(kw("person/name"))])?
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(names[0].v, Value::string("Ada"));
+//! assert_eq!(db.stats()?.attributes, 1);
+//! datacamp_db::delete("mem://doc-example")?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod connection;
+mod file;
+mod keys;
+mod mem;
+mod store;
+mod transactor;
+mod url;
+mod view;
+mod write;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use connection::{create, delete, exists, open, open_or_create, Db, DbStats};
+pub use datacamp_datom::{Connection, Database, DbConfig, Error, Result};

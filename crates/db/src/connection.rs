@@ -1,0 +1,357 @@
+//! [`Db`]: the connection both backends share — registry, writer lock,
+//! subscribers — and the write paths `transact`, `apply` and `load`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use datacamp_datom::{
+    Connection, Datom, DbConfig, Error, LoadReport, Result, Snapshot, Subscribers, Subscription,
+    TxIter, TxOp, TxReport, TX0,
+};
+
+use crate::file::FileStore;
+use crate::mem::MemStore;
+use crate::store::{Commit, Store};
+use crate::transactor::{prepare, schema_after};
+use crate::url::Location;
+use crate::view::View;
+
+/// An open datom database: in memory (`mem://NAME`) or in a file.
+///
+/// Cheap to clone; clones share the database. Implements
+/// [`Connection`]: take snapshots with [`Connection::db`], write with
+/// [`Connection::transact`].
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    config: DbConfig,
+    store: Box<dyn Store>,
+    /// Serialises writers: each transaction is prepared against the state
+    /// it will be committed on.
+    writer: Mutex<()>,
+    subscribers: Subscribers,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("url", &self.inner.url).finish()
+    }
+}
+
+/// Counts describing a database, from [`Db::stats`].
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DbStats {
+    /// Current datoms.
+    pub datoms: u64,
+    /// Distinct entities holding current datoms (transaction entities not
+    /// counted). Computed by a scan of EAVT.
+    pub entities: u64,
+    /// The largest entity id that is not a transaction id.
+    pub max_eid: i64,
+    /// The last transaction.
+    pub basis_tx: i64,
+    /// User-declared attributes.
+    pub attributes: u64,
+    /// Size of the database file (`None` in memory).
+    pub bytes_on_disk: Option<u64>,
+}
+
+/// Named in-memory databases live until deleted, like Datahike's `:mem`
+/// stores with an `:id`.
+static MEM: LazyLock<Mutex<HashMap<String, Db>>> = LazyLock::new(Default::default);
+/// Open database files, so a process opens each file once (redb locks it).
+static FILES: LazyLock<Mutex<HashMap<PathBuf, Weak<Inner>>>> = LazyLock::new(Default::default);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded registries stay consistent even if a holder panicked.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn already_exists(url: &str) -> Error {
+    Error::Io {
+        path: url.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a database already exists there; open it, or delete it first",
+        ),
+    }
+}
+
+impl Db {
+    fn wrap(location: Location, config: DbConfig, store: Box<dyn Store>) -> Db {
+        let url = location.url();
+        Db {
+            inner: Arc::new(Inner {
+                url,
+                config,
+                store,
+                writer: Mutex::new(()),
+                subscribers: Subscribers::default(),
+            }),
+        }
+    }
+
+    fn open_file(location: Location, path: &std::path::Path) -> Result<Db> {
+        let store = FileStore::open(&location.url(), path)?;
+        let config = store.snapshot()?.state().config;
+        Ok(Db::wrap(location, config, Box::new(store)))
+    }
+
+    /// Counts describing the current database.
+    pub fn stats(&self) -> Result<DbStats> {
+        let snap = self.inner.store.snapshot()?;
+        let state = snap.state();
+        Ok(DbStats {
+            datoms: state.live,
+            entities: snap.count_entities(TX0)?,
+            max_eid: state.max_eid,
+            basis_tx: state.basis_tx,
+            attributes: state.schema.user_attributes().count() as u64,
+            bytes_on_disk: self.inner.store.bytes_on_disk(),
+        })
+    }
+
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.inner.writer)
+    }
+
+    fn publish(&self, report: &TxReport) {
+        self.inner.subscribers.publish(report);
+    }
+}
+
+/// Creates a database at `url`; fails if one exists there.
+pub fn create(url: &str, config: DbConfig) -> Result<Db> {
+    let location = Location::parse(url)?;
+    match &location {
+        Location::Mem(name) => {
+            let mut mem = lock(&MEM);
+            if mem.contains_key(name) {
+                return Err(already_exists(&location.url()));
+            }
+            let store = MemStore::create(&location.url(), config, now_ms());
+            let db = Db::wrap(location.clone(), config, Box::new(store));
+            mem.insert(name.clone(), db.clone());
+            Ok(db)
+        }
+        Location::File(path) => {
+            let mut files = lock(&FILES);
+            if files.get(path).and_then(Weak::upgrade).is_some() || path.exists() {
+                return Err(already_exists(&location.url()));
+            }
+            let store = FileStore::create(&location.url(), path, config, now_ms())?;
+            let db = Db::wrap(location.clone(), config, Box::new(store));
+            files.insert(path.clone(), Arc::downgrade(&db.inner));
+            Ok(db)
+        }
+    }
+}
+
+/// Opens the database at `url`; [`Error::NoSuchDatabase`] if there is none.
+pub fn open(url: &str) -> Result<Db> {
+    let location = Location::parse(url)?;
+    match &location {
+        Location::Mem(name) => lock(&MEM)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchDatabase {
+                url: location.url(),
+            }),
+        Location::File(path) => {
+            let mut files = lock(&FILES);
+            if let Some(inner) = files.get(path).and_then(Weak::upgrade) {
+                return Ok(Db { inner });
+            }
+            if !path.exists() {
+                return Err(Error::NoSuchDatabase {
+                    url: location.url(),
+                });
+            }
+            let db = Db::open_file(location.clone(), path)?;
+            files.insert(path.clone(), Arc::downgrade(&db.inner));
+            Ok(db)
+        }
+    }
+}
+
+/// Opens the database at `url`, creating it with `config` if there is none
+/// (an existing database keeps its own configuration).
+pub fn open_or_create(url: &str, config: DbConfig) -> Result<Db> {
+    match open(url) {
+        Err(Error::NoSuchDatabase { .. }) => match create(url, config) {
+            // Another thread or process created it in between.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                open(url)
+            }
+            other => other,
+        },
+        other => other,
+    }
+}
+
+/// Is there a database (or, for a path, any file) at `url`?
+pub fn exists(url: &str) -> Result<bool> {
+    match Location::parse(url)? {
+        Location::Mem(name) => Ok(lock(&MEM).contains_key(&name)),
+        Location::File(path) => path.try_exists().map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Deletes the database at `url`: drops a `mem://` database from the
+/// registry, removes a database file. Deleting what is not there is not an
+/// error. A file that is not a Datacamp database is refused
+/// ([`Error::NotADatabase`]), as is one another process has open
+/// ([`Error::Locked`]). Handles already open in this process keep working
+/// on what they had.
+pub fn delete(url: &str) -> Result<()> {
+    let location = Location::parse(url)?;
+    match &location {
+        Location::Mem(name) => {
+            lock(&MEM).remove(name);
+            Ok(())
+        }
+        Location::File(path) => {
+            let mut files = lock(&FILES);
+            let open_here = files.remove(path).and_then(|w| w.upgrade()).is_some();
+            if !path.exists() {
+                return Ok(());
+            }
+            if !open_here {
+                // Proves the file is ours and nobody else has it open.
+                drop(FileStore::open(&location.url(), path)?);
+            }
+            std::fs::remove_file(path).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    }
+}
+
+impl Connection for Db {
+    fn url(&self) -> String {
+        self.inner.url.clone()
+    }
+
+    fn config(&self) -> DbConfig {
+        self.inner.config
+    }
+
+    fn db(&self) -> Result<Snapshot> {
+        Ok(Arc::new(View::current(self.inner.store.snapshot()?)))
+    }
+
+    fn as_of(&self, tx: i64) -> Result<Snapshot> {
+        Ok(Arc::new(View::as_of(self.inner.store.snapshot()?, tx)?))
+    }
+
+    fn history(&self) -> Result<Snapshot> {
+        Ok(Arc::new(View::history(self.inner.store.snapshot()?)))
+    }
+
+    fn transact(&self, tx_data: &[TxOp]) -> Result<TxReport> {
+        let _writer = self.write_lock();
+        let snap = self.inner.store.snapshot()?;
+        let prepared = prepare(&*snap, tx_data, now_ms())?;
+        let (schema, reindex) = schema_after(&*snap, &prepared.datoms, true)?;
+        self.inner.store.commit(&Commit {
+            tx: prepared.tx,
+            tx_instant: prepared.tx_instant,
+            datoms: &prepared.datoms,
+            max_eid: prepared.max_eid,
+            schema,
+            reindex,
+        })?;
+        let report = TxReport {
+            tx: prepared.tx,
+            tx_instant: prepared.tx_instant,
+            basis_before: snap.state().basis_tx,
+            tempids: prepared.tempids,
+            tx_data: prepared.datoms,
+        };
+        self.publish(&report);
+        Ok(report)
+    }
+
+    fn load(&self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+        let _writer = self.write_lock();
+        let state = self.inner.store.snapshot()?.state().clone();
+        if state.basis_tx != TX0 {
+            return Err(Error::NotEmpty {
+                what: self.inner.url.clone(),
+                datoms: state.live,
+            });
+        }
+        self.inner.store.load(datoms)
+    }
+
+    fn apply(&self, report: &TxReport) -> Result<()> {
+        let _writer = self.write_lock();
+        let snap = self.inner.store.snapshot()?;
+        let basis = snap.state().basis_tx;
+        if report.tx <= basis {
+            return Err(Error::Replay {
+                tx: report.tx,
+                reason: format!("{} is already at transaction {basis}", self.inner.url),
+            });
+        }
+        if let Some(d) = report.tx_data.iter().find(|d| d.tx != report.tx) {
+            return Err(Error::Replay {
+                tx: report.tx,
+                reason: format!("its datom {d} belongs to another transaction"),
+            });
+        }
+        let max_eid = report
+            .tx_data
+            .iter()
+            .map(|d| d.e)
+            .filter(|e| *e < TX0)
+            .fold(snap.state().max_eid, i64::max);
+        let (schema, reindex) = schema_after(&*snap, &report.tx_data, false)?;
+        self.inner.store.commit(&Commit {
+            tx: report.tx,
+            tx_instant: report.tx_instant,
+            datoms: &report.tx_data,
+            max_eid,
+            schema,
+            reindex,
+        })?;
+        self.publish(&TxReport {
+            basis_before: basis,
+            ..report.clone()
+        });
+        Ok(())
+    }
+
+    fn tx_range(&self, from: i64, to: Option<i64>) -> Result<TxIter<'_>> {
+        let log = self.inner.store.snapshot()?.log(from, to)?;
+        Ok(Box::new(log.map(|t| {
+            t.map(|t| TxReport {
+                tx: t.tx,
+                tx_instant: t.tx_instant,
+                basis_before: t.basis_before,
+                tempids: Default::default(),
+                tx_data: t.datoms,
+            })
+        })))
+    }
+
+    fn subscribe(&self) -> Subscription {
+        self.inner.subscribers.subscribe()
+    }
+}

@@ -1,0 +1,847 @@
+//! The byte layout of everything the file backend stores: index keys, log
+//! records and metadata. No other module builds or parses these bytes.
+//!
+//! # Order-preserving encoding
+//!
+//! Index keys are compared by redb as plain byte strings, so every component
+//! is encoded such that byte order equals the order of the decoded value
+//! (the documented total order of [`Value`], Clojure's order of keywords) and
+//! such that a component's end can be found without knowing its length in
+//! advance (so `[e a v tx]` concatenations sort component by component):
+//!
+//! - `i64` (entity ids, tx ids, longs, instants): 8 bytes big-endian with the
+//!   sign bit flipped.
+//! - byte strings (UTF-8 of strings, names, byte arrays): `0x00` escaped as
+//!   `0x00 0xFF`, terminated by `0x00 0x01`.
+//! - keywords and symbols: `0x00 name` without a namespace, `0x01 ns name`
+//!   with one (no namespace sorts first, as in Clojure).
+//! - values: one tag byte ([`Value::type_rank`]) then the payload; doubles and
+//!   floats as IEEE-754 total-order bits; bigints as sign class, length and
+//!   magnitude (inverted when negative); bigdecs as sign class, exponent of
+//!   the leading digit, normalised digits and finally the scale (which only
+//!   breaks numeric ties, as in the value order); tuples as `0x01 elem …
+//!   0x00`.
+//!
+//! # Index keys
+//!
+//! | index | key |
+//! |---|---|
+//! | EAVT | `e` `a` `v` `tx` |
+//! | AEVT | `a` `e` `v` `tx` |
+//! | AVET | `a` `v` `e` `tx` |
+//! | VAET | `v` (an entity id, 8 bytes) `a` `e` `tx` |
+//!
+//! The redb value of an index key is the tx that retracted the datom, or 0
+//! while it is current (see `docs/db-engine.md`).
+
+use std::collections::HashMap;
+
+use datacamp_datom::{
+    BigDec, BigInt, DbConfig, Error, Index, Keyword, Result, SchemaFlexibility, Symbol, Uuid, Value,
+};
+use num_bigint::Sign;
+
+/// The first bytes of every redb file (its magic number). A file that does
+/// not start with them is never handed to redb, which might try to repair it.
+pub(crate) const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// The marker stored under [`META_FORMAT`] in every Datacamp database.
+pub(crate) const FORMAT_MARKER: &[u8] = b"datacamp-db";
+/// The on-disk format version this crate writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// Meta-table key of [`FORMAT_MARKER`].
+pub(crate) const META_FORMAT: &str = "format";
+/// Meta-table key of the format version (u32, big-endian).
+pub(crate) const META_VERSION: &str = "format-version";
+/// Meta-table key of the configuration ([`encode_config`]).
+pub(crate) const META_CONFIG: &str = "config";
+/// Meta-table key of the counters ([`Counters`]).
+pub(crate) const META_COUNTERS: &str = "counters";
+
+const ESCAPE: u8 = 0x00;
+const ESCAPED_ZERO: u8 = 0xFF;
+const TERMINATOR: u8 = 0x01;
+
+fn corrupt(what: &str, bytes: &[u8]) -> Error {
+    Error::Storage {
+        context: format!("decoding {what} from stored bytes {}", hex_prefix(bytes)),
+        source: "the stored bytes do not follow the datacamp-db key layout".into(),
+    }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    let shown: String = bytes.iter().take(48).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > 48 {
+        format!("{shown}… ({} bytes)", bytes.len())
+    } else {
+        shown
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+/// An `i64` whose big-endian bytes sort like the number.
+pub(crate) fn put_i64(out: &mut Vec<u8>, n: i64) {
+    out.extend_from_slice(&((n as u64) ^ (1 << 63)).to_be_bytes());
+}
+
+fn put_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        if b == ESCAPE {
+            out.extend_from_slice(&[ESCAPE, ESCAPED_ZERO]);
+        } else {
+            out.push(b);
+        }
+    }
+    out.extend_from_slice(&[ESCAPE, TERMINATOR]);
+}
+
+fn put_name(out: &mut Vec<u8>, namespace: Option<&str>, name: &str) {
+    match namespace {
+        None => out.push(0),
+        Some(ns) => {
+            out.push(1);
+            put_escaped(out, ns.as_bytes());
+        }
+    }
+    put_escaped(out, name.as_bytes());
+}
+
+/// A keyword in Clojure's order.
+pub(crate) fn put_keyword(out: &mut Vec<u8>, k: &Keyword) {
+    put_name(out, k.namespace(), k.name());
+}
+
+fn put_bigint(out: &mut Vec<u8>, n: &BigInt) {
+    let (sign, magnitude) = n.to_bytes_be();
+    match sign {
+        Sign::NoSign => out.push(1),
+        Sign::Plus => {
+            out.push(2);
+            out.extend_from_slice(&(magnitude.len() as u64).to_be_bytes());
+            out.extend_from_slice(&magnitude);
+        }
+        Sign::Minus => {
+            out.push(0);
+            out.extend_from_slice(&(!(magnitude.len() as u64)).to_be_bytes());
+            out.extend(magnitude.iter().map(|b| !b));
+        }
+    }
+}
+
+fn put_bigdec(out: &mut Vec<u8>, d: &BigDec) {
+    let (sign, magnitude) = d.unscaled.to_radix_be(10);
+    // Numeric order first: sign, then the exponent of the leading digit,
+    // then the digits without trailing zeros (1.5 and 1.50 are numerically
+    // equal), and only then the scale, exactly as `Value`'s order does.
+    let significant = magnitude
+        .iter()
+        .rposition(|&digit| digit != 0)
+        .map_or(0, |i| i + 1);
+    let exponent = magnitude.len() as i64 - 1 - i64::from(d.scale);
+    match sign {
+        Sign::NoSign => out.push(1),
+        Sign::Plus => {
+            out.push(2);
+            put_i64(out, exponent);
+            out.extend(magnitude[..significant].iter().map(|digit| digit + 1));
+            out.push(0x00);
+        }
+        Sign::Minus => {
+            out.push(0);
+            let start = out.len();
+            put_i64(out, exponent);
+            for b in &mut out[start..] {
+                *b = !*b;
+            }
+            out.extend(magnitude[..significant].iter().map(|digit| !(digit + 1)));
+            out.push(0xFF);
+        }
+    }
+    put_i64(out, i64::from(d.scale));
+}
+
+/// A value in the order of [`Value`]'s `Ord`.
+pub(crate) fn put_value(out: &mut Vec<u8>, v: &Value) {
+    out.push(v.type_rank());
+    match v {
+        Value::Boolean(b) => out.push(u8::from(*b)),
+        Value::Long(n) | Value::Instant(n) => put_i64(out, *n),
+        Value::Double(d) => {
+            let bits = d.to_bits();
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
+            out.extend_from_slice(&ordered.to_be_bytes());
+        }
+        Value::Float(f) => {
+            let bits = f.to_bits();
+            let ordered = if bits >> 31 == 1 {
+                !bits
+            } else {
+                bits | (1 << 31)
+            };
+            out.extend_from_slice(&ordered.to_be_bytes());
+        }
+        Value::BigInt(n) => put_bigint(out, n),
+        Value::BigDec(d) => put_bigdec(out, d),
+        Value::String(s) => put_escaped(out, s.as_bytes()),
+        Value::Keyword(k) => put_keyword(out, k),
+        Value::Symbol(s) => put_name(out, s.namespace(), s.name()),
+        Value::Uuid(u) => out.extend_from_slice(u.as_bytes()),
+        Value::Bytes(b) => put_escaped(out, b),
+        Value::Tuple(items) => {
+            for item in items.iter() {
+                out.push(1);
+                put_value(out, item);
+            }
+            out.push(0);
+        }
+    }
+}
+
+/// The key of a datom in `index` (tx is the asserting transaction). VAET
+/// keys need a ref value; callers only build them for `Value::Long`.
+pub(crate) fn index_key(out: &mut Vec<u8>, index: Index, e: i64, a: &Keyword, v: &Value, tx: i64) {
+    out.clear();
+    match index {
+        Index::Eavt => {
+            put_i64(out, e);
+            put_keyword(out, a);
+            put_value(out, v);
+        }
+        Index::Aevt => {
+            put_keyword(out, a);
+            put_i64(out, e);
+            put_value(out, v);
+        }
+        Index::Avet => {
+            put_keyword(out, a);
+            put_value(out, v);
+            put_i64(out, e);
+        }
+        Index::Vaet => {
+            put_i64(out, v.as_long().unwrap_or(0));
+            put_keyword(out, a);
+            put_i64(out, e);
+        }
+    }
+    put_i64(out, tx);
+}
+
+/// One leading component of an index key prefix.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Part {
+    /// An entity id (or, first in VAET, the ref value).
+    E(i64),
+    /// An attribute.
+    A(Keyword),
+    /// A value.
+    V(Value),
+}
+
+/// The key prefix selecting every datom whose leading components are `parts`
+/// (already checked to be in the index's order).
+pub(crate) fn prefix_key(index: Index, parts: &[Part]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48);
+    for part in parts {
+        match part {
+            Part::E(e) => put_i64(&mut out, *e),
+            Part::A(a) => put_keyword(&mut out, a),
+            Part::V(v) if index == Index::Vaet => put_i64(&mut out, v.as_long().unwrap_or(0)),
+            Part::V(v) => put_value(&mut out, v),
+        }
+    }
+    out
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None`
+/// when no such key exists (an empty or all-`0xFF` prefix).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Reads components back from stored bytes, remembering the keywords it has
+/// already decoded (every datom repeats its attribute; decoding it once per
+/// scan instead of once per datom matters for scan speed).
+#[derive(Debug, Default)]
+pub(crate) struct Decoder {
+    keywords: HashMap<Box<[u8]>, Keyword>,
+}
+
+/// A cursor over one stored byte string.
+struct Cursor<'b> {
+    bytes: &'b [u8],
+    pos: usize,
+}
+
+impl<'b> Cursor<'b> {
+    fn new(bytes: &'b [u8]) -> Self {
+        Cursor { bytes, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'b [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let slice = &self.bytes[self.pos..end];
+                self.pos = end;
+                Ok(slice)
+            }
+            None => Err(corrupt("a key component (truncated)", self.bytes)),
+        }
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        let raw = self.take(8)?;
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(raw);
+        Ok(u64::from_be_bytes(buf))
+    }
+
+    fn i64(&mut self) -> Result<i64> {
+        Ok((self.u64()? ^ (1 << 63)) as i64)
+    }
+
+    /// The raw (still escaped) span of an escaped byte string, terminator
+    /// included, and whether it contains escapes.
+    fn escaped_span(&mut self) -> Result<(&'b [u8], bool)> {
+        let start = self.pos;
+        let mut has_escapes = false;
+        loop {
+            let i = self.bytes[self.pos..]
+                .iter()
+                .position(|&b| b == ESCAPE)
+                .ok_or_else(|| corrupt("an unterminated string", self.bytes))?;
+            let at = self.pos + i;
+            match self.bytes.get(at + 1) {
+                Some(&TERMINATOR) => {
+                    self.pos = at + 2;
+                    return Ok((&self.bytes[start..self.pos], has_escapes));
+                }
+                Some(&ESCAPED_ZERO) => {
+                    has_escapes = true;
+                    self.pos = at + 2;
+                }
+                _ => return Err(corrupt("a badly escaped string", self.bytes)),
+            }
+        }
+    }
+
+    fn escaped(&mut self) -> Result<Vec<u8>> {
+        let (span, has_escapes) = self.escaped_span()?;
+        let body = &span[..span.len() - 2];
+        if !has_escapes {
+            return Ok(body.to_vec());
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut i = 0;
+        while i < body.len() {
+            out.push(body[i]);
+            // An escaped zero is two bytes; the second is not data.
+            i += if body[i] == ESCAPE { 2 } else { 1 };
+        }
+        Ok(out)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        let bytes = self.escaped()?;
+        String::from_utf8(bytes).map_err(|e| corrupt("a string (not UTF-8)", e.as_bytes()))
+    }
+
+    fn name_parts(&mut self) -> Result<(Option<String>, String)> {
+        let namespace = match self.byte()? {
+            0 => None,
+            1 => Some(self.string()?),
+            _ => return Err(corrupt("a keyword (bad namespace flag)", self.bytes)),
+        };
+        Ok((namespace, self.string()?))
+    }
+
+    /// The byte span of a keyword, for the decoder's cache.
+    fn keyword_span(&mut self) -> Result<&'b [u8]> {
+        let start = self.pos;
+        match self.byte()? {
+            0 => {}
+            1 => {
+                self.escaped_span()?;
+            }
+            _ => return Err(corrupt("a keyword (bad namespace flag)", self.bytes)),
+        }
+        self.escaped_span()?;
+        Ok(&self.bytes[start..self.pos])
+    }
+
+    fn rest_is_empty(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+}
+
+impl Decoder {
+    fn keyword(&mut self, c: &mut Cursor<'_>) -> Result<Keyword> {
+        let span = c.keyword_span()?;
+        if let Some(k) = self.keywords.get(span) {
+            return Ok(k.clone());
+        }
+        let (namespace, name) = Cursor::new(span).name_parts()?;
+        let k = Keyword::new(namespace.as_deref(), &name);
+        // A scan over a database with absurdly many attributes must not
+        // grow this cache without bound.
+        if self.keywords.len() >= 4096 {
+            self.keywords.clear();
+        }
+        self.keywords.insert(span.into(), k.clone());
+        Ok(k)
+    }
+
+    fn value(&mut self, c: &mut Cursor<'_>) -> Result<Value> {
+        let tag = c.byte()?;
+        Ok(match tag {
+            0 => Value::Boolean(c.byte()? != 0),
+            1 => Value::Long(c.i64()?),
+            2 => {
+                let ordered = c.u64()?;
+                let bits = if ordered >> 63 == 1 {
+                    ordered & !(1 << 63)
+                } else {
+                    !ordered
+                };
+                Value::Double(f64::from_bits(bits))
+            }
+            3 => {
+                let raw = c.take(4)?;
+                let ordered = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                let bits = if ordered >> 31 == 1 {
+                    ordered & !(1 << 31)
+                } else {
+                    !ordered
+                };
+                Value::Float(f32::from_bits(bits))
+            }
+            4 => Value::BigInt(bigint(c)?),
+            5 => Value::BigDec(bigdec(c)?),
+            6 => Value::String(c.string()?.into()),
+            7 => Value::Keyword(self.keyword(c)?),
+            8 => {
+                let (namespace, name) = c.name_parts()?;
+                Value::Symbol(Symbol::new(namespace.as_deref(), &name))
+            }
+            9 => Value::Instant(c.i64()?),
+            10 => {
+                let raw = c.take(16)?;
+                let mut buf = [0u8; 16];
+                buf.copy_from_slice(raw);
+                Value::Uuid(Uuid::from_bytes(buf))
+            }
+            11 => Value::Bytes(c.escaped()?.into()),
+            12 => {
+                let mut items = Vec::new();
+                loop {
+                    match c.byte()? {
+                        0 => break,
+                        1 => items.push(self.value(c)?),
+                        _ => return Err(corrupt("a tuple (bad element marker)", c.bytes)),
+                    }
+                }
+                Value::Tuple(items.into())
+            }
+            _ => return Err(corrupt("a value (unknown type tag)", c.bytes)),
+        })
+    }
+
+    /// Decodes an index key into `(e, a, v, tx)`.
+    pub(crate) fn index_key(
+        &mut self,
+        index: Index,
+        key: &[u8],
+    ) -> Result<(i64, Keyword, Value, i64)> {
+        let mut c = Cursor::new(key);
+        let (e, a, v) = match index {
+            Index::Eavt => {
+                let e = c.i64()?;
+                let a = self.keyword(&mut c)?;
+                (e, a, self.value(&mut c)?)
+            }
+            Index::Aevt => {
+                let a = self.keyword(&mut c)?;
+                let e = c.i64()?;
+                (e, a, self.value(&mut c)?)
+            }
+            Index::Avet => {
+                let a = self.keyword(&mut c)?;
+                let v = self.value(&mut c)?;
+                (c.i64()?, a, v)
+            }
+            Index::Vaet => {
+                let v = Value::Long(c.i64()?);
+                let a = self.keyword(&mut c)?;
+                (c.i64()?, a, v)
+            }
+        };
+        let tx = c.i64()?;
+        if !c.rest_is_empty() {
+            return Err(corrupt("an index key (trailing bytes)", key));
+        }
+        Ok((e, a, v, tx))
+    }
+
+    /// Only the entity id of an EAVT key (for counting entities).
+    pub(crate) fn eavt_entity(key: &[u8]) -> Result<i64> {
+        Cursor::new(key).i64()
+    }
+
+    /// Decodes a log record (see [`encode_log_record`]).
+    pub(crate) fn log_record(
+        &mut self,
+        tx: i64,
+        bytes: &[u8],
+    ) -> Result<Vec<datacamp_datom::Datom>> {
+        let mut c = Cursor::new(bytes);
+        let mut datoms = Vec::new();
+        while !c.rest_is_empty() {
+            let e = c.i64()?;
+            let a = self.keyword(&mut c)?;
+            let v = self.value(&mut c)?;
+            let added = match c.byte()? {
+                0 => false,
+                1 => true,
+                _ => return Err(corrupt("a log record (bad added flag)", bytes)),
+            };
+            datoms.push(datacamp_datom::Datom { e, a, v, tx, added });
+        }
+        Ok(datoms)
+    }
+}
+
+fn bigint(c: &mut Cursor<'_>) -> Result<BigInt> {
+    match c.byte()? {
+        1 => Ok(BigInt::from(0)),
+        2 => {
+            let len = usize::try_from(c.u64()?).map_err(|_| corrupt("a bigint length", c.bytes))?;
+            Ok(BigInt::from_bytes_be(Sign::Plus, c.take(len)?))
+        }
+        0 => {
+            let len =
+                usize::try_from(!c.u64()?).map_err(|_| corrupt("a bigint length", c.bytes))?;
+            let magnitude: Vec<u8> = c.take(len)?.iter().map(|b| !b).collect();
+            Ok(BigInt::from_bytes_be(Sign::Minus, &magnitude))
+        }
+        _ => Err(corrupt("a bigint (bad sign)", c.bytes)),
+    }
+}
+
+fn bigdec(c: &mut Cursor<'_>) -> Result<BigDec> {
+    let class = c.byte()?;
+    let unscaled_with_exponent = match class {
+        1 => None,
+        2 | 0 => {
+            let negative = class == 0;
+            let raw = c.u64()?;
+            let exponent = ((if negative { !raw } else { raw }) ^ (1 << 63)) as i64;
+            let mut digits = Vec::new();
+            loop {
+                let b = c.byte()?;
+                let b = if negative { !b } else { b };
+                if b == 0 {
+                    break;
+                }
+                if !(1..=10).contains(&b) {
+                    return Err(corrupt("a bigdec digit", c.bytes));
+                }
+                digits.push(b - 1);
+            }
+            Some((negative, exponent, digits))
+        }
+        _ => return Err(corrupt("a bigdec (bad sign)", c.bytes)),
+    };
+    let scale = i32::try_from(c.i64()?).map_err(|_| corrupt("a bigdec scale", c.bytes))?;
+    let Some((negative, exponent, mut digits)) = unscaled_with_exponent else {
+        return Ok(BigDec::new(BigInt::from(0), scale));
+    };
+    // exponent = len - 1 - scale, so the unscaled value had len digits:
+    // the stored significant digits plus the trailing zeros that were cut.
+    let len = exponent + 1 + i64::from(scale);
+    let zeros = usize::try_from(len - digits.len() as i64)
+        .map_err(|_| corrupt("a bigdec (digits do not match exponent)", c.bytes))?;
+    digits.resize(digits.len() + zeros, 0);
+    let sign = if negative { Sign::Minus } else { Sign::Plus };
+    let unscaled = BigInt::from_radix_be(sign, &digits, 10)
+        .ok_or_else(|| corrupt("a bigdec (bad digits)", c.bytes))?;
+    Ok(BigDec::new(unscaled, scale))
+}
+
+// ---------------------------------------------------------------- records
+
+/// A log record: the datoms of one transaction (or of one load batch of a
+/// transaction) in applied order: `e a v added` each; tx is in the key.
+pub(crate) fn encode_log_record<'a>(
+    out: &mut Vec<u8>,
+    datoms: impl IntoIterator<Item = &'a datacamp_datom::Datom>,
+) {
+    out.clear();
+    for d in datoms {
+        put_i64(out, d.e);
+        put_keyword(out, &d.a);
+        put_value(out, &d.v);
+        out.push(u8::from(d.added));
+    }
+}
+
+/// The stored configuration: flexibility byte and keep-history byte.
+pub(crate) fn encode_config(config: DbConfig) -> [u8; 2] {
+    let flex = match config.schema_flexibility {
+        SchemaFlexibility::Write => 0,
+        SchemaFlexibility::Read => 1,
+    };
+    [flex, u8::from(config.keep_history)]
+}
+
+/// Reads [`encode_config`] back.
+pub(crate) fn decode_config(bytes: &[u8]) -> Option<DbConfig> {
+    let schema_flexibility = match bytes.first()? {
+        0 => SchemaFlexibility::Write,
+        1 => SchemaFlexibility::Read,
+        _ => return None,
+    };
+    let keep_history = match bytes.get(1)? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    (bytes.len() == 2).then_some(DbConfig {
+        schema_flexibility,
+        keep_history,
+    })
+}
+
+/// The database-wide counters, stored with every commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    /// The last transaction.
+    pub basis_tx: i64,
+    /// The largest entity id that is not a transaction id.
+    pub max_eid: i64,
+    /// Current datoms.
+    pub live: u64,
+    /// Datoms of the history view (assertions plus retractions).
+    pub history: u64,
+    /// The `:db/txInstant` of the last transaction.
+    pub last_instant: i64,
+}
+
+impl Counters {
+    /// Five big-endian 8-byte fields.
+    pub(crate) fn encode(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        out[0..8].copy_from_slice(&self.basis_tx.to_be_bytes());
+        out[8..16].copy_from_slice(&self.max_eid.to_be_bytes());
+        out[16..24].copy_from_slice(&self.live.to_be_bytes());
+        out[24..32].copy_from_slice(&self.history.to_be_bytes());
+        out[32..40].copy_from_slice(&self.last_instant.to_be_bytes());
+        out
+    }
+
+    /// Reads [`Counters::encode`] back.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Counters> {
+        if bytes.len() != 40 {
+            return None;
+        }
+        let field = |i: usize| {
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            buf
+        };
+        Some(Counters {
+            basis_tx: i64::from_be_bytes(field(0)),
+            max_eid: i64::from_be_bytes(field(1)),
+            live: u64::from_be_bytes(field(2)),
+            history: u64::from_be_bytes(field(3)),
+            last_instant: i64::from_be_bytes(field(4)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn enc(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_value(&mut out, v);
+        out
+    }
+
+    fn sample_values() -> Vec<Value> {
+        let dec = |s: &str| Value::BigDec(BigDec::parse(s).unwrap());
+        let big = |s: &str| Value::BigInt(s.parse().unwrap());
+        vec![
+            Value::Boolean(false),
+            Value::Boolean(true),
+            Value::Long(i64::MIN),
+            Value::Long(-1),
+            Value::Long(0),
+            Value::Long(1),
+            Value::Long(i64::MAX),
+            Value::Double(f64::NEG_INFINITY),
+            Value::Double(-1.5),
+            Value::Double(-0.0),
+            Value::Double(0.0),
+            Value::Double(2.5),
+            Value::Double(f64::NAN),
+            Value::Float(-3.0),
+            Value::Float(0.0),
+            Value::Float(7.25),
+            big("-100000000000000000000000"),
+            big("-255"),
+            big("-1"),
+            big("0"),
+            big("1"),
+            big("255"),
+            big("256"),
+            big("100000000000000000000000"),
+            dec("-12.5"),
+            dec("-1.50"),
+            dec("-1.5"),
+            dec("-1"),
+            dec("-0.001"),
+            dec("0"),
+            dec("0.00"),
+            dec("0.001"),
+            dec("1"),
+            dec("1.0"),
+            dec("1.5"),
+            dec("1.50"),
+            dec("12E+3"),
+            dec("12000"),
+            dec("123456789012345678901234567890.5"),
+            Value::string(""),
+            Value::string("a"),
+            Value::string("a\0b"),
+            Value::string("a\0c"),
+            Value::string("ab"),
+            Value::string("é"),
+            Value::string("😀"),
+            Value::keyword("z"),
+            Value::keyword("a/b"),
+            Value::keyword("a/z"),
+            Value::keyword("b/a"),
+            Value::Symbol(Symbol::parse("x")),
+            Value::Symbol(Symbol::parse("my.ns/f")),
+            Value::Instant(-5),
+            Value::Instant(1_760_817_092_123),
+            Value::Uuid(Uuid::from_u128(1)),
+            Value::Uuid(Uuid::from_u128(u128::MAX)),
+            Value::Bytes(vec![].into()),
+            Value::Bytes(vec![0, 0].into()),
+            Value::Bytes(vec![0, 1].into()),
+            Value::Bytes(vec![255].into()),
+            Value::Tuple(vec![].into()),
+            Value::Tuple(vec![Value::Long(1)].into()),
+            Value::Tuple(vec![Value::Long(1), Value::string("a")].into()),
+            Value::Tuple(vec![Value::Long(2)].into()),
+        ]
+    }
+
+    #[test]
+    fn value_bytes_sort_like_values_and_round_trip() {
+        let values = sample_values();
+        let mut decoder = Decoder::default();
+        for a in &values {
+            let bytes = enc(a);
+            let mut c = Cursor::new(&bytes);
+            let back = decoder.value(&mut c).unwrap();
+            assert!(c.rest_is_empty(), "{a}");
+            assert_eq!(&back, a, "round trip of {a}");
+            for b in &values {
+                assert_eq!(enc(a).cmp(&enc(b)), a.cmp(b), "order of {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_are_self_delimiting() {
+        // A longer string must not sort between a shorter one's keys.
+        let k = Keyword::parse("a/b");
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        index_key(&mut short, Index::Avet, 9, &k, &Value::string("a"), 1);
+        index_key(&mut long, Index::Avet, 1, &k, &Value::string("a\u{1}"), 1);
+        assert!(short < long);
+        let mut decoder = Decoder::default();
+        let (e, a, v, tx) = decoder.index_key(Index::Avet, &long).unwrap();
+        assert_eq!((e, a, v, tx), (1, k, Value::string("a\u{1}"), 1));
+    }
+
+    #[test]
+    fn keyword_order_matches_clojure() {
+        let mut ks: Vec<Keyword> = ["b/a", "z", "a/z", "a/b", "a.b/c", "a/bb"]
+            .iter()
+            .map(|s| Keyword::parse(s))
+            .collect();
+        let mut by_bytes = ks.clone();
+        ks.sort();
+        by_bytes.sort_by_key(|k| {
+            let mut out = Vec::new();
+            put_keyword(&mut out, k);
+            out
+        });
+        assert_eq!(ks, by_bytes);
+    }
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+
+    #[test]
+    fn corrupt_bytes_are_errors() {
+        let mut decoder = Decoder::default();
+        assert!(matches!(
+            decoder.index_key(Index::Eavt, &[1, 2, 3]),
+            Err(Error::Storage { .. })
+        ));
+        assert!(decoder.value(&mut Cursor::new(&[99])).is_err());
+        assert!(decoder.value(&mut Cursor::new(&[6, b'a'])).is_err());
+    }
+
+    #[test]
+    fn counters_and_config_round_trip() {
+        let c = Counters {
+            basis_tx: 5,
+            max_eid: -1,
+            live: 7,
+            history: 9,
+            last_instant: 11,
+        };
+        assert_eq!(Counters::decode(&c.encode()), Some(c));
+        let config = DbConfig {
+            schema_flexibility: SchemaFlexibility::Read,
+            keep_history: false,
+        };
+        assert_eq!(decode_config(&encode_config(config)), Some(config));
+        assert_eq!(decode_config(&[7, 0]), None);
+    }
+}

@@ -1,0 +1,1030 @@
+//! The transactor: turns tx-data into the datoms of one transaction, against
+//! a snapshot of the database at its basis. Both backends use it; it never
+//! writes, so any error leaves the database untouched.
+//!
+//! Three passes:
+//! 1. *expand* tx-data into flat operations, interpreting each value by its
+//!    attribute's schema (a string is a tempid for a ref attribute, a vector
+//!    a lookup ref or a tuple, a nested map a new entity, …);
+//! 2. *resolve* entities: ids, idents, lookup refs, and tempids — upserted
+//!    through `:db.unique/identity` values or given fresh ids;
+//! 3. *apply* the operations in order to an overlay of the snapshot, which
+//!    drops redundant assertions, replaces cardinality-one values, cascades
+//!    `:db/retractEntity`, and finally checks unique constraints.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use datacamp_datom::{
+    schema::{self, Attribute},
+    Datom, EntityMap, EntityRef, Error, Index, Keyword, Result, Schema, SchemaFlexibility, TempId,
+    TxOp, TxValue, Unique, Value, ValueType, TX0,
+};
+
+use crate::keys::Part;
+use crate::store::{Bounds, StoreRead};
+use crate::write::is_schema_attr;
+
+/// What a transaction will write.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub tx: i64,
+    pub tx_instant: i64,
+    pub datoms: Vec<Datom>,
+    pub tempids: BTreeMap<String, i64>,
+    pub max_eid: i64,
+}
+
+/// A tempid: one the caller wrote, or one made up for a map without `:db/id`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Temp {
+    User(TempId),
+    Auto(u32),
+}
+
+/// An entity as tx-data names it, before resolution.
+#[derive(Clone, Debug, PartialEq)]
+enum Ent {
+    Id(i64),
+    Temp(Temp),
+    Lookup(Keyword, Value),
+    Ident(Keyword),
+    CurrentTx,
+}
+
+/// A value after interpretation by its attribute.
+#[derive(Clone, Debug, PartialEq)]
+enum Val {
+    Plain(Value),
+    Ref(Ent),
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Add(Ent, Keyword, Val),
+    Retract(Ent, Keyword, Option<Val>),
+    RetractEntity(Ent),
+}
+
+/// Tempid strings that name the transaction entity itself.
+fn names_current_tx(s: &str) -> bool {
+    matches!(s, "datomic.tx" | "db/current-tx" | ":db/current-tx")
+}
+
+fn tx_value_text(v: &TxValue) -> String {
+    match v {
+        TxValue::Scalar(v) => v.to_string(),
+        TxValue::List(items) => {
+            let inner: Vec<String> = items.iter().map(tx_value_text).collect();
+            format!("[{}]", inner.join(" "))
+        }
+        TxValue::Map(m) => {
+            let inner: Vec<String> = m
+                .attrs
+                .iter()
+                .map(|(k, v)| format!("{k} {}", tx_value_text(v)))
+                .collect();
+            format!("{{{}}}", inner.join(" "))
+        }
+    }
+}
+
+fn tx_value_type(v: &TxValue) -> &'static str {
+    match v {
+        TxValue::Scalar(v) => v.type_name(),
+        TxValue::List(_) => "vector",
+        TxValue::Map(_) => "map",
+    }
+}
+
+fn wrong_type(attr: &Keyword, expected: ValueType, v: &TxValue) -> Error {
+    Error::WrongValueType {
+        attr: attr.clone(),
+        expected,
+        found: tx_value_type(v),
+        value: tx_value_text(v),
+    }
+}
+
+/// A list of tx-values as one tuple value.
+fn to_tuple(attr: &Keyword, items: &[TxValue]) -> Result<Value> {
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        values.push(match item {
+            TxValue::Scalar(v) => v.clone(),
+            TxValue::List(inner) => to_tuple(attr, inner)?,
+            TxValue::Map(_) => {
+                return Err(Error::InvalidTxData(format!(
+                    "a tuple value of {attr} cannot contain a map: {}",
+                    tx_value_text(item)
+                )))
+            }
+        });
+    }
+    Ok(Value::Tuple(values.into()))
+}
+
+/// Pass 1: tx-data to flat operations.
+struct Expander<'s> {
+    schema: &'s Schema,
+    flexibility: SchemaFlexibility,
+    ops: Vec<Op>,
+    next_auto: u32,
+}
+
+impl Expander<'_> {
+    fn attribute(&self, k: &Keyword) -> Result<Option<&Attribute>> {
+        match self.schema.get(k) {
+            Some(a) => Ok(Some(a)),
+            None if self.flexibility == SchemaFlexibility::Read => Ok(None),
+            None => Err(Error::UndeclaredAttribute { attr: k.clone() }),
+        }
+    }
+
+    fn entity(&self, e: &EntityRef) -> Result<Ent> {
+        Ok(match e {
+            EntityRef::Id(0) => {
+                return Err(Error::InvalidTxData(
+                    "entity id 0 is not a valid entity".into(),
+                ))
+            }
+            EntityRef::Id(n) if *n < 0 => Ent::Temp(Temp::User(TempId::Neg(*n))),
+            EntityRef::Id(n) => Ent::Id(*n),
+            EntityRef::Temp(TempId::Str(s)) if names_current_tx(s) => Ent::CurrentTx,
+            EntityRef::Temp(t) => Ent::Temp(Temp::User(t.clone())),
+            EntityRef::Lookup(a, v) => Ent::Lookup(a.clone(), v.clone()),
+            EntityRef::Ident(k) if names_current_tx(k.as_str()) => Ent::CurrentTx,
+            EntityRef::Ident(k) => Ent::Ident(k.clone()),
+        })
+    }
+
+    fn op(&mut self, op: &TxOp) -> Result<()> {
+        match op {
+            TxOp::Add { e, a, v } => {
+                let ent = self.entity(e)?;
+                if let Some((forward, _)) = self.reverse(a)? {
+                    let target = self.reverse_target(&forward, a, v)?;
+                    self.ops.push(Op::Add(target, forward, Val::Ref(ent)));
+                    return Ok(());
+                }
+                let val = self.single(a, self.attribute(a)?.cloned().as_ref(), v)?;
+                self.ops.push(Op::Add(ent, a.clone(), val));
+            }
+            TxOp::Retract { e, a, v } => {
+                let ent = self.entity(e)?;
+                let attr = self.attribute(a)?.cloned();
+                let val = match v {
+                    Some(v) => Some(self.single(a, attr.as_ref(), v)?),
+                    None => None,
+                };
+                self.ops.push(Op::Retract(ent, a.clone(), val));
+            }
+            TxOp::RetractEntity { e } => {
+                let ent = self.entity(e)?;
+                self.ops.push(Op::RetractEntity(ent));
+            }
+            TxOp::Entity(m) => {
+                self.map(m)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `:ns/_attr` names the reverse of the ref attribute `:ns/attr`.
+    fn reverse(&self, k: &Keyword) -> Result<Option<(Keyword, Attribute)>> {
+        let Some(name) = k.name().strip_prefix('_') else {
+            return Ok(None);
+        };
+        if self.schema.get(k).is_some() {
+            return Ok(None);
+        }
+        let forward = Keyword::new(k.namespace(), name);
+        match self.schema.get(&forward) {
+            Some(a) if a.is_ref() => Ok(Some((forward, a.clone()))),
+            _ => Ok(None),
+        }
+    }
+
+    fn reverse_target(&mut self, forward: &Keyword, reverse: &Keyword, v: &TxValue) -> Result<Ent> {
+        let attr = Attribute::new(forward.clone(), ValueType::Ref);
+        match self.single(reverse, Some(&attr), v)? {
+            Val::Ref(ent) => Ok(ent),
+            Val::Plain(_) => Err(wrong_type(reverse, ValueType::Ref, v)),
+        }
+    }
+
+    fn map(&mut self, m: &EntityMap) -> Result<Ent> {
+        let ent = match &m.id {
+            Some(r) => self.entity(r)?,
+            None => {
+                self.next_auto += 1;
+                Ent::Temp(Temp::Auto(self.next_auto))
+            }
+        };
+        for (k, v) in &m.attrs {
+            if let Some((forward, _)) = self.reverse(k)? {
+                let sources = match v {
+                    TxValue::List(items) if !self.is_lookup_ref(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                for source in &sources {
+                    let target = self.reverse_target(&forward, k, source)?;
+                    self.ops
+                        .push(Op::Add(target, forward.clone(), Val::Ref(ent.clone())));
+                }
+                continue;
+            }
+            let attr = self.attribute(k)?.cloned();
+            for val in self.values(k, attr.as_ref(), v)? {
+                self.ops.push(Op::Add(ent.clone(), k.clone(), val));
+            }
+        }
+        Ok(ent)
+    }
+
+    /// `[:attr value]` where `:attr` is a unique attribute.
+    fn is_lookup_ref(&self, items: &[TxValue]) -> bool {
+        match items {
+            [TxValue::Scalar(Value::Keyword(k)), TxValue::Scalar(_)] => {
+                self.schema.get(k).is_some_and(|a| a.unique.is_some())
+            }
+            _ => false,
+        }
+    }
+
+    /// The values of an entity-map entry (several for cardinality many).
+    fn values(&mut self, k: &Keyword, attr: Option<&Attribute>, v: &TxValue) -> Result<Vec<Val>> {
+        let many = attr.is_some_and(Attribute::is_many);
+        match v {
+            TxValue::List(items) if many => {
+                let one_value = match attr {
+                    Some(a) if a.is_ref() => self.is_lookup_ref(items),
+                    Some(a) if a.value_type == ValueType::Tuple => {
+                        items.iter().all(|i| matches!(i, TxValue::Scalar(_)))
+                    }
+                    _ => false,
+                };
+                if one_value {
+                    Ok(vec![self.single(k, attr, v)?])
+                } else {
+                    items
+                        .iter()
+                        .map(|item| self.single(k, attr, item))
+                        .collect()
+                }
+            }
+            _ => Ok(vec![self.single(k, attr, v)?]),
+        }
+    }
+
+    /// One value of attribute `k`.
+    fn single(&mut self, k: &Keyword, attr: Option<&Attribute>, v: &TxValue) -> Result<Val> {
+        let Some(attr) = attr else {
+            // An undeclared attribute (schema-on-read): take the value as is.
+            return match v {
+                TxValue::Scalar(x) => Ok(Val::Plain(x.clone())),
+                TxValue::List(items) => Ok(Val::Plain(to_tuple(k, items)?)),
+                TxValue::Map(_) => Err(Error::InvalidTxData(format!(
+                    "{k} is not declared as a ref attribute, so its value cannot be an entity \
+                     map: {}",
+                    tx_value_text(v)
+                ))),
+            };
+        };
+        let checked = self.flexibility == SchemaFlexibility::Write;
+        if attr.is_ref() {
+            return Ok(Val::Ref(match v {
+                TxValue::Scalar(Value::Long(n)) if *n < 0 => Ent::Temp(Temp::User(TempId::Neg(*n))),
+                TxValue::Scalar(Value::Long(0)) => {
+                    return Err(Error::InvalidTxData(format!(
+                        "entity id 0 is not a valid value of {k}"
+                    )))
+                }
+                TxValue::Scalar(Value::Long(n)) => Ent::Id(*n),
+                TxValue::Scalar(Value::String(s)) if names_current_tx(s) => Ent::CurrentTx,
+                TxValue::Scalar(Value::String(s)) => {
+                    Ent::Temp(Temp::User(TempId::Str(s.to_string())))
+                }
+                TxValue::Scalar(Value::Keyword(kw)) => Ent::Ident(kw.clone()),
+                TxValue::List(items) => match items.as_slice() {
+                    [TxValue::Scalar(Value::Keyword(la)), TxValue::Scalar(lv)] => {
+                        Ent::Lookup(la.clone(), lv.clone())
+                    }
+                    _ => return Err(wrong_type(k, ValueType::Ref, v)),
+                },
+                TxValue::Map(m) => self.map(m)?,
+                TxValue::Scalar(other) if !checked => return Ok(Val::Plain(other.clone())),
+                TxValue::Scalar(_) => return Err(wrong_type(k, ValueType::Ref, v)),
+            }));
+        }
+        let value = match v {
+            TxValue::Scalar(x) => x.clone(),
+            TxValue::List(items) if attr.value_type == ValueType::Tuple || !checked => {
+                to_tuple(k, items)?
+            }
+            _ => return Err(wrong_type(k, attr.value_type, v)),
+        };
+        if checked {
+            check_type(attr, &value).map_err(|()| wrong_type(k, attr.value_type, v))?;
+        }
+        Ok(Val::Plain(value))
+    }
+}
+
+/// Does `value` fit the attribute, tuple element types included?
+fn check_type(attr: &Attribute, value: &Value) -> std::result::Result<(), ()> {
+    if !attr.value_type.accepts(value) {
+        return Err(());
+    }
+    if let Value::Tuple(items) = value {
+        if let Some(t) = attr.tuple_type {
+            if !items.iter().all(|i| t.accepts(i)) {
+                return Err(());
+            }
+        }
+        if let Some(types) = &attr.tuple_types {
+            if types.len() != items.len()
+                || !types.iter().zip(items.iter()).all(|(t, i)| t.accepts(i))
+            {
+                return Err(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The current datoms of `e` in the snapshot, as `(a, v)`.
+fn snapshot_entity(snap: &dyn StoreRead, e: i64) -> Result<Vec<(Keyword, Value)>> {
+    let mut out = Vec::new();
+    for entry in snap.scan(Index::Eavt, &Bounds::Prefix(vec![Part::E(e)]))? {
+        let entry = entry?;
+        if entry.is_current() {
+            out.push((entry.a, entry.v));
+        }
+    }
+    Ok(out)
+}
+
+/// Entities currently holding `[a v]` (AVET; `a` must be indexed or unique).
+fn holders(snap: &dyn StoreRead, a: &Keyword, v: &Value) -> Result<Vec<i64>> {
+    let bounds = Bounds::Prefix(vec![Part::A(a.clone()), Part::V(v.clone())]);
+    let mut out = Vec::new();
+    for entry in snap.scan(Index::Avet, &bounds)? {
+        let entry = entry?;
+        if entry.is_current() {
+            out.push(entry.e);
+        }
+    }
+    Ok(out)
+}
+
+/// Pass 2: names to entity ids.
+struct Resolver<'s> {
+    snap: &'s dyn StoreRead,
+    schema: &'s Schema,
+    tx: i64,
+    tempids: HashMap<Temp, i64>,
+}
+
+impl Resolver<'_> {
+    fn ident(&self, k: &Keyword) -> Result<i64> {
+        holders(
+            self.snap,
+            &schema::attr::ident(),
+            &Value::Keyword(k.clone()),
+        )?
+        .first()
+        .copied()
+        .ok_or_else(|| Error::EntityNotFound {
+            entity: k.to_string(),
+            reason: "no entity has this :db/ident".into(),
+        })
+    }
+
+    fn lookup(&self, a: &Keyword, v: &Value) -> Result<i64> {
+        let attr = self
+            .schema
+            .get(a)
+            .ok_or_else(|| Error::UndeclaredAttribute { attr: a.clone() })?;
+        if attr.unique.is_none() {
+            return Err(Error::InvalidTxData(format!(
+                "lookup ref [{a} {v}] needs a :db/unique attribute, and {a} is not unique"
+            )));
+        }
+        let v = match (attr.is_ref(), v) {
+            (true, Value::Keyword(k)) => Value::Long(self.ident(k)?),
+            _ => v.clone(),
+        };
+        holders(self.snap, a, &v)?
+            .first()
+            .copied()
+            .ok_or_else(|| Error::LookupRefNotFound {
+                attr: a.clone(),
+                value: v.to_string(),
+            })
+    }
+
+    /// An entity that must already be resolvable (no new tempids).
+    fn entity(&self, e: &Ent) -> Result<i64> {
+        match e {
+            Ent::Id(n) => Ok(*n),
+            Ent::CurrentTx => Ok(self.tx),
+            Ent::Ident(k) => self.ident(k),
+            Ent::Lookup(a, v) => self.lookup(a, v),
+            Ent::Temp(t) => self.tempids.get(t).copied().ok_or_else(|| {
+                Error::InvalidTxData(format!("tempid {} could not be resolved", temp_name(t)))
+            }),
+        }
+    }
+
+    fn value(&self, v: &Val) -> Result<Value> {
+        match v {
+            Val::Plain(v) => Ok(v.clone()),
+            Val::Ref(e) => Ok(Value::Long(self.entity(e)?)),
+        }
+    }
+}
+
+fn temp_name(t: &Temp) -> String {
+    match t {
+        Temp::User(TempId::Str(s)) => format!("{s:?}"),
+        Temp::User(TempId::Neg(n)) => n.to_string(),
+        Temp::Auto(n) => format!("of entity map #{n} (no :db/id)"),
+    }
+}
+
+/// Pass 3: the transaction's effect on top of the snapshot.
+struct Overlay<'s> {
+    snap: &'s dyn StoreRead,
+    schema: &'s Schema,
+    tx: i64,
+    out: Vec<Option<Datom>>,
+    asserted: HashMap<(i64, Keyword, Value), usize>,
+    retracted: HashMap<(i64, Keyword, Value), usize>,
+    /// Values pending assertion per `(e, a)` and attribute-values per `e`.
+    pending_ea: HashMap<(i64, Keyword), Vec<Value>>,
+    pending_e: HashMap<i64, Vec<(Keyword, Value)>>,
+    /// Current values in the snapshot per `(e, a)`.
+    snapshot_ea: HashMap<(i64, Keyword), Vec<Value>>,
+}
+
+impl Overlay<'_> {
+    fn snapshot_values(&mut self, e: i64, a: &Keyword) -> Result<&Vec<Value>> {
+        let key = (e, a.clone());
+        if !self.snapshot_ea.contains_key(&key) {
+            let bounds = Bounds::Prefix(vec![Part::E(e), Part::A(a.clone())]);
+            let mut values = Vec::new();
+            for entry in self.snap.scan(Index::Eavt, &bounds)? {
+                let entry = entry?;
+                if entry.is_current() {
+                    values.push(entry.v);
+                }
+            }
+            self.snapshot_ea.insert(key.clone(), values);
+        }
+        Ok(self.snapshot_ea.get(&key).map_or(&EMPTY, |v| v))
+    }
+
+    /// Values of `(e, a)` with this transaction applied so far.
+    fn current_values(&mut self, e: i64, a: &Keyword) -> Result<Vec<Value>> {
+        let mut values: Vec<Value> = self
+            .snapshot_values(e, a)?
+            .clone()
+            .into_iter()
+            .filter(|v| !self.retracted.contains_key(&(e, a.clone(), v.clone())))
+            .collect();
+        if let Some(pending) = self.pending_ea.get(&(e, a.clone())) {
+            values.extend(pending.iter().cloned());
+        }
+        Ok(values)
+    }
+
+    fn add(&mut self, e: i64, a: &Keyword, v: Value) -> Result<()> {
+        let key = (e, a.clone(), v);
+        if self.asserted.contains_key(&key) {
+            return Ok(());
+        }
+        if let Some(i) = self.retracted.remove(&key) {
+            // Retracted earlier in this transaction: simply keep it.
+            self.out[i] = None;
+            return Ok(());
+        }
+        if self.snapshot_values(e, a)?.contains(&key.2) {
+            return Ok(());
+        }
+        if !self.schema.get(a).is_some_and(Attribute::is_many) {
+            for old in self.current_values(e, a)? {
+                if old != key.2 {
+                    self.retract(e, a, old)?;
+                }
+            }
+        }
+        let (e, a, v) = key;
+        self.pending_ea
+            .entry((e, a.clone()))
+            .or_default()
+            .push(v.clone());
+        self.pending_e
+            .entry(e)
+            .or_default()
+            .push((a.clone(), v.clone()));
+        self.out.push(Some(Datom {
+            e,
+            a: a.clone(),
+            v: v.clone(),
+            tx: self.tx,
+            added: true,
+        }));
+        self.asserted.insert((e, a, v), self.out.len() - 1);
+        Ok(())
+    }
+
+    fn retract(&mut self, e: i64, a: &Keyword, v: Value) -> Result<()> {
+        let key = (e, a.clone(), v);
+        if let Some(i) = self.asserted.remove(&key) {
+            // Asserted earlier in this transaction: it never happens.
+            self.out[i] = None;
+            if let Some(values) = self.pending_ea.get_mut(&(e, a.clone())) {
+                values.retain(|x| *x != key.2);
+            }
+            if let Some(avs) = self.pending_e.get_mut(&e) {
+                avs.retain(|(pa, pv)| !(pa == a && *pv == key.2));
+            }
+            return Ok(());
+        }
+        if self.retracted.contains_key(&key) || !self.snapshot_values(e, a)?.contains(&key.2) {
+            return Ok(());
+        }
+        let (e, a, v) = key;
+        self.out.push(Some(Datom {
+            e,
+            a: a.clone(),
+            v: v.clone(),
+            tx: self.tx,
+            added: false,
+        }));
+        self.retracted.insert((e, a, v), self.out.len() - 1);
+        Ok(())
+    }
+
+    fn retract_all(&mut self, e: i64, a: &Keyword) -> Result<()> {
+        for v in self.current_values(e, a)? {
+            self.retract(e, a, v)?;
+        }
+        Ok(())
+    }
+
+    /// Every datom of `e`, of its components (recursively) and every ref to it.
+    fn retract_entity(&mut self, e: i64, visited: &mut HashSet<i64>) -> Result<()> {
+        if !visited.insert(e) {
+            return Ok(());
+        }
+        let mut datoms: Vec<(Keyword, Value)> = snapshot_entity(self.snap, e)?
+            .into_iter()
+            .filter(|(a, v)| !self.retracted.contains_key(&(e, a.clone(), v.clone())))
+            .collect();
+        datoms.extend(self.pending_e.get(&e).cloned().unwrap_or_default());
+        for (a, v) in datoms {
+            if let (Some(attr), Value::Long(child)) = (self.schema.get(&a), &v) {
+                if attr.is_component && attr.is_ref() {
+                    self.retract_entity(*child, visited)?;
+                }
+            }
+            self.retract(e, &a, v)?;
+        }
+        let mut refs: Vec<(i64, Keyword)> = Vec::new();
+        let bounds = Bounds::Prefix(vec![Part::V(Value::Long(e))]);
+        for entry in self.snap.scan(Index::Vaet, &bounds)? {
+            let entry = entry?;
+            if entry.is_current() {
+                refs.push((entry.e, entry.a));
+            }
+        }
+        for d in self.out.iter().flatten() {
+            if d.added
+                && d.v == Value::Long(e)
+                && self.schema.get(&d.a).is_some_and(Attribute::is_ref)
+            {
+                refs.push((d.e, d.a.clone()));
+            }
+        }
+        for (source, a) in refs {
+            self.retract(source, &a, Value::Long(e))?;
+        }
+        Ok(())
+    }
+
+    /// `:db.unique/*` attributes: one entity per value.
+    fn check_unique(&self) -> Result<()> {
+        let mut seen: HashMap<(&Keyword, &Value), i64> = HashMap::new();
+        for d in self.out.iter().flatten().filter(|d| d.added) {
+            if self.schema.get(&d.a).and_then(|a| a.unique).is_none() {
+                continue;
+            }
+            if let Some(&other) = seen.get(&(&d.a, &d.v)) {
+                if other != d.e {
+                    return Err(unique_conflict(d, other));
+                }
+            }
+            seen.insert((&d.a, &d.v), d.e);
+            for holder in holders(self.snap, &d.a, &d.v)? {
+                if holder != d.e
+                    && !self
+                        .retracted
+                        .contains_key(&(holder, d.a.clone(), d.v.clone()))
+                {
+                    return Err(unique_conflict(d, holder));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+static EMPTY: Vec<Value> = Vec::new();
+
+fn unique_conflict(d: &Datom, existing: i64) -> Error {
+    Error::UniqueConflict {
+        attr: d.a.clone(),
+        value: d.v.to_string(),
+        existing,
+        entity: d.e,
+    }
+}
+
+/// Computes the datoms of the next transaction from `ops`.
+pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result<Prepared> {
+    let state = snap.state();
+    let schema = state.schema.clone();
+    let tx = state.basis_tx + 1;
+
+    // 1. Expand.
+    let mut expander = Expander {
+        schema: &schema,
+        flexibility: state.config.schema_flexibility,
+        ops: Vec::new(),
+        next_auto: 0,
+    };
+    for op in ops {
+        expander.op(op)?;
+    }
+    let ops = expander.ops;
+
+    // 2. Resolve.
+    let mut resolver = Resolver {
+        snap,
+        schema: &schema,
+        tx,
+        tempids: HashMap::new(),
+    };
+    resolve_tempids(&mut resolver, &ops, state.max_eid)?;
+    let mut max_eid = state.max_eid;
+    for id in resolver.tempids.values() {
+        max_eid = max_eid.max(*id);
+    }
+
+    // 3. Apply.
+    let mut overlay = Overlay {
+        snap,
+        schema: &schema,
+        tx,
+        out: Vec::new(),
+        asserted: HashMap::new(),
+        retracted: HashMap::new(),
+        pending_ea: HashMap::new(),
+        pending_e: HashMap::new(),
+        snapshot_ea: HashMap::new(),
+    };
+    for op in &ops {
+        match op {
+            Op::Add(e, a, v) => {
+                let e = resolver.entity(e)?;
+                let v = resolver.value(v)?;
+                overlay.add(e, a, v)?;
+            }
+            Op::Retract(e, a, v) => {
+                let e = resolver.entity(e)?;
+                match v {
+                    Some(v) => {
+                        let v = resolver.value(v)?;
+                        overlay.retract(e, a, v)?;
+                    }
+                    None => overlay.retract_all(e, a)?,
+                }
+            }
+            Op::RetractEntity(e) => {
+                let e = resolver.entity(e)?;
+                overlay.retract_entity(e, &mut HashSet::new())?;
+            }
+        }
+    }
+    overlay.check_unique()?;
+
+    let tx_instant_attr = schema::attr::tx_instant();
+    let explicit_instant = overlay.out.iter().flatten().find_map(|d| match d.v {
+        Value::Instant(ms) if d.added && d.e == tx && d.a == tx_instant_attr => Some(ms),
+        _ => None,
+    });
+    let tx_instant = match explicit_instant {
+        Some(ms) if ms < state.last_instant => {
+            return Err(Error::InvalidTxData(format!(
+                ":db/txInstant {} of transaction {tx} is earlier than the previous \
+                 transaction's {}",
+                Value::Instant(ms),
+                Value::Instant(state.last_instant)
+            )))
+        }
+        Some(ms) => ms,
+        None => now_ms.max(state.last_instant),
+    };
+    let mut datoms = Vec::with_capacity(overlay.out.len() + 1);
+    if explicit_instant.is_none() {
+        datoms.push(Datom::new(
+            tx,
+            tx_instant_attr,
+            Value::Instant(tx_instant),
+            tx,
+        ));
+    }
+    datoms.extend(overlay.out.into_iter().flatten());
+    for d in &datoms {
+        if d.e < TX0 {
+            max_eid = max_eid.max(d.e);
+        }
+    }
+
+    let tempids = resolver
+        .tempids
+        .iter()
+        .filter_map(|(t, id)| match t {
+            Temp::User(t) => Some((t.to_string(), *id)),
+            Temp::Auto(_) => None,
+        })
+        .collect();
+    Ok(Prepared {
+        tx,
+        tx_instant,
+        datoms,
+        tempids,
+        max_eid,
+    })
+}
+
+/// Gives every tempid an entity: an existing one when one of its
+/// `:db.unique/identity` values already exists (upsert), the same new one
+/// as another tempid asserting the same identity value, or a fresh id.
+fn resolve_tempids(r: &mut Resolver<'_>, ops: &[Op], max_eid: i64) -> Result<()> {
+    // Fresh ids go above every id the transaction names explicitly.
+    let mut next = max_eid;
+    let mut note = |e: &Ent| {
+        if let Ent::Id(n) = e {
+            if *n < TX0 {
+                next = next.max(*n);
+            }
+        }
+    };
+    for op in ops {
+        match op {
+            Op::Add(e, _, v) | Op::Retract(e, _, Some(v)) => {
+                note(e);
+                if let Val::Ref(target) = v {
+                    note(target);
+                }
+            }
+            Op::Retract(e, _, None) | Op::RetractEntity(e) => note(e),
+        }
+    }
+
+    let mut upserted: HashMap<Temp, (i64, Keyword, Value)> = HashMap::new();
+    let mut identity_owner: HashMap<(Keyword, Value), Temp> = HashMap::new();
+    let mut alias: HashMap<Temp, Temp> = HashMap::new();
+    let mut as_entity: Vec<Temp> = Vec::new();
+    let mut seen_entity: HashSet<Temp> = HashSet::new();
+    let mut as_value: BTreeSet<Temp> = BTreeSet::new();
+    for op in ops {
+        match op {
+            Op::Add(Ent::Temp(t), a, v) => {
+                if seen_entity.insert(t.clone()) {
+                    as_entity.push(t.clone());
+                }
+                if let Val::Ref(Ent::Temp(target)) = v {
+                    as_value.insert(target.clone());
+                }
+                let identity = r
+                    .schema
+                    .get(a)
+                    .is_some_and(|attr| attr.unique == Some(Unique::Identity));
+                if !identity {
+                    continue;
+                }
+                // Only values known without other tempids can upsert.
+                let value = match v {
+                    Val::Plain(v) => v.clone(),
+                    Val::Ref(Ent::Temp(_)) => continue,
+                    Val::Ref(e) => Value::Long(r.entity(e)?),
+                };
+                if let Some(&existing) = holders(r.snap, a, &value)?.first() {
+                    match upserted.get(t) {
+                        Some((other, oa, ov)) if *other != existing => {
+                            return Err(Error::InvalidTxData(format!(
+                                "conflicting upserts: tempid {} resolves to entity {other} \
+                                 through [{oa} {ov}] and to entity {existing} through [{a} {value}]",
+                                temp_name(t)
+                            )));
+                        }
+                        _ => {
+                            upserted.insert(t.clone(), (existing, a.clone(), value));
+                        }
+                    }
+                } else {
+                    match identity_owner.get(&(a.clone(), value.clone())) {
+                        Some(owner) if owner != t => {
+                            alias.insert(t.clone(), owner.clone());
+                        }
+                        _ => {
+                            identity_owner.insert((a.clone(), value), t.clone());
+                        }
+                    }
+                }
+            }
+            Op::Add(_, _, Val::Ref(Ent::Temp(target)))
+            | Op::Retract(_, _, Some(Val::Ref(Ent::Temp(target)))) => {
+                as_value.insert(target.clone());
+            }
+            Op::Retract(Ent::Temp(t), ..) | Op::RetractEntity(Ent::Temp(t)) => {
+                return Err(Error::InvalidTxData(format!(
+                    "cannot retract on tempid {}: a retraction needs an existing entity",
+                    temp_name(t)
+                )));
+            }
+            _ => {}
+        }
+    }
+    if let Some(t) = as_value.iter().find(|t| !seen_entity.contains(*t)) {
+        return Err(Error::InvalidTxData(format!(
+            "tempid {} is used only as a value; it must also name an entity in the same \
+             transaction",
+            temp_name(t)
+        )));
+    }
+    for t in &as_entity {
+        if let Some((existing, ..)) = upserted.get(t) {
+            r.tempids.insert(t.clone(), *existing);
+        }
+    }
+    for t in &as_entity {
+        if !r.tempids.contains_key(t) && !alias.contains_key(t) {
+            next += 1;
+            r.tempids.insert(t.clone(), next);
+        }
+    }
+    // An aliased tempid shares its owner's entity (following chains of
+    // owners; each step goes to an earlier tempid, so chains end).
+    for t in &as_entity {
+        if r.tempids.contains_key(t) {
+            continue;
+        }
+        let mut owner = t;
+        let mut steps = 0;
+        while let Some(next_owner) = alias.get(owner) {
+            owner = next_owner;
+            steps += 1;
+            if steps > alias.len() {
+                break;
+            }
+        }
+        let id = match r.tempids.get(owner) {
+            Some(id) => *id,
+            None => {
+                next += 1;
+                next
+            }
+        };
+        r.tempids.insert(t.clone(), id);
+    }
+    Ok(())
+}
+
+/// The schema after `datoms` and the attributes whose AVET or VAET
+/// membership changed. With `strict` (transact), schema datoms that do not
+/// describe a valid attribute are rejected; without (apply), they are
+/// simply not attributes.
+pub(crate) fn schema_after(
+    snap: &dyn StoreRead,
+    datoms: &[Datom],
+    strict: bool,
+) -> Result<(Arc<Schema>, Vec<Keyword>)> {
+    let old = snap.state().schema.clone();
+    let touched: BTreeSet<i64> = datoms
+        .iter()
+        .filter(|d| is_schema_attr(&d.a))
+        .map(|d| d.e)
+        .collect();
+    if touched.is_empty() {
+        return Ok((old, Vec::new()));
+    }
+    let mut changed: Vec<(Option<Attribute>, Option<Attribute>)> = Vec::new();
+    for &e in &touched {
+        let mut current: Vec<Datom> = snapshot_entity(snap, e)?
+            .into_iter()
+            .filter(|(a, _)| is_schema_attr(a))
+            .map(|(a, v)| Datom::new(e, a, v, 0))
+            .collect();
+        for d in datoms.iter().filter(|d| d.e == e && is_schema_attr(&d.a)) {
+            current.retain(|c| !(c.a == d.a && c.v == d.v));
+            if d.added {
+                current.push(d.clone());
+            }
+        }
+        let refs: Vec<&Datom> = current.iter().collect();
+        let new = Schema::attribute_from_datoms(e, &refs);
+        let before = old.attributes().find(|a| a.eid == e && a.eid != 0).cloned();
+        if strict {
+            validate_attribute(e, &current, new.as_ref(), before.as_ref())?;
+        }
+        let new = new.filter(|a| !Schema::is_builtin(&a.ident));
+        changed.push((before, new));
+    }
+    let mut schema = Schema::bootstrap();
+    for a in old.user_attributes().filter(|a| !touched.contains(&a.eid)) {
+        schema.insert(a.clone());
+    }
+    for (_, new) in &changed {
+        if let Some(a) = new {
+            schema.insert(a.clone());
+        }
+    }
+    let placement = |s: &Schema, k: &Keyword| s.get(k).map(|a| (a.in_avet(), a.is_ref()));
+    let mut reindex = BTreeSet::new();
+    for (before, new) in &changed {
+        for k in before.iter().chain(new.iter()).map(|a| &a.ident) {
+            if placement(&old, k) != placement(&schema, k) {
+                reindex.insert(k.clone());
+            }
+        }
+    }
+    Ok((Arc::new(schema), reindex.into_iter().collect()))
+}
+
+/// Rejects schema entities that cannot mean what they say.
+fn validate_attribute(
+    e: i64,
+    datoms: &[Datom],
+    new: Option<&Attribute>,
+    before: Option<&Attribute>,
+) -> Result<()> {
+    let find = |k: Keyword| datoms.iter().find(|d| d.a == k).map(|d| &d.v);
+    let keyword_in = |k: Keyword, ns: &str, names: &[&str]| -> Result<()> {
+        match find(k.clone()) {
+            None => Ok(()),
+            Some(Value::Keyword(v)) if v.namespace() == Some(ns) && names.contains(&v.name()) => {
+                Ok(())
+            }
+            Some(other) => Err(Error::InvalidTxData(format!(
+                "{k} of entity {e} must be one of {}, got {other}",
+                names
+                    .iter()
+                    .map(|n| format!(":{ns}/{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))),
+        }
+    };
+    if let Some(v) = find(schema::attr::value_type()) {
+        let known = v.as_keyword().and_then(ValueType::from_keyword).is_some();
+        if !known {
+            return Err(Error::InvalidTxData(format!(
+                ":db/valueType of entity {e} must be a :db.type/… keyword this database knows, \
+                 got {v}"
+            )));
+        }
+        if find(schema::attr::ident()).is_none() {
+            return Err(Error::InvalidTxData(format!(
+                "entity {e} has a :db/valueType but no :db/ident"
+            )));
+        }
+    }
+    keyword_in(
+        schema::attr::cardinality(),
+        "db.cardinality",
+        &["one", "many"],
+    )?;
+    keyword_in(schema::attr::unique(), "db.unique", &["identity", "value"])?;
+    if let Some(a) = new {
+        if Schema::is_builtin(&a.ident) {
+            return Err(Error::InvalidTxData(format!(
+                "entity {e} cannot redefine the built-in attribute {}",
+                a.ident
+            )));
+        }
+        if let Some(b) = before {
+            if b.value_type != a.value_type {
+                return Err(Error::InvalidTxData(format!(
+                    "cannot change :db/valueType of {} from {} to {}",
+                    a.ident, b.value_type, a.value_type
+                )));
+            }
+        }
+    }
+    Ok(())
+}
