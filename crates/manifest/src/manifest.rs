@@ -1,0 +1,529 @@
+//! `manifest.edn`: what a backup holds, written last (before the
+//! `complete.marker`) and read first by list, verify and restore.
+
+use datacamp_datom::{DbConfig, Keyword, SchemaFlexibility};
+use edn_format::Value;
+
+use crate::edn::{describe, parse_document, Edn, Fields};
+use crate::error::{Document, Result};
+use crate::id::DEFAULT_DATABASE_ID;
+
+/// The version this crate writes into `:backup/version`,
+/// `:format/version` and `:checkpoint/version`.
+pub const FORMAT_VERSION: &str = "1.0.0";
+
+/// The Datacamp version written into `:datacamp/version`.
+pub const DATACAMP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A `[min-tx max-tx]` range; either end may be unknown (`nil`), as in the
+/// reference's `:stats/tx-range [nil nil]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TxRange {
+    /// The smallest transaction id, if known.
+    pub min: Option<i64>,
+    /// The largest transaction id, if known.
+    pub max: Option<i64>,
+}
+
+impl TxRange {
+    /// Both ends known.
+    pub fn new(min: i64, max: i64) -> TxRange {
+        TxRange {
+            min: Some(min),
+            max: Some(max),
+        }
+    }
+
+    fn to_edn(self) -> Edn {
+        Edn::Vector(vec![
+            Edn::opt(self.min, Edn::Int),
+            Edn::opt(self.max, Edn::Int),
+        ])
+    }
+
+    fn read(f: &Fields<'_>, key: &str) -> Result<TxRange> {
+        Ok(f.tx_range(key)?
+            .map_or(TxRange::default(), |(min, max)| TxRange { min, max }))
+    }
+}
+
+/// One entry of `:chunks`.
+///
+/// Only `:chunk/id` and `:chunk/checksum` are required when reading; the
+/// reference's directory backups leave `:chunk/max-eid` and the tx-range
+/// ends `nil`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkInfo {
+    /// `:chunk/id`, the `N` of `datoms-N.fressian.gz`.
+    pub id: u64,
+    /// `:chunk/tx-range`.
+    pub tx_range: TxRange,
+    /// `:chunk/max-eid`, the largest entity id in the chunk.
+    pub max_eid: Option<i64>,
+    /// `:chunk/datom-count`.
+    pub datom_count: Option<u64>,
+    /// `:chunk/size-bytes`, the compressed size.
+    pub size_bytes: Option<u64>,
+    /// `:chunk/checksum`: SHA-256 of the compressed bytes, 64 lowercase hex
+    /// digits (upper case is accepted when reading and lowered).
+    pub checksum: String,
+    /// `:chunk/s3-etag`, as the store returned it.
+    pub s3_etag: Option<String>,
+    /// `:chunk/s3-key`: where the chunk is. The Clojure library writes it
+    /// relative to the backup folder for directory targets and as the full
+    /// bucket key for S3 targets; `datacamp-storage`'s layout resolves both.
+    /// `None` means the layout's default name for [`ChunkInfo::id`].
+    pub s3_key: Option<String>,
+    /// `:datacamp/uncompressed-bytes`: the size of the Fressian document
+    /// before gzip.
+    pub uncompressed_bytes: Option<u64>,
+}
+
+impl ChunkInfo {
+    /// A chunk with only its id and checksum; fill in the rest as known.
+    pub fn new(id: u64, checksum: impl Into<String>) -> ChunkInfo {
+        ChunkInfo {
+            id,
+            tx_range: TxRange::default(),
+            max_eid: None,
+            datom_count: None,
+            size_bytes: None,
+            checksum: checksum.into(),
+            s3_etag: None,
+            s3_key: None,
+            uncompressed_bytes: None,
+        }
+    }
+
+    pub(crate) fn entries(&self) -> Vec<(Edn, Edn)> {
+        let mut e = vec![
+            (Edn::kw("chunk/id"), Edn::u64(self.id)),
+            (Edn::kw("chunk/tx-range"), self.tx_range.to_edn()),
+            (Edn::kw("chunk/max-eid"), Edn::opt(self.max_eid, Edn::Int)),
+            (
+                Edn::kw("chunk/datom-count"),
+                Edn::opt(self.datom_count, Edn::u64),
+            ),
+            (
+                Edn::kw("chunk/size-bytes"),
+                Edn::opt(self.size_bytes, Edn::u64),
+            ),
+            (Edn::kw("chunk/checksum"), Edn::str(&self.checksum)),
+            (
+                Edn::kw("chunk/s3-etag"),
+                Edn::opt(self.s3_etag.as_deref(), Edn::str),
+            ),
+            (
+                Edn::kw("chunk/s3-key"),
+                Edn::opt(self.s3_key.as_deref(), Edn::str),
+            ),
+        ];
+        if let Some(n) = self.uncompressed_bytes {
+            e.push((Edn::kw("datacamp/uncompressed-bytes"), Edn::u64(n)));
+        }
+        e
+    }
+
+    pub(crate) fn read(f: &Fields<'_>) -> Result<ChunkInfo> {
+        let checksum = f.required("chunk/checksum", f.string("chunk/checksum")?)?;
+        if checksum.len() != 64 || !checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(f.invalid(
+                "chunk/checksum",
+                format!("expected 64 hex digits (SHA-256), found {checksum:?}"),
+            ));
+        }
+        Ok(ChunkInfo {
+            id: f.required("chunk/id", f.u64("chunk/id")?)?,
+            tx_range: TxRange::read(f, "chunk/tx-range")?,
+            max_eid: f.i64("chunk/max-eid")?,
+            datom_count: f.u64("chunk/datom-count")?,
+            size_bytes: f.u64("chunk/size-bytes")?,
+            checksum: checksum.to_ascii_lowercase(),
+            s3_etag: f.string("chunk/s3-etag")?,
+            s3_key: f.string("chunk/s3-key")?,
+            uncompressed_bytes: f.u64("datacamp/uncompressed-bytes")?,
+        })
+    }
+}
+
+/// `:timing`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timing {
+    /// `:backup-started`, ms since the epoch.
+    pub backup_started: Option<i64>,
+    /// `:backup-completed`, ms since the epoch.
+    pub backup_completed: Option<i64>,
+    /// `:duration-seconds`.
+    pub duration_seconds: Option<f64>,
+}
+
+impl Timing {
+    /// Start and end known; the duration follows from them.
+    pub fn between(started_ms: i64, completed_ms: i64) -> Timing {
+        Timing {
+            backup_started: Some(started_ms),
+            backup_completed: Some(completed_ms),
+            duration_seconds: Some(completed_ms.saturating_sub(started_ms) as f64 / 1000.0),
+        }
+    }
+}
+
+/// Datacamp's own manifest keys, all under `:datacamp/…` (which the
+/// Clojure library ignores). Absent keys are not written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatacampInfo {
+    /// `:datacamp/version`: the Datacamp (Rust) version that wrote it.
+    pub version: Option<String>,
+    /// `:datacamp/source-datom-count`: the datom count the source database
+    /// reported for the snapshot, independent of the count of datoms
+    /// streamed into chunks (`:stats/datom-count`); verify compares them.
+    pub source_datom_count: Option<u64>,
+    /// `:datacamp/basis-tx`: the snapshot's basis transaction.
+    pub basis_tx: Option<i64>,
+    /// `:datacamp/uncompressed-bytes`: the sum of the chunks' Fressian
+    /// sizes before gzip.
+    pub uncompressed_bytes: Option<u64>,
+    /// `:datacamp/compression-level`: the gzip level used (0–9).
+    pub compression_level: Option<u32>,
+    /// `:datacamp/chunk-size`: the target encoded size of a chunk, bytes.
+    pub chunk_size: Option<u64>,
+    /// `:datacamp/db-config`: the source database's configuration
+    /// (`{:schema-flexibility :write, :keep-history? true}`).
+    pub db_config: Option<DbConfig>,
+}
+
+impl DatacampInfo {
+    fn entries(&self, into: &mut Vec<(Edn, Edn)>) {
+        let mut put = |key: &str, value: Option<Edn>| {
+            if let Some(v) = value {
+                into.push((Edn::kw(key), v));
+            }
+        };
+        put("datacamp/version", self.version.as_deref().map(Edn::str));
+        put(
+            "datacamp/source-datom-count",
+            self.source_datom_count.map(Edn::u64),
+        );
+        put("datacamp/basis-tx", self.basis_tx.map(Edn::Int));
+        put(
+            "datacamp/uncompressed-bytes",
+            self.uncompressed_bytes.map(Edn::u64),
+        );
+        put(
+            "datacamp/compression-level",
+            self.compression_level.map(|l| Edn::Int(i64::from(l))),
+        );
+        put("datacamp/chunk-size", self.chunk_size.map(Edn::u64));
+        put("datacamp/db-config", self.db_config.map(db_config_to_edn));
+    }
+
+    fn read(f: &Fields<'_>) -> Result<DatacampInfo> {
+        let db_config = match f.map("datacamp/db-config")? {
+            Some(cfg) => Some(db_config_read(&cfg)?),
+            None => None,
+        };
+        Ok(DatacampInfo {
+            version: f.string("datacamp/version")?,
+            source_datom_count: f.u64("datacamp/source-datom-count")?,
+            basis_tx: f.i64("datacamp/basis-tx")?,
+            uncompressed_bytes: f.u64("datacamp/uncompressed-bytes")?,
+            compression_level: f.u32("datacamp/compression-level")?,
+            chunk_size: f.u64("datacamp/chunk-size")?,
+            db_config,
+        })
+    }
+}
+
+fn db_config_to_edn(cfg: DbConfig) -> Edn {
+    Edn::Map(vec![
+        (
+            Edn::kw("schema-flexibility"),
+            Edn::kw(cfg.schema_flexibility.name()),
+        ),
+        (Edn::kw("keep-history?"), Edn::Bool(cfg.keep_history)),
+    ])
+}
+
+fn db_config_read(f: &Fields<'_>) -> Result<DbConfig> {
+    let defaults = DbConfig::default();
+    let schema_flexibility = match f.keyword("schema-flexibility")? {
+        None => defaults.schema_flexibility,
+        Some(k) => SchemaFlexibility::parse(k.as_str()).ok_or_else(|| {
+            f.invalid(
+                "schema-flexibility",
+                format!("expected :write or :read, found {k}"),
+            )
+        })?,
+    };
+    Ok(DbConfig {
+        schema_flexibility,
+        keep_history: f.bool("keep-history?")?.unwrap_or(defaults.keep_history),
+    })
+}
+
+/// The typed `manifest.edn`.
+///
+/// [`Manifest::to_edn`] writes every key the Clojure library writes, in its
+/// order, then the `:datacamp/…` keys. [`Manifest::from_edn`] is tolerant:
+/// unknown keys (`:_comment`, `:_debug`, anything new) are ignored, `nil`
+/// counts as absent, integers may be longs, `N` bigints or integral
+/// doubles, and absent keys take the defaults documented on each field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// `:backup/id` (required).
+    pub backup_id: String,
+    /// `:backup/type`, default `:full`.
+    pub backup_type: Keyword,
+    /// `:backup/created-at`, ms since the epoch; falls back to
+    /// `[:timing :backup-started]`.
+    pub created_at: Option<i64>,
+    /// `:backup/completed`, default `false`.
+    pub completed: bool,
+    /// `:backup/version`, default `"1.0.0"`.
+    pub backup_version: String,
+    /// `:database/id`, default `"default-db"`.
+    pub database_id: String,
+    /// `:database/branch`, default `:db`.
+    pub database_branch: Keyword,
+    /// `:datahike/version` (the Clojure library writes Datahike's version;
+    /// Datacamp writes `nil` unless told otherwise).
+    pub datahike_version: Option<String>,
+    /// `:format/version`, default `"1.0.0"`.
+    pub format_version: String,
+    /// `:format/compression`, default `:gzip`.
+    pub compression: Keyword,
+    /// `:format/encryption`, `nil` (no encryption) unless a keyword.
+    pub encryption: Option<Keyword>,
+    /// `:stats/datom-count`; falls back to the sum of the chunks' counts.
+    pub datom_count: u64,
+    /// `:stats/chunk-count`; falls back to the number of `:chunks`.
+    pub chunk_count: u64,
+    /// `:stats/size-bytes` (compressed); falls back to the sum of the
+    /// chunks' sizes.
+    pub size_bytes: u64,
+    /// `:stats/tx-range` (the reference writes `[nil nil]`).
+    pub tx_range: TxRange,
+    /// `:stats/max-eid`; falls back to the largest `:chunk/max-eid`, then 0.
+    pub max_eid: i64,
+    /// `:stats/max-tx`; falls back to the largest `:chunk/tx-range` end,
+    /// then 0.
+    pub max_tx: i64,
+    /// `:chunks` (required, may be empty), in the order written.
+    pub chunks: Vec<ChunkInfo>,
+    /// `:timing`.
+    pub timing: Timing,
+    /// The `:datacamp/…` keys.
+    pub datacamp: DatacampInfo,
+}
+
+impl Manifest {
+    /// An empty, not yet completed manifest with the defaults and
+    /// `:datacamp/version` set.
+    pub fn new(backup_id: impl Into<String>, database_id: impl Into<String>) -> Manifest {
+        Manifest {
+            backup_id: backup_id.into(),
+            backup_type: Keyword::parse("full"),
+            created_at: None,
+            completed: false,
+            backup_version: FORMAT_VERSION.to_string(),
+            database_id: database_id.into(),
+            database_branch: Keyword::parse("db"),
+            datahike_version: None,
+            format_version: FORMAT_VERSION.to_string(),
+            compression: Keyword::parse("gzip"),
+            encryption: None,
+            datom_count: 0,
+            chunk_count: 0,
+            size_bytes: 0,
+            tx_range: TxRange::default(),
+            max_eid: 0,
+            max_tx: 0,
+            chunks: Vec::new(),
+            timing: Timing::default(),
+            datacamp: DatacampInfo {
+                version: Some(DATACAMP_VERSION.to_string()),
+                ..DatacampInfo::default()
+            },
+        }
+    }
+
+    /// Sets the `:stats/…` totals from [`Manifest::chunks`]: counts and
+    /// sizes summed, max-eid and max-tx the largest known, tx-range the
+    /// smallest and largest known tx.
+    pub fn recompute_stats(&mut self) {
+        self.chunk_count = self.chunks.len() as u64;
+        self.datom_count = self.chunks.iter().filter_map(|c| c.datom_count).sum();
+        self.size_bytes = self.chunks.iter().filter_map(|c| c.size_bytes).sum();
+        self.max_eid = self
+            .chunks
+            .iter()
+            .filter_map(|c| c.max_eid)
+            .max()
+            .unwrap_or(0);
+        self.max_tx = self
+            .chunks
+            .iter()
+            .filter_map(|c| c.tx_range.max)
+            .max()
+            .unwrap_or(0);
+        self.tx_range = TxRange {
+            min: self.chunks.iter().filter_map(|c| c.tx_range.min).min(),
+            max: self.chunks.iter().filter_map(|c| c.tx_range.max).max(),
+        };
+        let uncompressed: Option<u64> = self.chunks.iter().map(|c| c.uncompressed_bytes).sum();
+        self.datacamp.uncompressed_bytes = uncompressed;
+    }
+
+    fn to_tree(&self) -> Edn {
+        let mut e = vec![
+            (Edn::kw("backup/id"), Edn::str(&self.backup_id)),
+            (Edn::kw("backup/type"), Edn::keyword(&self.backup_type)),
+            (
+                Edn::kw("backup/created-at"),
+                Edn::opt(self.created_at, Edn::Inst),
+            ),
+            (Edn::kw("backup/completed"), Edn::Bool(self.completed)),
+            (Edn::kw("backup/version"), Edn::str(&self.backup_version)),
+            (
+                Edn::kw("_comment"),
+                Edn::str("Datahike backup manifest, written by Datacamp"),
+            ),
+            (Edn::kw("database/id"), Edn::str(&self.database_id)),
+            (
+                Edn::kw("database/branch"),
+                Edn::keyword(&self.database_branch),
+            ),
+            (
+                Edn::kw("datahike/version"),
+                Edn::opt(self.datahike_version.as_deref(), Edn::str),
+            ),
+            (Edn::kw("format/version"), Edn::str(&self.format_version)),
+            (
+                Edn::kw("format/compression"),
+                Edn::keyword(&self.compression),
+            ),
+            (
+                Edn::kw("format/encryption"),
+                Edn::opt(self.encryption.as_ref(), Edn::keyword),
+            ),
+            (Edn::kw("stats/datom-count"), Edn::u64(self.datom_count)),
+            (Edn::kw("stats/chunk-count"), Edn::u64(self.chunk_count)),
+            (Edn::kw("stats/size-bytes"), Edn::u64(self.size_bytes)),
+            (Edn::kw("stats/tx-range"), self.tx_range.to_edn()),
+            (Edn::kw("stats/max-eid"), Edn::Int(self.max_eid)),
+            (Edn::kw("stats/max-tx"), Edn::Int(self.max_tx)),
+            (
+                Edn::kw("chunks"),
+                Edn::Vector(self.chunks.iter().map(|c| Edn::Map(c.entries())).collect()),
+            ),
+            (
+                Edn::kw("timing"),
+                Edn::Map(vec![
+                    (
+                        Edn::kw("backup-started"),
+                        Edn::opt(self.timing.backup_started, Edn::Inst),
+                    ),
+                    (
+                        Edn::kw("backup-completed"),
+                        Edn::opt(self.timing.backup_completed, Edn::Inst),
+                    ),
+                    (
+                        Edn::kw("duration-seconds"),
+                        Edn::opt(
+                            self.timing.duration_seconds.filter(|d| d.is_finite()),
+                            Edn::Double,
+                        ),
+                    ),
+                ]),
+            ),
+        ];
+        self.datacamp.entries(&mut e);
+        Edn::Map(e)
+    }
+
+    /// The manifest as EDN text laid out like `clojure.pprint` output,
+    /// readable by `clojure.edn/read-string` with the default readers.
+    pub fn to_edn(&self) -> String {
+        self.to_tree().pretty()
+    }
+
+    /// Reads a manifest written by Datacamp (Rust or Clojure) or by hand.
+    ///
+    /// Errors name the key and what was expected, e.g.
+    /// `manifest key :stats/datom-count: expected a non-negative integer, found "abc"`.
+    pub fn from_edn(text: &str) -> Result<Manifest> {
+        let map = parse_document(Document::Manifest, text)?;
+        let f = Fields::top(Document::Manifest, &map);
+
+        let chunk_values = f.required("chunks", f.items("chunks")?)?;
+        let chunks = chunk_values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ChunkInfo::read(&f.map_item("chunks", i, v)?))
+            .collect::<Result<Vec<_>>>()?;
+
+        let timing = match f.map("timing")? {
+            Some(t) => Timing {
+                backup_started: t.inst("backup-started")?,
+                backup_completed: t.inst("backup-completed")?,
+                duration_seconds: t.f64("duration-seconds")?,
+            },
+            None => Timing::default(),
+        };
+
+        let defaults = Manifest::new("", DEFAULT_DATABASE_ID);
+        let encryption = match f.get("format/encryption") {
+            None => None,
+            Some(Value::Keyword(_)) => f.keyword("format/encryption")?,
+            Some(other) => {
+                return Err(f.invalid(
+                    "format/encryption",
+                    format!("expected nil or a keyword, found {}", describe(other)),
+                ))
+            }
+        };
+
+        Ok(Manifest {
+            backup_id: f.required("backup/id", f.string("backup/id")?)?,
+            backup_type: f.keyword("backup/type")?.unwrap_or(defaults.backup_type),
+            created_at: f.inst("backup/created-at")?.or(timing.backup_started),
+            completed: f.bool("backup/completed")?.unwrap_or(false),
+            backup_version: f
+                .string("backup/version")?
+                .unwrap_or(defaults.backup_version),
+            database_id: f.string("database/id")?.unwrap_or(defaults.database_id),
+            database_branch: f
+                .keyword("database/branch")?
+                .unwrap_or(defaults.database_branch),
+            datahike_version: f.string("datahike/version")?,
+            format_version: f
+                .string("format/version")?
+                .unwrap_or(defaults.format_version),
+            compression: f
+                .keyword("format/compression")?
+                .unwrap_or(defaults.compression),
+            encryption,
+            datom_count: f
+                .u64("stats/datom-count")?
+                .unwrap_or_else(|| chunks.iter().filter_map(|c| c.datom_count).sum()),
+            chunk_count: f.u64("stats/chunk-count")?.unwrap_or(chunks.len() as u64),
+            size_bytes: f
+                .u64("stats/size-bytes")?
+                .unwrap_or_else(|| chunks.iter().filter_map(|c| c.size_bytes).sum()),
+            tx_range: TxRange::read(&f, "stats/tx-range")?,
+            max_eid: f
+                .i64("stats/max-eid")?
+                .unwrap_or_else(|| chunks.iter().filter_map(|c| c.max_eid).max().unwrap_or(0)),
+            max_tx: f.i64("stats/max-tx")?.unwrap_or_else(|| {
+                chunks
+                    .iter()
+                    .filter_map(|c| c.tx_range.max)
+                    .max()
+                    .unwrap_or(0)
+            }),
+            chunks,
+            timing,
+            datacamp: DatacampInfo::read(&f)?,
+        })
+    }
+}
