@@ -149,6 +149,115 @@ pub fn encode_chunk_into(chunk_id: u64, datoms: &[Datom], buf: &mut Vec<u8>) -> 
     ChunkEncoder::new().encode_into(chunk_id, datoms, buf)
 }
 
+/// Builds one chunk document datom by datom, for a producer that cuts
+/// chunks by encoded size without holding the datoms themselves.
+///
+/// The datoms are encoded as they arrive; [`ChunkBuilder::finish`] puts
+/// the header and the list length in front. The result is byte-identical
+/// to [`encode_chunk_to_vec`] of the same datoms.
+///
+/// ```
+/// use datacamp_codec::chunk::{encode_chunk_to_vec, ChunkBuilder};
+/// use datacamp_datom::{Datom, Keyword, Value, TX0};
+///
+/// let datoms: Vec<Datom> = (1..=3)
+///     .map(|e| Datom::new(e, Keyword::parse("person/age"), Value::Long(30 + e), TX0 + 1))
+///     .collect();
+/// let mut builder = ChunkBuilder::new(7);
+/// for d in &datoms {
+///     builder.push(d).unwrap();
+/// }
+/// assert_eq!(builder.datom_count(), 3);
+/// assert_eq!(builder.finish().unwrap(), encode_chunk_to_vec(7, &datoms).unwrap());
+/// ```
+#[derive(Debug)]
+pub struct ChunkBuilder {
+    chunk_id: u64,
+    head: Vec<u8>,
+    body: Vec<u8>,
+    caches: WriteCaches,
+    keywords: FxHashMap<Keyword, KeywordRef>,
+    count: usize,
+    /// A header that could not be written (a chunk id beyond `i64`),
+    /// reported by `push` and `finish`.
+    header_error: Option<String>,
+}
+
+impl ChunkBuilder {
+    /// Starts chunk `chunk_id`.
+    pub fn new(chunk_id: u64) -> ChunkBuilder {
+        let mut builder = ChunkBuilder {
+            chunk_id,
+            head: Vec::with_capacity(128),
+            body: Vec::new(),
+            caches: WriteCaches::default(),
+            keywords: FxHashMap::default(),
+            count: 0,
+            header_error: None,
+        };
+        // The header's keywords take the first priority-cache slots, as
+        // they do when the reference writes the whole map at once.
+        let mut w = ChunkWriter {
+            buf: &mut builder.head,
+            caches: &mut builder.caches,
+            keywords: &mut builder.keywords,
+        };
+        if let Err(e) = w.header(chunk_id) {
+            builder.header_error = Some(e.to_string());
+        }
+        builder
+    }
+
+    /// The chunk id.
+    pub fn chunk_id(&self) -> u64 {
+        self.chunk_id
+    }
+
+    /// Datoms pushed so far.
+    pub fn datom_count(&self) -> usize {
+        self.count
+    }
+
+    /// The document's size so far, in bytes (within a few bytes of the
+    /// final size: the list length is not written yet).
+    pub fn encoded_len(&self) -> usize {
+        self.head.len() + self.body.len() + 1
+    }
+
+    fn check_header(&self) -> Result<()> {
+        match &self.header_error {
+            Some(reason) => Err(CodecError::Unencodable {
+                what: format!("chunk id {}", self.chunk_id),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Encodes one more datom.
+    pub fn push(&mut self, d: &Datom) -> Result<()> {
+        self.check_header()?;
+        let mut w = ChunkWriter {
+            buf: &mut self.body,
+            caches: &mut self.caches,
+            keywords: &mut self.keywords,
+        };
+        w.datom(d)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The complete document.
+    pub fn finish(self) -> Result<Vec<u8>> {
+        self.check_header()?;
+        let mut out = self.head;
+        out.reserve(self.body.len() + 10);
+        raw::write_list_header(&mut out, self.count)?;
+        out.extend_from_slice(&self.body);
+        Ok(out)
+    }
+}
+
 struct ChunkWriter<'a> {
     buf: &'a mut Vec<u8>,
     caches: &'a mut WriteCaches,
@@ -157,13 +266,23 @@ struct ChunkWriter<'a> {
 
 impl ChunkWriter<'_> {
     fn chunk(&mut self, chunk_id: u64, datoms: &[Datom]) -> Result<()> {
+        self.buf.reserve(datoms.len() * 24 + 128);
+        self.header(chunk_id)?;
+        raw::write_list_header(self.buf, datoms.len())?;
+        for d in datoms {
+            self.datom(d)?;
+        }
+        Ok(())
+    }
+
+    /// Everything before the `:datoms` list's length: the map as
+    /// clojure.data.fressian writes a 5-entry array map (MAP, then a list
+    /// of its keys and values in order), up to and including `:datoms`.
+    fn header(&mut self, chunk_id: u64) -> Result<()> {
         let id = i64::try_from(chunk_id).map_err(|_| CodecError::Unencodable {
             what: format!("chunk id {chunk_id}"),
             reason: "chunk ids are Java longs".into(),
         })?;
-        self.buf.reserve(datoms.len() * 24 + 128);
-        // The map as clojure.data.fressian writes a 5-entry array map:
-        // MAP, then a list of its keys and values in order.
         self.buf.push(codes::MAP);
         raw::write_list_header(self.buf, 10)?;
         self.keyword(&Keyword::new(Some("format"), "type"));
@@ -175,15 +294,17 @@ impl ChunkWriter<'_> {
         self.keyword(&Keyword::new(Some("chunk"), "id"));
         raw::write_int(self.buf, id);
         self.keyword(&Keyword::new(None, "datoms"));
-        raw::write_list_header(self.buf, datoms.len())?;
-        for d in datoms {
-            self.buf.push(codes::LIST_PACKED_LENGTH_START + 5);
-            raw::write_int(self.buf, d.e);
-            self.keyword(&d.a);
-            self.value(&d.v, 0)?;
-            raw::write_int(self.buf, d.tx);
-            raw::write_bool(self.buf, d.added);
-        }
+        Ok(())
+    }
+
+    #[inline]
+    fn datom(&mut self, d: &Datom) -> Result<()> {
+        self.buf.push(codes::LIST_PACKED_LENGTH_START + 5);
+        raw::write_int(self.buf, d.e);
+        self.keyword(&d.a);
+        self.value(&d.v, 0)?;
+        raw::write_int(self.buf, d.tx);
+        raw::write_bool(self.buf, d.added);
         Ok(())
     }
 
@@ -394,7 +515,8 @@ impl<R: Read> ChunkReader<R> {
     /// Reads all remaining datoms into `out`; returns the complete header.
     pub fn read_all(mut self, out: &mut Vec<Datom>) -> Result<ChunkHeader> {
         if let Some(n) = self.header.datom_count {
-            out.reserve((n as usize).min(1 << 20));
+            // A count is only a claim: reserve a little, grow with the data.
+            out.reserve((n as usize).min(4096));
         }
         while let Some(d) = self.next_datom()? {
             out.push(d);
