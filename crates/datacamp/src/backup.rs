@@ -1,0 +1,522 @@
+//! Backup and resume: a consistent snapshot streamed in EAVT order, cut into
+//! chunks by encoded size, compressed and hashed by `parallel` workers and
+//! stored with bounded concurrency.
+//!
+//! Memory is bounded by construction: the producer holds one chunk being
+//! built (as encoded Fressian, not as datoms), the channel one finished
+//! chunk, and at most `parallel` chunks are being compressed or uploaded —
+//! about `(parallel + 2) × chunk_size`, whatever the database's size.
+
+use std::time::Instant;
+
+use datacamp_codec::chunk::ChunkBuilder;
+use datacamp_codec::{compress, Compression};
+use datacamp_datom::{Connection, Datom, Index, Snapshot, TX0};
+use datacamp_manifest::{
+    validate_id, BackupId, Checkpoint, CheckpointDatacamp, ChunkInfo, CompletedChunk, IdKind,
+    Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks, TxRange,
+};
+use datacamp_storage::{BackupStore, Layout, COMPLETE_MARKER_BYTES};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::progress::{emit, ProgressEvent, ProgressFn};
+use crate::{now_ms, DEFAULT_DATABASE_ID};
+
+/// Default target size of a chunk: 64 MiB of uncompressed Fressian.
+pub const DEFAULT_CHUNK_SIZE: u64 = 64 * 1024 * 1024;
+
+/// How to run a backup.
+#[derive(Clone)]
+pub struct BackupOptions {
+    /// The database id the backup is filed under (default `default-db`).
+    pub database_id: String,
+    /// Target encoded (uncompressed Fressian) size of a chunk. A chunk ends
+    /// with the first datom that takes it to this size or beyond.
+    pub chunk_size: u64,
+    /// Chunks compressed, hashed and uploaded at once (default 1).
+    pub parallel: usize,
+    /// gzip level or none (default gzip 6, as the reference).
+    pub compression: Compression,
+    /// Called with stage events.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            database_id: DEFAULT_DATABASE_ID.to_string(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            parallel: 1,
+            compression: Compression::default(),
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for BackupOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupOptions")
+            .field("database_id", &self.database_id)
+            .field("chunk_size", &self.chunk_size)
+            .field("parallel", &self.parallel)
+            .field("compression", &self.compression)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished backup reports (the Clojure library's result keys).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackupResult {
+    /// Always `true` (failures are errors).
+    pub success: bool,
+    /// The backup id.
+    pub backup_id: String,
+    /// The database id.
+    pub database_id: String,
+    /// Datoms written.
+    pub datom_count: u64,
+    /// Chunks written.
+    pub chunk_count: u64,
+    /// Chunks that a resume found already stored and kept.
+    pub chunks_reused: u64,
+    /// The snapshot's largest entity id.
+    pub max_eid: i64,
+    /// The snapshot's basis tx.
+    pub max_tx: i64,
+    /// Sum of stored (compressed) chunk sizes.
+    pub total_bytes: u64,
+    /// Sum of Fressian sizes before compression.
+    pub uncompressed_bytes: u64,
+    /// Wall time.
+    pub duration_secs: f64,
+    /// Where the backup is (a path or `s3://bucket/key`).
+    pub location: String,
+}
+
+fn compression_level(c: Compression) -> u32 {
+    match c {
+        Compression::Gzip { level } => level,
+        Compression::None => 0,
+    }
+}
+
+fn validate_options(opts: &BackupOptions) -> Result<()> {
+    validate_id(IdKind::Database, &opts.database_id).map_err(Error::Manifest)?;
+    if opts.parallel == 0 || opts.parallel > 64 {
+        return Err(Error::InvalidOption {
+            option: "parallel",
+            reason: format!("{} is not between 1 and 64", opts.parallel),
+        });
+    }
+    if opts.chunk_size < 1024 {
+        return Err(Error::InvalidOption {
+            option: "chunk-size",
+            reason: format!("{} bytes is below the 1 KiB minimum", opts.chunk_size),
+        });
+    }
+    Ok(())
+}
+
+/// Backs up `conn`'s current database to `store`.
+///
+/// Writes `checkpoint.edn` first and after each chunk, `manifest.edn` after
+/// the last chunk and `complete.marker` last: a backup without the marker
+/// is incomplete, whatever else exists.
+pub async fn backup(
+    conn: &dyn Connection,
+    store: &BackupStore,
+    opts: &BackupOptions,
+) -> Result<BackupResult> {
+    validate_options(opts)?;
+    let snapshot = conn.db()?;
+    let backup_id = BackupId::generate();
+    let mut checkpoint = Checkpoint::new(backup_id.as_str(), now_ms());
+    checkpoint.datacamp = CheckpointDatacamp {
+        database_id: Some(opts.database_id.clone()),
+        basis_tx: Some(snapshot.basis_tx()),
+        chunk_size: Some(opts.chunk_size),
+        compression_level: Some(compression_level(opts.compression)),
+        chunks: Vec::new(),
+    };
+    let job = Job { store, opts, backup_id: backup_id.as_str().to_owned(), started_ms: now_ms() };
+    job.write_checkpoint(&checkpoint).await?;
+    job.run(snapshot, checkpoint).await
+}
+
+/// Continues an interrupted backup from its checkpoint.
+///
+/// It reads the same snapshot (`as_of` the checkpoint's basis tx) with the
+/// same chunk size and compression, keeps the chunks the checkpoint records
+/// whose stored bytes still hash to the recorded checksum, and writes the
+/// rest, so the finished backup is identical to an uninterrupted one.
+/// `opts.chunk_size` and `opts.compression` are taken from the checkpoint.
+pub async fn resume_backup(
+    conn: &dyn Connection,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &BackupOptions,
+) -> Result<BackupResult> {
+    validate_options(opts)?;
+    validate_id(IdKind::Backup, backup_id).map_err(Error::Manifest)?;
+    let layout = store.layout();
+    let db_id = opts.database_id.as_str();
+    if store.exists(&layout.complete_marker(db_id, backup_id)?).await? {
+        return Err(Error::AlreadyComplete { backup_id: backup_id.to_owned() });
+    }
+    let checkpoint_key = layout.checkpoint(db_id, backup_id)?;
+    let text = match store.get(&checkpoint_key).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => {
+            return Err(Error::BackupNotFound {
+                database_id: db_id.to_owned(),
+                backup_id: backup_id.to_owned(),
+                target: store.describe(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut checkpoint = Checkpoint::from_edn(&String::from_utf8_lossy(&text))?;
+    let missing = |what: &str| Error::Incomplete {
+        backup_id: backup_id.to_owned(),
+        reason: format!("its checkpoint has no {what}, so it cannot be resumed"),
+    };
+    let basis = checkpoint.datacamp.basis_tx.ok_or_else(|| missing(":datacamp/basis-tx"))?;
+    let chunk_size = checkpoint.datacamp.chunk_size.ok_or_else(|| missing(":datacamp/chunk-size"))?;
+    let level = checkpoint.datacamp.compression_level.unwrap_or(6);
+    let mut opts = opts.clone();
+    opts.chunk_size = chunk_size;
+    opts.compression = if level == 0 && matches!(opts.compression, Compression::None) {
+        Compression::None
+    } else {
+        Compression::gzip(level).map_err(|e| Error::InvalidOption {
+            option: "compression-level",
+            reason: e.to_string(),
+        })?
+    };
+
+    // Keep only the prefix of recorded chunks whose stored bytes are intact.
+    let resume = checkpoint.resume_from();
+    let mut kept = Vec::new();
+    for chunk in checkpoint.datacamp.chunks.iter().take(resume.next_chunk_id as usize) {
+        let key = layout.chunk(db_id, backup_id, chunk.info.id)?;
+        let intact = match store.get(&key).await {
+            Ok(bytes) => compress::sha256_hex(&bytes) == chunk.info.checksum,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !intact {
+            break;
+        }
+        kept.push(chunk.clone());
+    }
+    checkpoint.datacamp.chunks = kept;
+    checkpoint.completed_chunks = checkpoint.datacamp.chunks.iter().map(|c| c.info.id).collect();
+    checkpoint.completed = checkpoint.completed_chunks.len() as u64;
+    checkpoint.retry_count += 1;
+
+    let snapshot = conn.as_of(basis)?;
+    let job = Job { store, opts: &opts, backup_id: backup_id.to_owned(), started_ms: now_ms() };
+    job.write_checkpoint(&checkpoint).await?;
+    job.run(snapshot, checkpoint).await
+}
+
+/// A chunk as the producer hands it over: encoded, not yet compressed.
+struct RawChunk {
+    id: u64,
+    fressian: Vec<u8>,
+    datoms: u64,
+    tx_range: TxRange,
+    max_eid: Option<i64>,
+    end: ResumePoint,
+}
+
+/// What the producer saw over the whole snapshot.
+#[derive(Default)]
+struct StreamTotals {
+    datoms: u64,
+}
+
+struct Job<'a> {
+    store: &'a BackupStore,
+    opts: &'a BackupOptions,
+    backup_id: String,
+    started_ms: i64,
+}
+
+impl Job<'_> {
+    fn layout(&self) -> &Layout {
+        self.store.layout()
+    }
+
+    async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let key = self.layout().checkpoint(&self.opts.database_id, &self.backup_id)?;
+        self.store.put(&key, checkpoint.to_edn().into_bytes()).await?;
+        Ok(())
+    }
+
+    async fn run(&self, snapshot: Snapshot, mut checkpoint: Checkpoint) -> Result<BackupResult> {
+        let result = self.run_inner(snapshot.clone(), &mut checkpoint).await;
+        if let Err(e) = &result {
+            emit(&self.opts.progress, ProgressEvent::Failed { error: e.to_string() });
+        }
+        result
+    }
+
+    async fn run_inner(&self, snapshot: Snapshot, checkpoint: &mut Checkpoint) -> Result<BackupResult> {
+        let clock = Instant::now();
+        let db_id = self.opts.database_id.clone();
+        // The independent count: what the database says the snapshot holds,
+        // not what the pipeline streamed. Both go into the manifest.
+        let source_count = snapshot.datom_count();
+        let resume = checkpoint.resume_from();
+        emit(
+            &self.opts.progress,
+            ProgressEvent::Started {
+                operation: "backup",
+                backup_id: self.backup_id.clone(),
+                total_datoms: Some(source_count),
+                total_chunks: None,
+            },
+        );
+
+        let (sender, mut receiver) = mpsc::channel::<RawChunk>(1);
+        let chunk_size = self.opts.chunk_size;
+        let producer_snapshot = snapshot.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            produce_chunks(producer_snapshot, chunk_size, resume, sender)
+        });
+
+        let raw_chunks = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let compression = self.opts.compression;
+        let mut stored = raw_chunks
+            .map(|raw| self.store_chunk(raw, compression))
+            .buffered(self.opts.parallel);
+
+        let mut chunks_reused = checkpoint.datacamp.chunks.len() as u64;
+        let mut failure = None;
+        while let Some(done) = stored.next().await {
+            match done {
+                Ok(chunk) => {
+                    emit(
+                        &self.opts.progress,
+                        ProgressEvent::ChunkWritten {
+                            chunk_id: chunk.info.id,
+                            datoms: chunk.info.datom_count.unwrap_or(0),
+                            bytes: chunk.info.size_bytes.unwrap_or(0),
+                        },
+                    );
+                    checkpoint.record_completed(chunk, now_ms());
+                    self.write_checkpoint(checkpoint).await?;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(stored); // closes the channel, so a blocked producer ends
+        let produced = producer.await?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let totals = produced?;
+        if chunks_reused > checkpoint.datacamp.chunks.len() as u64 {
+            chunks_reused = checkpoint.datacamp.chunks.len() as u64;
+        }
+
+        // Everything is stored: the manifest, then the marker.
+        let mut manifest = Manifest::new(self.backup_id.clone(), db_id.clone());
+        manifest.created_at = BackupId::parse(&self.backup_id).ok().map(|id| id.started_at_ms());
+        manifest.chunks = checkpoint.datacamp.chunks.iter().map(|c| c.info.clone()).collect();
+        manifest.recompute_stats();
+        manifest.max_eid = snapshot.max_eid();
+        manifest.max_tx = snapshot.basis_tx();
+        manifest.compression = datacamp_datom::Keyword::parse(match self.opts.compression {
+            Compression::None => "none",
+            Compression::Gzip { .. } => "gzip",
+        });
+        manifest.datacamp.source_datom_count = Some(source_count);
+        manifest.datacamp.basis_tx = Some(snapshot.basis_tx());
+        manifest.datacamp.compression_level = Some(compression_level(self.opts.compression));
+        manifest.datacamp.chunk_size = Some(self.opts.chunk_size);
+        manifest.datacamp.db_config = Some(snapshot.config());
+        let completed_ms = now_ms();
+        manifest.timing = Timing::between(checkpoint.started_at.unwrap_or(self.started_ms), completed_ms);
+        manifest.completed = true;
+
+        let streamed = manifest.datom_count;
+        if streamed != source_count || totals.datoms + resumed_datoms(&resume) != streamed {
+            return Err(Error::CountMismatch {
+                what: format!("backup {} of a snapshot at tx {}", self.backup_id, snapshot.basis_tx()),
+                expected: source_count,
+                actual: streamed,
+            });
+        }
+
+        checkpoint.total_chunks = TotalChunks::Known(manifest.chunk_count);
+        self.write_checkpoint(checkpoint).await?;
+        let layout = self.layout();
+        self.store.put(&layout.manifest(&db_id, &self.backup_id)?, manifest.to_edn().into_bytes()).await?;
+        self.store.put(&layout.complete_marker(&db_id, &self.backup_id)?, COMPLETE_MARKER_BYTES).await?;
+
+        emit(
+            &self.opts.progress,
+            ProgressEvent::Completed {
+                datoms: manifest.datom_count,
+                chunks: manifest.chunk_count,
+                bytes: manifest.size_bytes,
+            },
+        );
+        Ok(BackupResult {
+            success: true,
+            backup_id: self.backup_id.clone(),
+            database_id: db_id.clone(),
+            datom_count: manifest.datom_count,
+            chunk_count: manifest.chunk_count,
+            chunks_reused,
+            max_eid: manifest.max_eid,
+            max_tx: manifest.max_tx,
+            total_bytes: manifest.size_bytes,
+            uncompressed_bytes: manifest.datacamp.uncompressed_bytes.unwrap_or(0),
+            duration_secs: clock.elapsed().as_secs_f64(),
+            location: self.store.url_of(&layout.backup(&db_id, &self.backup_id)?),
+        })
+    }
+
+    /// Compresses and hashes a chunk on a blocking thread, then stores it.
+    async fn store_chunk(&self, raw: RawChunk, compression: Compression) -> Result<CompletedChunk> {
+        let key = self.layout().chunk(&self.opts.database_id, &self.backup_id, raw.id)?;
+        let fressian_len = raw.fressian.len() as u64;
+        let chunk_id = raw.id;
+        let key_text = key.as_str().to_owned();
+        let (bytes, sha256) = tokio::task::spawn_blocking(move || {
+            let bytes = compress::compress(&raw.fressian, compression)?;
+            let sha = compress::sha256_hex(&bytes);
+            Ok::<_, datacamp_codec::CodecError>((bytes, sha))
+        })
+        .await?
+        .map_err(|source| Error::Chunk { chunk_id, key: key_text, source })?;
+        let size = bytes.len() as u64;
+        let outcome = self.store.put(&key, bytes).await?;
+        let mut info = ChunkInfo::new(chunk_id, sha256);
+        info.tx_range = raw.tx_range;
+        info.max_eid = raw.max_eid;
+        info.datom_count = Some(raw.datoms);
+        info.size_bytes = Some(size);
+        info.s3_etag = outcome.e_tag.filter(|_| self.store.is_s3());
+        info.s3_key =
+            Some(self.layout().chunk_manifest_key(&self.opts.database_id, &self.backup_id, chunk_id)?);
+        info.uncompressed_bytes = Some(fressian_len);
+        Ok(CompletedChunk { info, end: raw.end })
+    }
+}
+
+fn resumed_datoms(resume: &ResumeFrom) -> u64 {
+    resume.after.map_or(0, |p| p.datom_offset)
+}
+
+/// Streams the snapshot's EAVT datoms into chunks (runs on a blocking
+/// thread). Skips the datoms of chunks a resume keeps.
+fn produce_chunks(
+    snapshot: Snapshot,
+    chunk_size: u64,
+    resume: ResumeFrom,
+    sender: mpsc::Sender<RawChunk>,
+) -> Result<StreamTotals> {
+    let mut datoms = snapshot.datoms(Index::Eavt, &[])?;
+    let mut position = ResumePoint::default();
+    if let Some(after) = resume.after {
+        for _ in 0..after.datom_offset {
+            match datoms.next() {
+                Some(d) => {
+                    let d = d?;
+                    advance(&mut position, &d);
+                }
+                None => break,
+            }
+        }
+        if position != after {
+            return Err(Error::CountMismatch {
+                what: "resume position in the snapshot (the database no longer holds the checkpoint's basis)".into(),
+                expected: after.datom_offset,
+                actual: position.datom_offset,
+            });
+        }
+    }
+    let mut totals = StreamTotals::default();
+    let mut builder = ChunkBuilder::new(resume.next_chunk_id);
+    let mut stats = ChunkStats::default();
+    for datom in datoms {
+        let datom = datom?;
+        advance(&mut position, &datom);
+        stats.add(&datom);
+        let id = builder.chunk_id();
+        builder.push(&datom).map_err(|source| Error::Chunk { chunk_id: id, key: Layout::chunk_relative(id), source })?;
+        totals.datoms += 1;
+        if builder.encoded_len() as u64 >= chunk_size {
+            let next = builder.chunk_id() + 1;
+            let full = std::mem::replace(&mut builder, ChunkBuilder::new(next));
+            if !send_chunk(&sender, full, std::mem::take(&mut stats), position)? {
+                return Ok(totals);
+            }
+        }
+    }
+    if builder.datom_count() > 0 {
+        send_chunk(&sender, builder, stats, position)?;
+    }
+    Ok(totals)
+}
+
+/// Hands a finished chunk to the workers; `false` when they have stopped.
+fn send_chunk(
+    sender: &mpsc::Sender<RawChunk>,
+    builder: ChunkBuilder,
+    stats: ChunkStats,
+    end: ResumePoint,
+) -> Result<bool> {
+    let id = builder.chunk_id();
+    let datoms = builder.datom_count() as u64;
+    let fressian = builder.finish().map_err(|source| Error::Chunk {
+        chunk_id: id,
+        key: Layout::chunk_relative(id),
+        source,
+    })?;
+    let raw = RawChunk { id, fressian, datoms, tx_range: stats.tx_range(), max_eid: stats.max_eid, end };
+    Ok(sender.blocking_send(raw).is_ok())
+}
+
+fn advance(position: &mut ResumePoint, d: &Datom) {
+    if position.datom_offset > 0 && position.last_eid == d.e {
+        position.last_eid_datoms += 1;
+    } else {
+        position.last_eid = d.e;
+        position.last_eid_datoms = 1;
+    }
+    position.datom_offset += 1;
+}
+
+/// Per-chunk manifest statistics.
+#[derive(Default)]
+struct ChunkStats {
+    min_tx: Option<i64>,
+    max_tx: Option<i64>,
+    max_eid: Option<i64>,
+}
+
+impl ChunkStats {
+    fn add(&mut self, d: &Datom) {
+        self.min_tx = Some(self.min_tx.map_or(d.tx, |m| m.min(d.tx)));
+        self.max_tx = Some(self.max_tx.map_or(d.tx, |m| m.max(d.tx)));
+        // Transaction entities live at TX0 and above; max-eid is about the
+        // others, as Datahike's :max-eid.
+        if d.e < TX0 {
+            self.max_eid = Some(self.max_eid.map_or(d.e, |m| m.max(d.e)));
+        }
+    }
+
+    fn tx_range(&self) -> TxRange {
+        TxRange { min: self.min_tx, max: self.max_tx }
+    }
+}

@@ -1,0 +1,145 @@
+//! The error type of the backup, restore, verify, list and cleanup
+//! operations.
+
+use datacamp_codec::CodecError;
+
+/// What can make an operation fail.
+///
+/// Problems found *in a backup* by `verify` are reported in its result, not
+/// as errors; these are the failures that stop an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The backup target failed (after retries), or an id broke the rules.
+    #[error(transparent)]
+    Storage(#[from] datacamp_storage::Error),
+    /// `manifest.edn` or `checkpoint.edn` could not be parsed.
+    #[error(transparent)]
+    Manifest(#[from] datacamp_manifest::Error),
+    /// The database failed, or refused the data.
+    #[error(transparent)]
+    Database(#[from] datacamp_datom::Error),
+    /// A chunk could not be encoded or decoded.
+    #[error("chunk {chunk_id} ({key}): {source}")]
+    Chunk {
+        /// The chunk id.
+        chunk_id: u64,
+        /// Its key in the target.
+        key: String,
+        /// What the codec found.
+        #[source]
+        source: CodecError,
+    },
+    /// A chunk document whose `:chunk/id` is not the one the manifest lists.
+    #[error("chunk {key} says :chunk/id {found}, the manifest lists it as chunk {listed}")]
+    ChunkIdMismatch {
+        /// Its key.
+        key: String,
+        /// The manifest's id.
+        listed: u64,
+        /// The document's id.
+        found: u64,
+    },
+    /// There is no backup with this id.
+    #[error("backup {backup_id} of database {database_id} not found in {target}")]
+    BackupNotFound {
+        /// The database id.
+        database_id: String,
+        /// The backup id.
+        backup_id: String,
+        /// The target, as a URL or path.
+        target: String,
+    },
+    /// The backup has no completion marker, or its manifest says it is not
+    /// completed.
+    #[error("backup {backup_id} is incomplete ({reason}); resume it with `datacamp backup --resume {backup_id}` or remove it with `datacamp cleanup`")]
+    Incomplete {
+        /// The backup id.
+        backup_id: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// The backup is already complete (a resume has nothing to do).
+    #[error("backup {backup_id} is already complete")]
+    AlreadyComplete {
+        /// The backup id.
+        backup_id: String,
+    },
+    /// A format version this build does not understand.
+    #[error("backup {backup_id} has format version {version:?}; this build reads {supported:?}")]
+    UnknownFormat {
+        /// The backup id.
+        backup_id: String,
+        /// What the manifest says.
+        version: String,
+        /// What this build reads.
+        supported: &'static str,
+    },
+    /// Chunks listed in the manifest are not in the target.
+    #[error("backup {backup_id} is missing chunk(s) {chunk_ids:?}")]
+    MissingChunks {
+        /// The backup id.
+        backup_id: String,
+        /// The missing chunk ids.
+        chunk_ids: Vec<u64>,
+    },
+    /// A chunk's SHA-256 is not the one the manifest records.
+    #[error("chunk {chunk_id} ({key}) is corrupt: SHA-256 {actual}, manifest says {expected}")]
+    ChecksumMismatch {
+        /// The chunk id.
+        chunk_id: u64,
+        /// Its key.
+        key: String,
+        /// The manifest's checksum.
+        expected: String,
+        /// The checksum of the bytes read.
+        actual: String,
+    },
+    /// Counted datoms differ from what the manifest or the source says.
+    #[error("{what}: expected {expected} datoms, found {actual}")]
+    CountMismatch {
+        /// Which count (e.g. "chunk 3", "backup total", "restored database").
+        what: String,
+        /// The recorded count.
+        expected: u64,
+        /// The counted one.
+        actual: u64,
+    },
+    /// A restore target that already holds data.
+    #[error("restore target {url} is not empty ({datoms} datoms besides the bootstrap transaction); restore needs an empty database")]
+    TargetNotEmpty {
+        /// The database URL.
+        url: String,
+        /// How many non-bootstrap datoms it holds.
+        datoms: u64,
+    },
+    /// A local file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An option out of range.
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A worker task died (a bug; reported rather than hidden).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Error {
+        Error::Internal(format!("worker task failed: {e}"))
+    }
+}

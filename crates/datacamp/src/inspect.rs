@@ -1,0 +1,65 @@
+//! Looking inside a backup: its manifest and checkpoint as stored, and the
+//! datoms of a chunk file.
+
+use std::io::Read;
+use std::path::Path;
+
+use datacamp_codec::chunk::{ChunkHeader, ChunkReader};
+use datacamp_codec::compress::{self, Compression};
+use datacamp_datom::Datom;
+use datacamp_manifest::{validate_id, IdKind};
+use datacamp_storage::BackupStore;
+
+use crate::error::{Error, Result};
+
+/// Which metadata document to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Document {
+    /// `manifest.edn`.
+    Manifest,
+    /// `checkpoint.edn`.
+    Checkpoint,
+}
+
+/// The stored text of a backup's manifest or checkpoint, as written.
+pub async fn document_text(
+    store: &BackupStore,
+    database_id: &str,
+    backup_id: &str,
+    which: Document,
+) -> Result<String> {
+    validate_id(IdKind::Backup, backup_id)?;
+    let layout = store.layout();
+    let key = match which {
+        Document::Manifest => layout.manifest(database_id, backup_id)?,
+        Document::Checkpoint => layout.checkpoint(database_id, backup_id)?,
+    };
+    match store.get(&key).await {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.is_not_found() => Err(Error::BackupNotFound {
+            database_id: database_id.to_owned(),
+            backup_id: backup_id.to_owned(),
+            target: store.url_of(&key),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Streams the datoms of a chunk file (gzip-compressed or plain Fressian,
+/// told apart by the gzip magic bytes) to `each`; returns the header.
+pub fn chunk_file_datoms(path: &Path, mut each: impl FnMut(Datom) -> Result<()>) -> Result<ChunkHeader> {
+    let key = path.display().to_string();
+    let io = |source: std::io::Error| Error::Io { path: key.clone(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(io)?;
+    let compression = if n == 2 && magic == [0x1f, 0x8b] { Compression::default() } else { Compression::None };
+    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let wrap = |source| Error::Chunk { chunk_id: 0, key: key.clone(), source };
+    let mut reader = ChunkReader::new(compress::decompress_reader(file, compression)).map_err(wrap)?;
+    let header = reader.header().clone();
+    while let Some(datom) = reader.next_datom().map_err(wrap)? {
+        each(datom)?;
+    }
+    Ok(header)
+}

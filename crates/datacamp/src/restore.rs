@@ -1,0 +1,420 @@
+//! Restore: guards first (manifest complete, format known, every chunk
+//! present, checksums right where reading twice is cheap, target empty),
+//! then one all-or-nothing, id-preserving `Connection::load` fed by a
+//! stream of chunks fetched ahead and checked before use.
+//!
+//! No half-restored database is ever left behind: the datoms go through a
+//! single `load`, which the engine commits only at the end of the stream.
+//! A chunk that fails its checksum, does not decode, or holds a different
+//! number of datoms than the manifest says ends the stream with an error,
+//! and the load is rolled back. This is the "restore into a staging
+//! database and switch" guarantee, given by the engine's transaction.
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use datacamp_codec::chunk::ChunkReader;
+use datacamp_codec::compress::{self, Compression, Decompressor};
+use datacamp_datom::{Component, Connection, Datom, Index, TX0};
+use datacamp_manifest::ChunkInfo;
+use datacamp_storage::{BackupStore, Key};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::progress::{emit, ProgressEvent, ProgressFn};
+use crate::read::{chunk_key, fetch_checked, manifest_compression, read_complete_manifest};
+use crate::DEFAULT_DATABASE_ID;
+
+/// How to run a restore.
+#[derive(Clone)]
+pub struct RestoreOptions {
+    /// The database id the backup is filed under (default `default-db`).
+    pub database_id: String,
+    /// Chunks fetched ahead of the load (default 2).
+    pub parallel: usize,
+    /// Check every chunk's checksum before anything is written. `None`:
+    /// yes for directory targets (reading twice is cheap), no for S3
+    /// (each chunk is checked as it arrives, before it is applied).
+    pub check_all_first: Option<bool>,
+    /// Called with stage events.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            database_id: DEFAULT_DATABASE_ID.to_string(),
+            parallel: 2,
+            check_all_first: None,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RestoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreOptions")
+            .field("database_id", &self.database_id)
+            .field("parallel", &self.parallel)
+            .field("check_all_first", &self.check_all_first)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished restore reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RestoreResult {
+    /// Always `true` (failures are errors).
+    pub success: bool,
+    /// The backup id.
+    pub backup_id: String,
+    /// The database id.
+    pub database_id: String,
+    /// Datoms loaded into the target.
+    pub datom_count: u64,
+    /// Datoms of Datahike's bootstrap transaction found and not loaded.
+    pub bootstrap_datoms_skipped: u64,
+    /// Chunks read.
+    pub chunk_count: u64,
+    /// Largest entity id restored (from the manifest).
+    pub max_eid: i64,
+    /// Largest tx restored (from the manifest).
+    pub max_tx: i64,
+    /// Stored bytes read.
+    pub total_bytes: u64,
+    /// Wall time.
+    pub duration_secs: f64,
+    /// The target database.
+    pub database_url: String,
+}
+
+/// How many datoms `conn` holds besides its own bootstrap transaction's.
+fn user_datoms(conn: &dyn Connection) -> Result<(u64, u64)> {
+    let db = conn.db()?;
+    let total = db.datom_count();
+    let bootstrap = db.datoms(Index::Eavt, &[Component::Entity(TX0)])?.count() as u64;
+    Ok((total, total.saturating_sub(bootstrap)))
+}
+
+/// Restores backup `backup_id` into `conn`, which must be empty.
+pub async fn restore<C>(
+    conn: &C,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let result = restore_inner(conn, store, backup_id, opts).await;
+    if let Err(e) = &result {
+        emit(&opts.progress, ProgressEvent::Failed { error: e.to_string() });
+    }
+    result
+}
+
+async fn restore_inner<C>(
+    conn: &C,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let clock = Instant::now();
+    if opts.parallel == 0 || opts.parallel > 64 {
+        return Err(Error::InvalidOption {
+            option: "parallel",
+            reason: format!("{} is not between 1 and 64", opts.parallel),
+        });
+    }
+    let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
+    let compression = manifest_compression(&manifest);
+
+    // Every chunk must be present before the target is touched.
+    let keys: Vec<Key> =
+        manifest.chunks.iter().map(|c| chunk_key(store, &manifest, c)).collect::<Result<_>>()?;
+    let present: std::collections::HashSet<String> = store
+        .list_backup_objects(&opts.database_id, backup_id)
+        .await?
+        .into_iter()
+        .map(|o| o.key.as_str().to_owned())
+        .collect();
+    let missing: Vec<u64> = manifest
+        .chunks
+        .iter()
+        .zip(&keys)
+        .filter(|(_, k)| !present.contains(k.as_str()))
+        .map(|(c, _)| c.id)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::MissingChunks { backup_id: backup_id.to_owned(), chunk_ids: missing });
+    }
+    if opts.check_all_first.unwrap_or(!store.is_s3()) {
+        let mut checks = futures::stream::iter(manifest.chunks.iter().zip(&keys))
+            .map(|(c, k)| fetch_checked(store, k, c))
+            .buffered(opts.parallel);
+        while let Some(checked) = checks.next().await {
+            checked?;
+        }
+    }
+
+    let (before_total, non_bootstrap) = user_datoms(conn)?;
+    if non_bootstrap > 0 {
+        return Err(Error::TargetNotEmpty { url: conn.url(), datoms: non_bootstrap });
+    }
+
+    emit(
+        &opts.progress,
+        ProgressEvent::Started {
+            operation: "restore",
+            backup_id: backup_id.to_owned(),
+            total_datoms: Some(manifest.datom_count),
+            total_chunks: Some(manifest.chunk_count),
+        },
+    );
+
+    // Fetch ahead on the async side; decode and load on a blocking thread.
+    let (sender, receiver) = mpsc::channel::<Result<FetchedChunk>>(opts.parallel);
+    let fetcher = {
+        let store = store.clone();
+        let chunks: Vec<(ChunkInfo, Key)> = manifest.chunks.iter().cloned().zip(keys).collect();
+        let parallel = opts.parallel;
+        tokio::spawn(async move {
+            let mut fetched = futures::stream::iter(chunks)
+                .map(|(info, key)| {
+                    let store = store.clone();
+                    async move {
+                        let bytes = fetch_checked(&store, &key, &info).await?;
+                        Ok(FetchedChunk { info, key: key.as_str().to_owned(), bytes })
+                    }
+                })
+                .buffered(parallel);
+            while let Some(chunk) = fetched.next().await {
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        })
+    };
+
+    let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+    let stream = RestoreStream {
+        receiver,
+        current: None,
+        compression,
+        manifest_total: manifest.datom_count,
+        source_total: manifest.datacamp.source_datom_count,
+        loaded: 0,
+        skipped: 0,
+        bytes: 0,
+        chunks: 0,
+        failure: failure.clone(),
+        progress: opts.progress.clone(),
+        finished: false,
+    };
+    let loader = conn.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let mut stream = stream;
+        let report = loader.load(&mut stream);
+        (report, stream.loaded, stream.skipped, stream.bytes, stream.chunks)
+    })
+    .await?;
+    fetcher.abort();
+    let (report, loaded, skipped, bytes, chunks) = loaded;
+    if let Err(db_error) = report {
+        let ours = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        return Err(ours.unwrap_or(Error::Database(db_error)));
+    }
+
+    // Independent check: the database now holds exactly what was loaded.
+    let after_total = conn.db()?.datom_count();
+    if after_total != before_total + loaded {
+        return Err(Error::CountMismatch {
+            what: format!("restored database {}", conn.url()),
+            expected: before_total + loaded,
+            actual: after_total,
+        });
+    }
+    emit(&opts.progress, ProgressEvent::Completed { datoms: loaded, chunks, bytes });
+    Ok(RestoreResult {
+        success: true,
+        backup_id: backup_id.to_owned(),
+        database_id: opts.database_id.clone(),
+        datom_count: loaded,
+        bootstrap_datoms_skipped: skipped,
+        chunk_count: chunks,
+        max_eid: manifest.max_eid,
+        max_tx: manifest.max_tx,
+        total_bytes: bytes,
+        duration_secs: clock.elapsed().as_secs_f64(),
+        database_url: conn.url(),
+    })
+}
+
+/// Restores into the database at `url`, creating it (with the source's
+/// configuration from the manifest, or the default for a backup without
+/// one) when it does not exist. A database this call created is deleted
+/// again if the restore fails.
+pub async fn restore_to_url(
+    url: &str,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult> {
+    let (db, created) = if datacamp_db::exists(url)? {
+        (datacamp_db::open(url)?, false)
+    } else {
+        let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
+        let config = manifest.datacamp.db_config.unwrap_or_default();
+        (datacamp_db::create(url, config)?, true)
+    };
+    let result = restore(&db, store, backup_id, opts).await;
+    if result.is_err() && created {
+        drop(db);
+        if let Err(e) = datacamp_db::delete(url) {
+            tracing::warn!("could not remove the partly created database {url}: {e}");
+        }
+    }
+    result
+}
+
+struct FetchedChunk {
+    info: ChunkInfo,
+    key: String,
+    bytes: Bytes,
+}
+
+type ChunkDecoder = ChunkReader<Decompressor<Cursor<Bytes>>>;
+
+/// The datoms of every chunk, in order, checked as they go; an `Err` item
+/// aborts the load (the real error is left in `failure`).
+struct RestoreStream {
+    receiver: mpsc::Receiver<Result<FetchedChunk>>,
+    current: Option<(ChunkInfo, String, ChunkDecoder, u64)>,
+    compression: Compression,
+    manifest_total: u64,
+    source_total: Option<u64>,
+    loaded: u64,
+    skipped: u64,
+    bytes: u64,
+    chunks: u64,
+    failure: Arc<Mutex<Option<Error>>>,
+    progress: Option<ProgressFn>,
+    finished: bool,
+}
+
+impl RestoreStream {
+    fn fail(&mut self, e: Error) -> Option<datacamp_datom::Result<Datom>> {
+        let message = format!("restore aborted: {e}");
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        self.finished = true;
+        Some(Err(datacamp_datom::Error::InvalidTxData(message)))
+    }
+
+    fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
+        self.bytes += chunk.bytes.len() as u64;
+        let input = compress::decompress_reader(Cursor::new(chunk.bytes), self.compression);
+        let wrap = |source| Error::Chunk { chunk_id: chunk.info.id, key: chunk.key.clone(), source };
+        let reader = ChunkReader::new(input).map_err(wrap)?;
+        if let Some(found) = reader.header().chunk_id {
+            if found != chunk.info.id {
+                return Err(Error::ChunkIdMismatch { key: chunk.key, listed: chunk.info.id, found });
+            }
+        }
+        self.current = Some((chunk.info, chunk.key, reader, 0));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let seen = self.loaded + self.skipped;
+        if seen != self.manifest_total {
+            return Err(Error::CountMismatch {
+                what: "backup total (:stats/datom-count)".into(),
+                expected: self.manifest_total,
+                actual: seen,
+            });
+        }
+        if let Some(source) = self.source_total.filter(|&s| s != seen) {
+            return Err(Error::CountMismatch {
+                what: "source database count (:datacamp/source-datom-count)".into(),
+                expected: source,
+                actual: seen,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for RestoreStream {
+    type Item = datacamp_datom::Result<Datom>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            if let Some((info, key, reader, count)) = &mut self.current {
+                match reader.next_datom() {
+                    Ok(Some(datom)) => {
+                        *count += 1;
+                        if datom.tx == TX0 {
+                            self.skipped += 1;
+                            continue;
+                        }
+                        self.loaded += 1;
+                        if self.loaded % 1_000_000 == 0 {
+                            emit(&self.progress, ProgressEvent::Transacting { datoms: self.loaded });
+                        }
+                        return Some(Ok(datom));
+                    }
+                    Ok(None) => {
+                        let (info, count) = (info.clone(), *count);
+                        self.current = None;
+                        if let Some(expected) = info.datom_count.filter(|&n| n != count) {
+                            return self.fail(Error::CountMismatch {
+                                what: format!("chunk {}", info.id),
+                                expected,
+                                actual: count,
+                            });
+                        }
+                        self.chunks += 1;
+                        emit(
+                            &self.progress,
+                            ProgressEvent::ChunkRead {
+                                chunk_id: info.id,
+                                datoms: count,
+                                bytes: info.size_bytes.unwrap_or(0),
+                            },
+                        );
+                    }
+                    Err(source) => {
+                        let e = Error::Chunk { chunk_id: info.id, key: key.clone(), source };
+                        return self.fail(e);
+                    }
+                }
+            } else {
+                match self.receiver.blocking_recv() {
+                    Some(Ok(chunk)) => {
+                        if let Err(e) = self.open(chunk) {
+                            return self.fail(e);
+                        }
+                    }
+                    Some(Err(e)) => return self.fail(e),
+                    None => {
+                        self.finished = true;
+                        return match self.finish() {
+                            Ok(()) => None,
+                            Err(e) => self.fail(e),
+                        };
+                    }
+                }
+            }
+        }
+    }
+}

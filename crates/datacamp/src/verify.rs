@@ -1,0 +1,262 @@
+//! Verify: by default what the Clojure library checks (manifest readable,
+//! backup complete, every chunk present); `deep` also re-hashes every
+//! chunk, decodes it and checks the per-chunk and total datom counts
+//! against the manifest and the source database's count.
+
+use datacamp_codec::compress;
+use datacamp_manifest::Manifest;
+use datacamp_storage::BackupStore;
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::progress::{emit, ProgressEvent, ProgressFn};
+use crate::read::{chunk_key, decode_chunk, manifest_compression, read_manifest};
+use crate::DEFAULT_DATABASE_ID;
+
+/// How to verify.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    /// The database id the backup is filed under (default `default-db`).
+    pub database_id: String,
+    /// Re-hash and decode every chunk.
+    pub deep: bool,
+    /// Chunks read at once in a deep verify (default 2).
+    pub parallel: usize,
+    /// Called with stage events.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions { database_id: DEFAULT_DATABASE_ID.to_string(), deep: false, parallel: 2, progress: None }
+    }
+}
+
+impl std::fmt::Debug for VerifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("database_id", &self.database_id)
+            .field("deep", &self.deep)
+            .field("parallel", &self.parallel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something wrong with one chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkProblem {
+    /// The chunk id.
+    pub chunk_id: u64,
+    /// Its key in the target.
+    pub key: String,
+    /// What is wrong, in words.
+    pub problem: String,
+}
+
+/// What verify found. `success` is true only when nothing is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyResult {
+    /// Nothing is wrong.
+    pub success: bool,
+    /// The backup id.
+    pub backup_id: String,
+    /// The database id.
+    pub database_id: String,
+    /// The completion marker exists and the manifest says completed.
+    pub complete: bool,
+    /// Whether chunks were re-hashed and decoded.
+    pub deep: bool,
+    /// Chunks the manifest lists.
+    pub chunk_count: u64,
+    /// Every listed chunk exists.
+    pub all_chunks_present: bool,
+    /// Ids of listed chunks that do not exist.
+    pub missing_chunks: Vec<u64>,
+    /// Chunks that exist but are wrong (deep only).
+    pub bad_chunks: Vec<ChunkProblem>,
+    /// Problems with the backup as a whole (incomplete, manifest
+    /// unreadable, totals that do not add up).
+    pub problems: Vec<String>,
+    /// Datoms decoded (deep only).
+    pub datoms_checked: Option<u64>,
+    /// Stored bytes of the listed chunks (from the manifest).
+    pub total_bytes: u64,
+}
+
+/// Verifies a backup. Problems found in the backup are reported in the
+/// result; an `Err` means the backup could not be examined at all (not
+/// found, target unreachable).
+pub async fn verify(store: &BackupStore, backup_id: &str, opts: &VerifyOptions) -> Result<VerifyResult> {
+    let db_id = opts.database_id.as_str();
+    let mut result = VerifyResult {
+        success: false,
+        backup_id: backup_id.to_owned(),
+        database_id: db_id.to_owned(),
+        complete: false,
+        deep: opts.deep,
+        chunk_count: 0,
+        all_chunks_present: false,
+        missing_chunks: Vec::new(),
+        bad_chunks: Vec::new(),
+        problems: Vec::new(),
+        datoms_checked: None,
+        total_bytes: 0,
+    };
+    let manifest = match read_manifest(store, db_id, backup_id).await {
+        Ok(m) => m,
+        Err(Error::Incomplete { reason, .. }) => {
+            result.problems.push(format!("incomplete: {reason}"));
+            return Ok(result);
+        }
+        Err(Error::Manifest(e)) => {
+            result.problems.push(format!("manifest.edn is unreadable: {e}"));
+            return Ok(result);
+        }
+        Err(e) => return Err(e),
+    };
+    let marker = store.layout().complete_marker(db_id, backup_id)?;
+    let has_marker = store.exists(&marker).await?;
+    result.complete = has_marker && manifest.completed;
+    if !has_marker {
+        result.problems.push("incomplete: complete.marker is missing".into());
+    } else if !manifest.completed {
+        result.problems.push("incomplete: the manifest says :backup/completed false".into());
+    }
+    result.chunk_count = manifest.chunks.len() as u64;
+    result.total_bytes = manifest.chunks.iter().filter_map(|c| c.size_bytes).sum();
+    if manifest.chunk_count != result.chunk_count {
+        result.problems.push(format!(
+            ":stats/chunk-count is {} but the manifest lists {} chunks",
+            manifest.chunk_count, result.chunk_count
+        ));
+    }
+    emit(
+        &opts.progress,
+        ProgressEvent::Started {
+            operation: "verify",
+            backup_id: backup_id.to_owned(),
+            total_datoms: Some(manifest.datom_count),
+            total_chunks: Some(result.chunk_count),
+        },
+    );
+
+    let present: std::collections::HashMap<String, u64> = store
+        .list_backup_objects(db_id, backup_id)
+        .await?
+        .into_iter()
+        .map(|o| (o.key.as_str().to_owned(), o.size))
+        .collect();
+    let mut to_read = Vec::new();
+    for chunk in &manifest.chunks {
+        match chunk_key(store, &manifest, chunk) {
+            Ok(key) => match present.get(key.as_str()) {
+                None => result.missing_chunks.push(chunk.id),
+                Some(&size) => {
+                    if let Some(expected) = chunk.size_bytes.filter(|&s| s != size) {
+                        result.bad_chunks.push(ChunkProblem {
+                            chunk_id: chunk.id,
+                            key: key.as_str().to_owned(),
+                            problem: format!("size is {size} bytes, the manifest says {expected}"),
+                        });
+                    }
+                    to_read.push((chunk, key));
+                }
+            },
+            Err(e) => result.bad_chunks.push(ChunkProblem {
+                chunk_id: chunk.id,
+                key: chunk.s3_key.clone().unwrap_or_default(),
+                problem: e.to_string(),
+            }),
+        }
+    }
+    result.all_chunks_present = result.missing_chunks.is_empty();
+
+    if opts.deep {
+        deep_check(store, &manifest, to_read, opts, &mut result).await?;
+    }
+    result.success = result.complete
+        && result.all_chunks_present
+        && result.bad_chunks.is_empty()
+        && result.problems.is_empty();
+    emit(
+        &opts.progress,
+        ProgressEvent::Completed {
+            datoms: result.datoms_checked.unwrap_or(0),
+            chunks: result.chunk_count,
+            bytes: result.total_bytes,
+        },
+    );
+    Ok(result)
+}
+
+async fn deep_check(
+    store: &BackupStore,
+    manifest: &Manifest,
+    to_read: Vec<(&datacamp_manifest::ChunkInfo, datacamp_storage::Key)>,
+    opts: &VerifyOptions,
+    result: &mut VerifyResult,
+) -> Result<()> {
+    let compression = manifest_compression(manifest);
+    let mut reads = futures::stream::iter(to_read)
+        .map(|(chunk, key)| async move {
+            let bytes = store.get(&key).await?;
+            let chunk = chunk.clone();
+            let key_text = key.as_str().to_owned();
+            // Hashing and decoding are CPU work: off the async threads.
+            let checked = tokio::task::spawn_blocking(move || {
+                let actual = compress::sha256_hex(&bytes);
+                let mut problems = Vec::new();
+                if !actual.eq_ignore_ascii_case(&chunk.checksum) {
+                    problems.push(format!("checksum mismatch: SHA-256 {actual}, manifest says {}", chunk.checksum));
+                }
+                let decoded = decode_chunk(&bytes, compression, &chunk, &key_text, |_| Ok(()));
+                let count = match decoded {
+                    Ok(n) => {
+                        if let Some(expected) = chunk.datom_count.filter(|&e| e != n) {
+                            problems.push(format!("holds {n} datoms, the manifest says {expected}"));
+                        }
+                        Some(n)
+                    }
+                    Err(e) => {
+                        problems.push(format!("does not decode: {e}"));
+                        None
+                    }
+                };
+                (chunk, key_text, bytes.len() as u64, count, problems)
+            })
+            .await?;
+            Ok::<_, Error>(checked)
+        })
+        .buffered(opts.parallel.max(1));
+    let mut total = 0u64;
+    let mut all_decoded = true;
+    while let Some(read) = reads.next().await {
+        let (chunk, key, size, count, problems) = read?;
+        match count {
+            Some(n) => total += n,
+            None => all_decoded = false,
+        }
+        emit(
+            &opts.progress,
+            ProgressEvent::ChunkRead { chunk_id: chunk.id, datoms: count.unwrap_or(0), bytes: size },
+        );
+        for problem in problems {
+            result.bad_chunks.push(ChunkProblem { chunk_id: chunk.id, key: key.clone(), problem });
+        }
+    }
+    result.datoms_checked = Some(total);
+    if all_decoded && result.all_chunks_present {
+        if total != manifest.datom_count {
+            result.problems.push(format!(
+                "chunks hold {total} datoms, :stats/datom-count says {}",
+                manifest.datom_count
+            ));
+        }
+        if let Some(source) = manifest.datacamp.source_datom_count.filter(|&s| s != total) {
+            result.problems.push(format!(
+                "chunks hold {total} datoms, the source database counted {source} (:datacamp/source-datom-count)"
+            ));
+        }
+    }
+    Ok(())
+}
