@@ -140,7 +140,12 @@ pub async fn backup(
         compression_level: Some(compression_level(opts.compression)),
         chunks: Vec::new(),
     };
-    let job = Job { store, opts, backup_id: backup_id.as_str().to_owned(), started_ms: now_ms() };
+    let job = Job {
+        store,
+        opts,
+        backup_id: backup_id.as_str().to_owned(),
+        started_ms: now_ms(),
+    };
     job.write_checkpoint(&checkpoint).await?;
     job.run(snapshot, checkpoint).await
 }
@@ -162,8 +167,13 @@ pub async fn resume_backup(
     validate_id(IdKind::Backup, backup_id).map_err(Error::Manifest)?;
     let layout = store.layout();
     let db_id = opts.database_id.as_str();
-    if store.exists(&layout.complete_marker(db_id, backup_id)?).await? {
-        return Err(Error::AlreadyComplete { backup_id: backup_id.to_owned() });
+    if store
+        .exists(&layout.complete_marker(db_id, backup_id)?)
+        .await?
+    {
+        return Err(Error::AlreadyComplete {
+            backup_id: backup_id.to_owned(),
+        });
     }
     let checkpoint_key = layout.checkpoint(db_id, backup_id)?;
     let text = match store.get(&checkpoint_key).await {
@@ -182,8 +192,14 @@ pub async fn resume_backup(
         backup_id: backup_id.to_owned(),
         reason: format!("its checkpoint has no {what}, so it cannot be resumed"),
     };
-    let basis = checkpoint.datacamp.basis_tx.ok_or_else(|| missing(":datacamp/basis-tx"))?;
-    let chunk_size = checkpoint.datacamp.chunk_size.ok_or_else(|| missing(":datacamp/chunk-size"))?;
+    let basis = checkpoint
+        .datacamp
+        .basis_tx
+        .ok_or_else(|| missing(":datacamp/basis-tx"))?;
+    let chunk_size = checkpoint
+        .datacamp
+        .chunk_size
+        .ok_or_else(|| missing(":datacamp/chunk-size"))?;
     let level = checkpoint.datacamp.compression_level.unwrap_or(6);
     let mut opts = opts.clone();
     opts.chunk_size = chunk_size;
@@ -199,7 +215,12 @@ pub async fn resume_backup(
     // Keep only the prefix of recorded chunks whose stored bytes are intact.
     let resume = checkpoint.resume_from();
     let mut kept = Vec::new();
-    for chunk in checkpoint.datacamp.chunks.iter().take(resume.next_chunk_id as usize) {
+    for chunk in checkpoint
+        .datacamp
+        .chunks
+        .iter()
+        .take(resume.next_chunk_id as usize)
+    {
         let key = layout.chunk(db_id, backup_id, chunk.info.id)?;
         let intact = match store.get(&key).await {
             Ok(bytes) => compress::sha256_hex(&bytes) == chunk.info.checksum,
@@ -212,12 +233,22 @@ pub async fn resume_backup(
         kept.push(chunk.clone());
     }
     checkpoint.datacamp.chunks = kept;
-    checkpoint.completed_chunks = checkpoint.datacamp.chunks.iter().map(|c| c.info.id).collect();
+    checkpoint.completed_chunks = checkpoint
+        .datacamp
+        .chunks
+        .iter()
+        .map(|c| c.info.id)
+        .collect();
     checkpoint.completed = checkpoint.completed_chunks.len() as u64;
     checkpoint.retry_count += 1;
 
     let snapshot = conn.as_of(basis)?;
-    let job = Job { store, opts: &opts, backup_id: backup_id.to_owned(), started_ms: now_ms() };
+    let job = Job {
+        store,
+        opts: &opts,
+        backup_id: backup_id.to_owned(),
+        started_ms: now_ms(),
+    };
     job.write_checkpoint(&checkpoint).await?;
     job.run(snapshot, checkpoint).await
 }
@@ -251,20 +282,33 @@ impl Job<'_> {
     }
 
     async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
-        let key = self.layout().checkpoint(&self.opts.database_id, &self.backup_id)?;
-        self.store.put(&key, checkpoint.to_edn().into_bytes()).await?;
+        let key = self
+            .layout()
+            .checkpoint(&self.opts.database_id, &self.backup_id)?;
+        self.store
+            .put(&key, checkpoint.to_edn().into_bytes())
+            .await?;
         Ok(())
     }
 
     async fn run(&self, snapshot: Snapshot, mut checkpoint: Checkpoint) -> Result<BackupResult> {
         let result = self.run_inner(snapshot.clone(), &mut checkpoint).await;
         if let Err(e) = &result {
-            emit(&self.opts.progress, ProgressEvent::Failed { error: e.to_string() });
+            emit(
+                &self.opts.progress,
+                ProgressEvent::Failed {
+                    error: e.to_string(),
+                },
+            );
         }
         result
     }
 
-    async fn run_inner(&self, snapshot: Snapshot, checkpoint: &mut Checkpoint) -> Result<BackupResult> {
+    async fn run_inner(
+        &self,
+        snapshot: Snapshot,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<BackupResult> {
         let clock = Instant::now();
         let db_id = self.opts.database_id.clone();
         // The independent count: what the database says the snapshot holds,
@@ -328,8 +372,15 @@ impl Job<'_> {
 
         // Everything is stored: the manifest, then the marker.
         let mut manifest = Manifest::new(self.backup_id.clone(), db_id.clone());
-        manifest.created_at = BackupId::parse(&self.backup_id).ok().map(|id| id.started_at_ms());
-        manifest.chunks = checkpoint.datacamp.chunks.iter().map(|c| c.info.clone()).collect();
+        manifest.created_at = BackupId::parse(&self.backup_id)
+            .ok()
+            .map(|id| id.started_at_ms());
+        manifest.chunks = checkpoint
+            .datacamp
+            .chunks
+            .iter()
+            .map(|c| c.info.clone())
+            .collect();
         manifest.recompute_stats();
         manifest.max_eid = snapshot.max_eid();
         manifest.max_tx = snapshot.basis_tx();
@@ -343,13 +394,20 @@ impl Job<'_> {
         manifest.datacamp.chunk_size = Some(self.opts.chunk_size);
         manifest.datacamp.db_config = Some(snapshot.config());
         let completed_ms = now_ms();
-        manifest.timing = Timing::between(checkpoint.started_at.unwrap_or(self.started_ms), completed_ms);
+        manifest.timing = Timing::between(
+            checkpoint.started_at.unwrap_or(self.started_ms),
+            completed_ms,
+        );
         manifest.completed = true;
 
         let streamed = manifest.datom_count;
         if streamed != source_count || totals.datoms + resumed_datoms(&resume) != streamed {
             return Err(Error::CountMismatch {
-                what: format!("backup {} of a snapshot at tx {}", self.backup_id, snapshot.basis_tx()),
+                what: format!(
+                    "backup {} of a snapshot at tx {}",
+                    self.backup_id,
+                    snapshot.basis_tx()
+                ),
                 expected: source_count,
                 actual: streamed,
             });
@@ -358,8 +416,18 @@ impl Job<'_> {
         checkpoint.total_chunks = TotalChunks::Known(manifest.chunk_count);
         self.write_checkpoint(checkpoint).await?;
         let layout = self.layout();
-        self.store.put(&layout.manifest(&db_id, &self.backup_id)?, manifest.to_edn().into_bytes()).await?;
-        self.store.put(&layout.complete_marker(&db_id, &self.backup_id)?, COMPLETE_MARKER_BYTES).await?;
+        self.store
+            .put(
+                &layout.manifest(&db_id, &self.backup_id)?,
+                manifest.to_edn().into_bytes(),
+            )
+            .await?;
+        self.store
+            .put(
+                &layout.complete_marker(&db_id, &self.backup_id)?,
+                COMPLETE_MARKER_BYTES,
+            )
+            .await?;
 
         emit(
             &self.opts.progress,
@@ -387,7 +455,9 @@ impl Job<'_> {
 
     /// Compresses and hashes a chunk on a blocking thread, then stores it.
     async fn store_chunk(&self, raw: RawChunk, compression: Compression) -> Result<CompletedChunk> {
-        let key = self.layout().chunk(&self.opts.database_id, &self.backup_id, raw.id)?;
+        let key = self
+            .layout()
+            .chunk(&self.opts.database_id, &self.backup_id, raw.id)?;
         let fressian_len = raw.fressian.len() as u64;
         let chunk_id = raw.id;
         let key_text = key.as_str().to_owned();
@@ -397,7 +467,11 @@ impl Job<'_> {
             Ok::<_, datacamp_codec::CodecError>((bytes, sha))
         })
         .await?
-        .map_err(|source| Error::Chunk { chunk_id, key: key_text, source })?;
+        .map_err(|source| Error::Chunk {
+            chunk_id,
+            key: key_text,
+            source,
+        })?;
         let size = bytes.len() as u64;
         let outcome = self.store.put(&key, bytes).await?;
         let mut info = ChunkInfo::new(chunk_id, sha256);
@@ -406,8 +480,11 @@ impl Job<'_> {
         info.datom_count = Some(raw.datoms);
         info.size_bytes = Some(size);
         info.s3_etag = outcome.e_tag.filter(|_| self.store.is_s3());
-        info.s3_key =
-            Some(self.layout().chunk_manifest_key(&self.opts.database_id, &self.backup_id, chunk_id)?);
+        info.s3_key = Some(self.layout().chunk_manifest_key(
+            &self.opts.database_id,
+            &self.backup_id,
+            chunk_id,
+        )?);
         info.uncompressed_bytes = Some(fressian_len);
         Ok(CompletedChunk { info, end: raw.end })
     }
@@ -453,7 +530,11 @@ fn produce_chunks(
         advance(&mut position, &datom);
         stats.add(&datom);
         let id = builder.chunk_id();
-        builder.push(&datom).map_err(|source| Error::Chunk { chunk_id: id, key: Layout::chunk_relative(id), source })?;
+        builder.push(&datom).map_err(|source| Error::Chunk {
+            chunk_id: id,
+            key: Layout::chunk_relative(id),
+            source,
+        })?;
         totals.datoms += 1;
         if builder.encoded_len() as u64 >= chunk_size {
             let next = builder.chunk_id() + 1;
@@ -483,7 +564,14 @@ fn send_chunk(
         key: Layout::chunk_relative(id),
         source,
     })?;
-    let raw = RawChunk { id, fressian, datoms, tx_range: stats.tx_range(), max_eid: stats.max_eid, end };
+    let raw = RawChunk {
+        id,
+        fressian,
+        datoms,
+        tx_range: stats.tx_range(),
+        max_eid: stats.max_eid,
+        end,
+    };
     Ok(sender.blocking_send(raw).is_ok())
 }
 
@@ -517,6 +605,9 @@ impl ChunkStats {
     }
 
     fn tx_range(&self) -> TxRange {
-        TxRange { min: self.min_tx, max: self.max_tx }
+        TxRange {
+            min: self.min_tx,
+            max: self.max_tx,
+        }
     }
 }

@@ -47,16 +47,31 @@ pub async fn document_text(
 
 /// Streams the datoms of a chunk file (gzip-compressed or plain Fressian,
 /// told apart by the gzip magic bytes) to `each`; returns the header.
-pub fn chunk_file_datoms(path: &Path, mut each: impl FnMut(Datom) -> Result<()>) -> Result<ChunkHeader> {
+pub fn chunk_file_datoms(
+    path: &Path,
+    mut each: impl FnMut(Datom) -> Result<()>,
+) -> Result<ChunkHeader> {
     let key = path.display().to_string();
-    let io = |source: std::io::Error| Error::Io { path: key.clone(), source };
+    let io = |source: std::io::Error| Error::Io {
+        path: key.clone(),
+        source,
+    };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic).map_err(io)?;
-    let compression = if n == 2 && magic == [0x1f, 0x8b] { Compression::default() } else { Compression::None };
+    let compression = if n == 2 && magic == [0x1f, 0x8b] {
+        Compression::default()
+    } else {
+        Compression::None
+    };
     let file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let wrap = |source| Error::Chunk { chunk_id: 0, key: key.clone(), source };
-    let mut reader = ChunkReader::new(compress::decompress_reader(file, compression)).map_err(wrap)?;
+    let wrap = |source| Error::Chunk {
+        chunk_id: 0,
+        key: key.clone(),
+        source,
+    };
+    let mut reader =
+        ChunkReader::new(compress::decompress_reader(file, compression)).map_err(wrap)?;
     let header = reader.header().clone();
     while let Some(datom) = reader.next_datom().map_err(wrap)? {
         each(datom)?;

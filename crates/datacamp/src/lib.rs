@@ -88,12 +88,20 @@ fn s3(options: &S3Options) -> Result<BackupStore> {
 }
 
 /// [`backup()`] to a local directory.
-pub async fn backup_to_directory(conn: &dyn Connection, path: &Path, opts: &BackupOptions) -> Result<BackupResult> {
+pub async fn backup_to_directory(
+    conn: &dyn Connection,
+    path: &Path,
+    opts: &BackupOptions,
+) -> Result<BackupResult> {
     backup(conn, &directory(path)?, opts).await
 }
 
 /// [`backup()`] to an S3 bucket.
-pub async fn backup_to_s3(conn: &dyn Connection, s3_options: &S3Options, opts: &BackupOptions) -> Result<BackupResult> {
+pub async fn backup_to_s3(
+    conn: &dyn Connection,
+    s3_options: &S3Options,
+    opts: &BackupOptions,
+) -> Result<BackupResult> {
     backup(conn, &s3(s3_options)?, opts).await
 }
 
@@ -118,7 +126,10 @@ pub async fn restore_from_s3<C: Connection + Clone + 'static>(
 }
 
 /// [`list_backups_in`] a local directory.
-pub async fn list_backups_in_directory(path: &Path, database_id: &str) -> Result<Vec<BackupSummary>> {
+pub async fn list_backups_in_directory(
+    path: &Path,
+    database_id: &str,
+) -> Result<Vec<BackupSummary>> {
     list_backups_in(&directory(path)?, database_id).await
 }
 
@@ -128,21 +139,35 @@ pub async fn list_backups(s3_options: &S3Options, database_id: &str) -> Result<V
 }
 
 /// [`verify()`] a backup in a local directory.
-pub async fn verify_backup_in_directory(path: &Path, backup_id: &str, opts: &VerifyOptions) -> Result<VerifyResult> {
+pub async fn verify_backup_in_directory(
+    path: &Path,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
     verify(&directory(path)?, backup_id, opts).await
 }
 
 /// [`verify()`] a backup in an S3 bucket.
-pub async fn verify_backup(s3_options: &S3Options, backup_id: &str, opts: &VerifyOptions) -> Result<VerifyResult> {
+pub async fn verify_backup(
+    s3_options: &S3Options,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
     verify(&s3(s3_options)?, backup_id, opts).await
 }
 
 /// [`cleanup_incomplete_in`] a local directory.
-pub async fn cleanup_incomplete_in_directory(path: &Path, opts: &CleanupOptions) -> Result<CleanupResult> {
+pub async fn cleanup_incomplete_in_directory(
+    path: &Path,
+    opts: &CleanupOptions,
+) -> Result<CleanupResult> {
     cleanup_incomplete_in(&directory(path)?, opts).await
 }
 
 /// [`cleanup_incomplete_in`] an S3 bucket.
-pub async fn cleanup_incomplete(s3_options: &S3Options, opts: &CleanupOptions) -> Result<CleanupResult> {
+pub async fn cleanup_incomplete(
+    s3_options: &S3Options,
+    opts: &CleanupOptions,
+) -> Result<CleanupResult> {
     cleanup_incomplete_in(&s3(s3_options)?, opts).await
 }

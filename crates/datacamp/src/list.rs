@@ -43,7 +43,9 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
         let mut summary = BackupSummary {
             backup_id: backup_id.clone(),
             backup_type: None,
-            created_at_ms: BackupId::parse(&backup_id).ok().map(|id| id.started_at_ms()),
+            created_at_ms: BackupId::parse(&backup_id)
+                .ok()
+                .map(|id| id.started_at_ms()),
             completed: false,
             in_progress: false,
             datom_count: None,
@@ -71,8 +73,10 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
                 if let Ok(cp) = Checkpoint::from_edn(&String::from_utf8_lossy(&text)) {
                     let chunks = &cp.datacamp.chunks;
                     summary.chunk_count = Some(chunks.len() as u64);
-                    summary.datom_count = Some(chunks.iter().filter_map(|c| c.info.datom_count).sum());
-                    summary.size_bytes = Some(chunks.iter().filter_map(|c| c.info.size_bytes).sum());
+                    summary.datom_count =
+                        Some(chunks.iter().filter_map(|c| c.info.datom_count).sum());
+                    summary.size_bytes =
+                        Some(chunks.iter().filter_map(|c| c.info.size_bytes).sum());
                     summary.created_at_ms = cp.started_at.or(summary.created_at_ms);
                 }
             }
@@ -81,7 +85,11 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
         summary.in_progress = !summary.completed && !marker && has(&checkpoint_key);
         out.push(summary);
     }
-    out.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then_with(|| b.backup_id.cmp(&a.backup_id)));
+    out.sort_by(|a, b| {
+        b.created_at_ms
+            .cmp(&a.created_at_ms)
+            .then_with(|| b.backup_id.cmp(&a.backup_id))
+    });
     Ok(out)
 }
 
@@ -98,7 +106,11 @@ pub struct CleanupOptions {
 
 impl Default for CleanupOptions {
     fn default() -> Self {
-        CleanupOptions { database_id: crate::DEFAULT_DATABASE_ID.into(), older_than_hours: 24.0, dry_run: false }
+        CleanupOptions {
+            database_id: crate::DEFAULT_DATABASE_ID.into(),
+            older_than_hours: 24.0,
+            dry_run: false,
+        }
     }
 }
 
@@ -128,25 +140,39 @@ pub struct CleanupResult {
 /// is older than `older_than_hours`. Complete backups are never touched.
 /// Age is taken from the objects' modification times, so a long backup
 /// that is still writing chunks is not mistaken for an abandoned one.
-pub async fn cleanup_incomplete_in(store: &BackupStore, opts: &CleanupOptions) -> Result<CleanupResult> {
+pub async fn cleanup_incomplete_in(
+    store: &BackupStore,
+    opts: &CleanupOptions,
+) -> Result<CleanupResult> {
     if !(opts.older_than_hours >= 0.0) {
         return Err(Error::InvalidOption {
             option: "older-than-hours",
-            reason: format!("{} is not a non-negative number of hours", opts.older_than_hours),
+            reason: format!(
+                "{} is not a non-negative number of hours",
+                opts.older_than_hours
+            ),
         });
     }
     let db_id = opts.database_id.as_str();
     validate_id(IdKind::Database, db_id)?;
     let layout = store.layout();
     let now = now_ms();
-    let mut result = CleanupResult { dry_run: opts.dry_run, removed: Vec::new(), kept_recent: Vec::new() };
+    let mut result = CleanupResult {
+        dry_run: opts.dry_run,
+        removed: Vec::new(),
+        kept_recent: Vec::new(),
+    };
     for backup_id in store.list_backup_ids(db_id).await? {
         let objects = store.list_backup_objects(db_id, &backup_id).await?;
         let marker = layout.complete_marker(db_id, &backup_id)?;
         if objects.iter().any(|o| o.key == marker) {
             continue;
         }
-        let newest = objects.iter().map(|o| o.last_modified_ms).max().unwrap_or(0);
+        let newest = objects
+            .iter()
+            .map(|o| o.last_modified_ms)
+            .max()
+            .unwrap_or(0);
         let age_hours = (now - newest) as f64 / 3_600_000.0;
         if age_hours < opts.older_than_hours {
             result.kept_recent.push(backup_id);
@@ -157,7 +183,11 @@ pub async fn cleanup_incomplete_in(store: &BackupStore, opts: &CleanupOptions) -
         } else {
             store.delete_backup(db_id, &backup_id).await?
         };
-        result.removed.push(RemovedBackup { backup_id, age_hours, objects: count });
+        result.removed.push(RemovedBackup {
+            backup_id,
+            age_hours,
+            objects: count,
+        });
     }
     Ok(result)
 }

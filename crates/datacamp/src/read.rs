@@ -84,7 +84,11 @@ pub(crate) fn manifest_compression(manifest: &Manifest) -> Compression {
 }
 
 /// The key of a manifest chunk entry, resolved safely inside the backup.
-pub(crate) fn chunk_key(store: &BackupStore, manifest: &Manifest, chunk: &ChunkInfo) -> Result<Key> {
+pub(crate) fn chunk_key(
+    store: &BackupStore,
+    manifest: &Manifest,
+    chunk: &ChunkInfo,
+) -> Result<Key> {
     Ok(store.layout().resolve_chunk(
         &manifest.database_id,
         &manifest.backup_id,
@@ -94,7 +98,11 @@ pub(crate) fn chunk_key(store: &BackupStore, manifest: &Manifest, chunk: &ChunkI
 }
 
 /// Fetches a chunk and checks its SHA-256 against the manifest.
-pub(crate) async fn fetch_checked(store: &BackupStore, key: &Key, chunk: &ChunkInfo) -> Result<Bytes> {
+pub(crate) async fn fetch_checked(
+    store: &BackupStore,
+    key: &Key,
+    chunk: &ChunkInfo,
+) -> Result<Bytes> {
     let bytes = store.get(key).await?;
     let actual = compress::sha256_hex(&bytes);
     if !actual.eq_ignore_ascii_case(&chunk.checksum) {
@@ -117,11 +125,20 @@ pub(crate) fn decode_chunk(
     key: &str,
     mut each: impl FnMut(Datom) -> Result<()>,
 ) -> Result<u64> {
-    let wrap = |source| Error::Chunk { chunk_id: chunk.id, key: key.to_owned(), source };
-    let mut reader = ChunkReader::new(compress::decompress_reader(bytes, compression)).map_err(wrap)?;
+    let wrap = |source| Error::Chunk {
+        chunk_id: chunk.id,
+        key: key.to_owned(),
+        source,
+    };
+    let mut reader =
+        ChunkReader::new(compress::decompress_reader(bytes, compression)).map_err(wrap)?;
     if let Some(id) = reader.header().chunk_id {
         if id != chunk.id {
-            return Err(Error::ChunkIdMismatch { key: key.to_owned(), listed: chunk.id, found: id });
+            return Err(Error::ChunkIdMismatch {
+                key: key.to_owned(),
+                listed: chunk.id,
+                found: id,
+            });
         }
     }
     let mut count = 0u64;

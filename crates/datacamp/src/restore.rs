@@ -111,7 +111,12 @@ where
 {
     let result = restore_inner(conn, store, backup_id, opts).await;
     if let Err(e) = &result {
-        emit(&opts.progress, ProgressEvent::Failed { error: e.to_string() });
+        emit(
+            &opts.progress,
+            ProgressEvent::Failed {
+                error: e.to_string(),
+            },
+        );
     }
     result
 }
@@ -136,8 +141,11 @@ where
     let compression = manifest_compression(&manifest);
 
     // Every chunk must be present before the target is touched.
-    let keys: Vec<Key> =
-        manifest.chunks.iter().map(|c| chunk_key(store, &manifest, c)).collect::<Result<_>>()?;
+    let keys: Vec<Key> = manifest
+        .chunks
+        .iter()
+        .map(|c| chunk_key(store, &manifest, c))
+        .collect::<Result<_>>()?;
     let present: std::collections::HashSet<String> = store
         .list_backup_objects(&opts.database_id, backup_id)
         .await?
@@ -152,7 +160,10 @@ where
         .map(|(c, _)| c.id)
         .collect();
     if !missing.is_empty() {
-        return Err(Error::MissingChunks { backup_id: backup_id.to_owned(), chunk_ids: missing });
+        return Err(Error::MissingChunks {
+            backup_id: backup_id.to_owned(),
+            chunk_ids: missing,
+        });
     }
     if opts.check_all_first.unwrap_or(!store.is_s3()) {
         let mut checks = futures::stream::iter(manifest.chunks.iter().zip(&keys))
@@ -165,7 +176,10 @@ where
 
     let (before_total, non_bootstrap) = user_datoms(conn)?;
     if non_bootstrap > 0 {
-        return Err(Error::TargetNotEmpty { url: conn.url(), datoms: non_bootstrap });
+        return Err(Error::TargetNotEmpty {
+            url: conn.url(),
+            datoms: non_bootstrap,
+        });
     }
 
     emit(
@@ -190,7 +204,11 @@ where
                     let store = store.clone();
                     async move {
                         let bytes = fetch_checked(&store, &key, &info).await?;
-                        Ok(FetchedChunk { info, key: key.as_str().to_owned(), bytes })
+                        Ok(FetchedChunk {
+                            info,
+                            key: key.as_str().to_owned(),
+                            bytes,
+                        })
                     }
                 })
                 .buffered(parallel);
@@ -222,7 +240,13 @@ where
     let loaded = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
         let report = loader.load(&mut stream);
-        (report, stream.loaded, stream.skipped, stream.bytes, stream.chunks)
+        (
+            report,
+            stream.loaded,
+            stream.skipped,
+            stream.bytes,
+            stream.chunks,
+        )
     })
     .await?;
     fetcher.abort();
@@ -241,7 +265,14 @@ where
             actual: after_total,
         });
     }
-    emit(&opts.progress, ProgressEvent::Completed { datoms: loaded, chunks, bytes });
+    emit(
+        &opts.progress,
+        ProgressEvent::Completed {
+            datoms: loaded,
+            chunks,
+            bytes,
+        },
+    );
     Ok(RestoreResult {
         success: true,
         backup_id: backup_id.to_owned(),
@@ -320,11 +351,19 @@ impl RestoreStream {
     fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
         self.bytes += chunk.bytes.len() as u64;
         let input = compress::decompress_reader(Cursor::new(chunk.bytes), self.compression);
-        let wrap = |source| Error::Chunk { chunk_id: chunk.info.id, key: chunk.key.clone(), source };
+        let wrap = |source| Error::Chunk {
+            chunk_id: chunk.info.id,
+            key: chunk.key.clone(),
+            source,
+        };
         let reader = ChunkReader::new(input).map_err(wrap)?;
         if let Some(found) = reader.header().chunk_id {
             if found != chunk.info.id {
-                return Err(Error::ChunkIdMismatch { key: chunk.key, listed: chunk.info.id, found });
+                return Err(Error::ChunkIdMismatch {
+                    key: chunk.key,
+                    listed: chunk.info.id,
+                    found,
+                });
             }
         }
         self.current = Some((chunk.info, chunk.key, reader, 0));
@@ -369,7 +408,12 @@ impl Iterator for RestoreStream {
                         }
                         self.loaded += 1;
                         if self.loaded % 1_000_000 == 0 {
-                            emit(&self.progress, ProgressEvent::Transacting { datoms: self.loaded });
+                            emit(
+                                &self.progress,
+                                ProgressEvent::Transacting {
+                                    datoms: self.loaded,
+                                },
+                            );
                         }
                         return Some(Ok(datom));
                     }
@@ -394,7 +438,11 @@ impl Iterator for RestoreStream {
                         );
                     }
                     Err(source) => {
-                        let e = Error::Chunk { chunk_id: info.id, key: key.clone(), source };
+                        let e = Error::Chunk {
+                            chunk_id: info.id,
+                            key: key.clone(),
+                            source,
+                        };
                         return self.fail(e);
                     }
                 }

@@ -28,7 +28,12 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { database_id: DEFAULT_DATABASE_ID.to_string(), deep: false, parallel: 2, progress: None }
+        VerifyOptions {
+            database_id: DEFAULT_DATABASE_ID.to_string(),
+            deep: false,
+            parallel: 2,
+            progress: None,
+        }
     }
 }
 
@@ -86,7 +91,11 @@ pub struct VerifyResult {
 /// Verifies a backup. Problems found in the backup are reported in the
 /// result; an `Err` means the backup could not be examined at all (not
 /// found, target unreachable).
-pub async fn verify(store: &BackupStore, backup_id: &str, opts: &VerifyOptions) -> Result<VerifyResult> {
+pub async fn verify(
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
     let db_id = opts.database_id.as_str();
     let mut result = VerifyResult {
         success: false,
@@ -109,7 +118,9 @@ pub async fn verify(store: &BackupStore, backup_id: &str, opts: &VerifyOptions) 
             return Ok(result);
         }
         Err(Error::Manifest(e)) => {
-            result.problems.push(format!("manifest.edn is unreadable: {e}"));
+            result
+                .problems
+                .push(format!("manifest.edn is unreadable: {e}"));
             return Ok(result);
         }
         Err(e) => return Err(e),
@@ -118,9 +129,13 @@ pub async fn verify(store: &BackupStore, backup_id: &str, opts: &VerifyOptions) 
     let has_marker = store.exists(&marker).await?;
     result.complete = has_marker && manifest.completed;
     if !has_marker {
-        result.problems.push("incomplete: complete.marker is missing".into());
+        result
+            .problems
+            .push("incomplete: complete.marker is missing".into());
     } else if !manifest.completed {
-        result.problems.push("incomplete: the manifest says :backup/completed false".into());
+        result
+            .problems
+            .push("incomplete: the manifest says :backup/completed false".into());
     }
     result.chunk_count = manifest.chunks.len() as u64;
     result.total_bytes = manifest.chunks.iter().filter_map(|c| c.size_bytes).sum();
@@ -207,13 +222,17 @@ async fn deep_check(
                 let actual = compress::sha256_hex(&bytes);
                 let mut problems = Vec::new();
                 if !actual.eq_ignore_ascii_case(&chunk.checksum) {
-                    problems.push(format!("checksum mismatch: SHA-256 {actual}, manifest says {}", chunk.checksum));
+                    problems.push(format!(
+                        "checksum mismatch: SHA-256 {actual}, manifest says {}",
+                        chunk.checksum
+                    ));
                 }
                 let decoded = decode_chunk(&bytes, compression, &chunk, &key_text, |_| Ok(()));
                 let count = match decoded {
                     Ok(n) => {
                         if let Some(expected) = chunk.datom_count.filter(|&e| e != n) {
-                            problems.push(format!("holds {n} datoms, the manifest says {expected}"));
+                            problems
+                                .push(format!("holds {n} datoms, the manifest says {expected}"));
                         }
                         Some(n)
                     }
@@ -238,10 +257,18 @@ async fn deep_check(
         }
         emit(
             &opts.progress,
-            ProgressEvent::ChunkRead { chunk_id: chunk.id, datoms: count.unwrap_or(0), bytes: size },
+            ProgressEvent::ChunkRead {
+                chunk_id: chunk.id,
+                datoms: count.unwrap_or(0),
+                bytes: size,
+            },
         );
         for problem in problems {
-            result.bad_chunks.push(ChunkProblem { chunk_id: chunk.id, key: key.clone(), problem });
+            result.bad_chunks.push(ChunkProblem {
+                chunk_id: chunk.id,
+                key: key.clone(),
+                problem,
+            });
         }
     }
     result.datoms_checked = Some(total);
