@@ -1,0 +1,85 @@
+//! The command tree: global flags and one module per command group.
+//!
+//! Adding a command group: write `cmd/<group>.rs` with an `Args` struct and
+//! a `run(args, &Output)`, add a variant to [`Command`] and a line to [`run`].
+
+pub mod db;
+pub mod demo;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::error::CliError;
+use crate::output::Output;
+
+const EXAMPLES: &str = "\
+Examples:
+  datacamp demo --dir ./datacamp-demo --datoms 100000
+  datacamp db stats --db file://./datacamp-demo/source.db
+  datacamp db datoms --db file://./datacamp-demo/source.db | head
+
+Exit codes: 0 success, 1 failure (see the `error:` line on stderr), 2 usage error.";
+
+/// Back up, restore, verify and migrate datom databases.
+#[derive(Debug, Parser)]
+#[command(name = "datacamp", version, propagate_version = true, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts, before or after its name.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print the result as one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print no progress and no human-readable summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log what happens to stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a database, transact EDN, list datoms, show statistics.
+    Db(db::DbArgs),
+    /// Create a realistic sample database to try the other commands on.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs the chosen command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let out = Output::new(&cli.global);
+    match cli.command {
+        Command::Db(args) => db::run(args, &out),
+        Command::Demo(args) => demo::run(args, &out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        fn check(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.contains("datacamp "), "`{path}` has no example in after_help");
+            for sub in cmd.get_subcommands() {
+                check(sub, &path);
+            }
+        }
+        check(&Cli::command(), "");
+    }
+}
