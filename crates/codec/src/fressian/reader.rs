@@ -29,7 +29,7 @@ pub struct ReadOptions {
     pub lone_surrogates: LoneSurrogates,
     /// Cache references copy the cached value; their total size may not
     /// exceed this many bytes plus 64 × the bytes read so far (default
-    /// 64 MiB). Stops a few kilobytes of references from expanding into
+    /// 16 MiB). Stops a few kilobytes of references from expanding into
     /// gigabytes.
     pub cache_expansion_allowance: u64,
 }
@@ -40,7 +40,7 @@ impl Default for ReadOptions {
             max_depth: 256,
             validate_checksum: true,
             lone_surrogates: LoneSurrogates::Reject,
-            cache_expansion_allowance: 64 << 20,
+            cache_expansion_allowance: 16 << 20,
         }
     }
 }

@@ -27,7 +27,8 @@ pub(crate) struct WriteCaches {
     /// Every other priority-cache entry.
     values: FxHashMap<Value, u32>,
     next_priority: u32,
-    structs: FxHashMap<Box<str>, u32>,
+    /// Struct tags: index and the field count declared with them.
+    structs: FxHashMap<Box<str>, (u32, usize)>,
 }
 
 impl WriteCaches {
@@ -59,12 +60,14 @@ impl WriteCaches {
         None
     }
 
-    fn old_struct_index(&mut self, tag: &str) -> Option<u32> {
-        if let Some(&i) = self.structs.get(tag) {
-            return Some(i);
+    /// Interns a struct tag; returns its index and declared field count if
+    /// it was already cached.
+    fn old_struct(&mut self, tag: &str, fields: usize) -> Option<(u32, usize)> {
+        if let Some(&known) = self.structs.get(tag) {
+            return Some(known);
         }
         let i = self.structs.len() as u32;
-        self.structs.insert(tag.into(), i);
+        self.structs.insert(tag.into(), (i, fields));
         None
     }
 }
@@ -335,8 +338,18 @@ impl<W: Write> Writer<W> {
             self.buf.push(code);
             return Ok(());
         }
-        match self.caches.old_struct_index(tag) {
-            Some(i) => raw::write_struct_ref(&mut self.buf, i),
+        match self.caches.old_struct(tag, field_count) {
+            Some((i, declared)) if declared == field_count => raw::write_struct_ref(&mut self.buf, i),
+            // The reference would write the reference anyway and readers
+            // would then read the wrong number of fields.
+            Some((_, declared)) => {
+                return Err(CodecError::Unencodable {
+                    what: format!("struct {tag:?} with {field_count} fields"),
+                    reason: format!(
+                        "the struct cache already declares {tag:?} with {declared} fields; a tag keeps its field count until the caches are reset"
+                    ),
+                })
+            }
             None => {
                 self.buf.push(codes::STRUCTTYPE);
                 raw::write_string(&mut self.buf, tag);
