@@ -14,8 +14,8 @@ use crate::output::Output;
 const EXAMPLES: &str = "\
 Examples:
   datacamp demo --dir ./datacamp-demo --datoms 100000
-  datacamp db stats --db file://./datacamp-demo/source.db
-  datacamp db datoms --db file://./datacamp-demo/source.db | head
+  datacamp db stats --db ./datacamp-demo/source.db
+  datacamp db datoms --db ./datacamp-demo/source.db | head
 
 Exit codes: 0 success, 1 failure (see the `error:` line on stderr), 2 usage error.";
 
