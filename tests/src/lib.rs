@@ -35,10 +35,15 @@ pub fn datacamp_bin() -> &'static Path {
         }
         // The test runs from <target>/<profile>/deps/<test>-<hash>.
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile> directory");
         let target_dir = profile_dir.parent().expect("target directory");
         let bin = profile_dir.join(format!("datacamp{}", std::env::consts::EXE_SUFFIX));
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace root");
         let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
         if built.is_some_and(|built| newest_source(workspace) <= built) {
             return bin;
@@ -47,13 +52,26 @@ pub fn datacamp_bin() -> &'static Path {
         let mut build = Command::new(cargo);
         build
             .current_dir(workspace)
-            .args(["build", "--quiet", "-p", "datacamp-cli", "--bin", "datacamp", "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "datacamp-cli",
+                "--bin",
+                "datacamp",
+                "--target-dir",
+            ])
             .arg(target_dir);
         if profile_dir.file_name().is_some_and(|p| p == "release") {
             build.arg("--release");
         }
-        let status = build.status().expect("run cargo build for the datacamp binary");
-        assert!(status.success(), "cargo build -p datacamp-cli failed: {status}");
+        let status = build
+            .status()
+            .expect("run cargo build for the datacamp binary");
+        assert!(
+            status.success(),
+            "cargo build -p datacamp-cli failed: {status}"
+        );
         assert!(bin.is_file(), "{} was not built", bin.display());
         bin
     })
@@ -63,7 +81,9 @@ pub fn datacamp_bin() -> &'static Path {
 /// under `crates/`: what the binary is built from.
 fn newest_source(workspace: &Path) -> SystemTime {
     fn walk(dir: &Path, newest: &mut SystemTime) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
@@ -131,7 +151,9 @@ pub fn datacamp_with_stdin(args: &[&str], stdin: &str) -> Run {
     // is the command's business, not the test's.
     let _ = input.write_all(stdin.as_bytes());
     drop(input);
-    let out = child.wait_with_output().expect("wait for the datacamp binary");
+    let out = child
+        .wait_with_output()
+        .expect("wait for the datacamp binary");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),

@@ -68,7 +68,12 @@ fn datoms(c: &mut Criterion) {
         })
     });
     group.bench_function(format!("parse_datom/{n}"), |b| {
-        b.iter(|| edn_text.lines().map(|l| edn::parse_datom(l).unwrap().e).sum::<i64>())
+        b.iter(|| {
+            edn_text
+                .lines()
+                .map(|l| edn::parse_datom(l).unwrap().e)
+                .sum::<i64>()
+        })
     });
     group.bench_function(format!("parse_tx_data/{n}"), |b| {
         b.iter(|| edn::parse_tx_data(&tx_text).unwrap().len())

@@ -77,9 +77,10 @@ impl Serialize for JsonValue<'_> {
             Value::Symbol(sym) => map.serialize_entry("symbol", sym.as_str())?,
             Value::Instant(ms) => map.serialize_entry("instant", &format_instant(*ms))?,
             Value::Uuid(u) => map.serialize_entry("uuid", &u.to_string())?,
-            Value::Bytes(b) => {
-                map.serialize_entry("bytes", &base64::engine::general_purpose::STANDARD.encode(b))?
-            }
+            Value::Bytes(b) => map.serialize_entry(
+                "bytes",
+                &base64::engine::general_purpose::STANDARD.encode(b),
+            )?,
             Value::Tuple(items) => {
                 let items: Vec<JsonValue<'_>> = items.iter().map(JsonValue).collect();
                 map.serialize_entry("tuple", &items)?
@@ -123,10 +124,17 @@ mod tests {
             "instant" => Value::Instant(parse_instant(v.as_str()?)?),
             "uuid" => Value::Uuid(Uuid::parse_str(v.as_str()?).ok()?),
             "bytes" => Value::Bytes(
-                base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok()?.into(),
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.as_str()?)
+                    .ok()?
+                    .into(),
             ),
             "tuple" => Value::Tuple(
-                v.as_array()?.iter().map(decode_value).collect::<Option<Vec<_>>>()?.into(),
+                v.as_array()?
+                    .iter()
+                    .map(decode_value)
+                    .collect::<Option<Vec<_>>>()?
+                    .into(),
             ),
             _ => return None,
         })
@@ -138,7 +146,12 @@ mod tests {
 
     #[test]
     fn documented_examples() {
-        let d = Datom::new(1, Keyword::parse("person/name"), Value::string("Ada"), 536_870_913);
+        let d = Datom::new(
+            1,
+            Keyword::parse("person/name"),
+            Value::string("Ada"),
+            536_870_913,
+        );
         assert_eq!(
             serde_json::to_string(&JsonDatom(&d)).unwrap(),
             r#"[1,":person/name",{"string":"Ada"},536870913,true]"#
@@ -146,8 +159,14 @@ mod tests {
         assert_eq!(encode(&Value::Double(f64::NAN)), r#"{"double":"NaN"}"#);
         assert_eq!(encode(&Value::Double(-0.0)), r#"{"double":-0.0}"#);
         assert_eq!(encode(&Value::Float(0.1)), r#"{"float":"0.1"}"#);
-        assert_eq!(encode(&Value::BigDec(BigDec::new(12.into(), -3))), r#"{"bigdec":"12E+3"}"#);
-        assert_eq!(encode(&Value::Instant(0)), r#"{"instant":"1970-01-01T00:00:00.000Z"}"#);
+        assert_eq!(
+            encode(&Value::BigDec(BigDec::new(12.into(), -3))),
+            r#"{"bigdec":"12E+3"}"#
+        );
+        assert_eq!(
+            encode(&Value::Instant(0)),
+            r#"{"instant":"1970-01-01T00:00:00.000Z"}"#
+        );
         assert_eq!(encode(&Value::keyword("a/b")), r#"{"keyword":":a/b"}"#);
         assert_eq!(
             encode(&Value::Tuple(

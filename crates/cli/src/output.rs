@@ -34,7 +34,10 @@ pub struct Output {
 
 impl Output {
     pub fn new(global: &GlobalArgs) -> Output {
-        Output { json: global.json, quiet: global.quiet }
+        Output {
+            json: global.json,
+            quiet: global.quiet,
+        }
     }
 
     /// A progress line on stderr (not with `--quiet`).
@@ -61,7 +64,9 @@ impl Output {
             human()
         };
         let mut stdout = io::stdout().lock();
-        let written = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+        let written = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
         quiet_broken_pipe(written)
     }
 

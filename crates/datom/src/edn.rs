@@ -65,7 +65,11 @@ impl EdnError {
     /// An error at byte `offset` of `text`.
     pub fn at(text: &str, offset: usize, message: impl Into<String>) -> EdnError {
         let (line, column) = position(text, offset);
-        EdnError { line, column, message: message.into() }
+        EdnError {
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 

@@ -120,9 +120,18 @@ enum Format {
 
 pub fn run(args: DbArgs, out: &Output) -> Result<(), CliError> {
     match args.command {
-        DbCommand::Create { db, schema_flexibility } => create(&db.url, schema_flexibility, out),
+        DbCommand::Create {
+            db,
+            schema_flexibility,
+        } => create(&db.url, schema_flexibility, out),
         DbCommand::Transact { db, input } => transact(&db.url, input, out),
-        DbCommand::Datoms { db, index, format, as_of, history } => {
+        DbCommand::Datoms {
+            db,
+            index,
+            format,
+            as_of,
+            history,
+        } => {
             let format = format.unwrap_or(if out.json { Format::Json } else { Format::Edn });
             datoms(&db.url, index, format, as_of, history)
         }
@@ -157,8 +166,10 @@ fn transact(url: &str, input: Option<PathBuf>, out: &Output) -> Result<(), CliEr
     let (name, text) = match input.filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|source| CliError::ReadInput { input: name.clone(), source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| CliError::ReadInput {
+                input: name.clone(),
+                source,
+            })?;
             (name, text)
         }
         None => {
@@ -166,16 +177,21 @@ fn transact(url: &str, input: Option<PathBuf>, out: &Output) -> Result<(), CliEr
             let mut text = String::new();
             io::stdin()
                 .read_to_string(&mut text)
-                .map_err(|source| CliError::ReadInput { input: name.clone(), source })?;
+                .map_err(|source| CliError::ReadInput {
+                    input: name.clone(),
+                    source,
+                })?;
             (name, text)
         }
     };
-    let ops = edn::parse_tx_data(&text)
-        .map_err(|source| CliError::ParseTxData { input: name.clone(), source })?;
+    let ops = edn::parse_tx_data(&text).map_err(|source| CliError::ParseTxData {
+        input: name.clone(),
+        source,
+    })?;
     tracing::info!(statements = ops.len(), input = %name, "parsed tx-data");
-    let report = db
-        .transact(&ops)
-        .map_err(CliError::db(format!("transaction from {name} on {url} failed")))?;
+    let report = db.transact(&ops).map_err(CliError::db(format!(
+        "transaction from {name} on {url} failed"
+    )))?;
     let instant = format_instant(report.tx_instant);
     let datoms = report.tx_data.len();
     out.result(
@@ -202,13 +218,15 @@ fn datoms(
 ) -> Result<(), CliError> {
     let db = open(url)?;
     let snapshot = match (as_of, history) {
-        (_, true) => {
-            db.history().map_err(CliError::db(format!("cannot read the history of {url}")))?
-        }
-        (Some(tx), false) => db
-            .as_of(tx)
-            .map_err(CliError::db(format!("cannot read {url} as of transaction {tx}")))?,
-        (None, false) => db.db().map_err(CliError::db(format!("cannot read {url}")))?,
+        (_, true) => db
+            .history()
+            .map_err(CliError::db(format!("cannot read the history of {url}")))?,
+        (Some(tx), false) => db.as_of(tx).map_err(CliError::db(format!(
+            "cannot read {url} as of transaction {tx}"
+        )))?,
+        (None, false) => db
+            .db()
+            .map_err(CliError::db(format!("cannot read {url}")))?,
     };
     let index = match index {
         IndexArg::Eavt => Index::Eavt,
@@ -239,7 +257,9 @@ fn datoms(
 
 fn stats(url: &str, out: &Output) -> Result<(), CliError> {
     let db = open(url)?;
-    let s = db.stats().map_err(CliError::db(format!("cannot read statistics of {url}")))?;
+    let s = db
+        .stats()
+        .map_err(CliError::db(format!("cannot read statistics of {url}")))?;
     let url = db.url();
     out.result(
         json!({

@@ -49,27 +49,43 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     let dir = prepare_dir(&args.dir)?;
     let source = dir.join(SOURCE_DB);
     let source = source.to_str().ok_or_else(|| {
-        CliError::Refused(format!("{} is not valid UTF-8; choose another --dir", source.display()))
+        CliError::Refused(format!(
+            "{} is not valid UTF-8; choose another --dir",
+            source.display()
+        ))
     })?;
-    datacamp::db::delete(source)
-        .map_err(CliError::db(format!("cannot delete the previous demo database {source}")))?;
+    datacamp::db::delete(source).map_err(CliError::db(format!(
+        "cannot delete the previous demo database {source}"
+    )))?;
 
-    step(2, format!("loading {} synthetic datoms into {source}", args.datoms));
+    step(
+        2,
+        format!("loading {} synthetic datoms into {source}", args.datoms),
+    );
     let started = Instant::now();
-    let db = datacamp::db::create(source, DbConfig::default())
-        .map_err(CliError::db(format!("cannot create the demo database {source}")))?;
+    let db = datacamp::db::create(source, DbConfig::default()).map_err(CliError::db(format!(
+        "cannot create the demo database {source}"
+    )))?;
     let url = db.url();
     let bar = out.bar(args.datoms, "datoms");
-    let mut datoms = synthetic::datoms(args.datoms).inspect(|_| bar.inc(1)).map(Ok);
-    let loaded = db
-        .load(&mut datoms)
-        .map_err(CliError::db(format!("cannot load the demo data into {url}")))?;
+    let mut datoms = synthetic::datoms(args.datoms)
+        .inspect(|_| bar.inc(1))
+        .map(Ok);
+    let loaded = db.load(&mut datoms).map_err(CliError::db(format!(
+        "cannot load the demo data into {url}"
+    )))?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
 
     step(3, format!("checking {url}"));
-    let stats = db.stats().map_err(CliError::db(format!("cannot read statistics of {url}")))?;
-    let rate = if seconds > 0.0 { loaded.datoms as f64 / seconds } else { 0.0 };
+    let stats = db
+        .stats()
+        .map_err(CliError::db(format!("cannot read statistics of {url}")))?;
+    let rate = if seconds > 0.0 {
+        loaded.datoms as f64 / seconds
+    } else {
+        0.0
+    };
     out.result(
         json!({
             "dir": dir.display().to_string(),

@@ -74,8 +74,14 @@ mod tests {
     fn every_command_has_an_example() {
         fn check(cmd: &clap::Command, path: &str) {
             let path = format!("{path} {}", cmd.get_name());
-            let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-            assert!(help.contains("datacamp "), "`{path}` has no example in after_help");
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("datacamp "),
+                "`{path}` has no example in after_help"
+            );
             for sub in cmd.get_subcommands() {
                 check(sub, &path);
             }

@@ -48,9 +48,10 @@ fn tagged_value(text: &str, tag_start: usize, tag: &str, inner: &Form) -> Result
     let err = |message: String| EdnError::at(text, inner.start, message);
     let string = || match &inner.kind {
         FormKind::String(s) => Ok(s.as_str()),
-        other => {
-            Err(err(format!("#{tag} must be followed by a string, found {}", other.describe())))
-        }
+        other => Err(err(format!(
+            "#{tag} must be followed by a string, found {}",
+            other.describe()
+        ))),
     };
     match tag {
         "inst" => {
@@ -73,7 +74,9 @@ fn tagged_value(text: &str, tag_start: usize, tag: &str, inner: &Form) -> Result
                 .decode(s)
                 .map(|b| Value::Bytes(b.into()))
                 .map_err(|e| {
-                    err(format!("#datacamp/bytes {s:?} is not padded standard base64: {e}"))
+                    err(format!(
+                        "#datacamp/bytes {s:?} is not padded standard base64: {e}"
+                    ))
                 })
         }
         "datacamp/float" => match &inner.kind {
@@ -120,7 +123,10 @@ pub(super) fn datom(text: &str, form: &Form) -> Result<Datom, EdnError> {
         ref other => Err(EdnError::at(
             text,
             f.start,
-            format!("datom {what} must be an integer, found {}", other.describe()),
+            format!(
+                "datom {what} must be an integer, found {}",
+                other.describe()
+            ),
         )),
     };
     let e = long(&items[0], "entity")?;
@@ -130,7 +136,10 @@ pub(super) fn datom(text: &str, form: &Form) -> Result<Datom, EdnError> {
             return Err(EdnError::at(
                 text,
                 items[1].start,
-                format!("datom attribute must be a keyword, found {}", other.describe()),
+                format!(
+                    "datom attribute must be a keyword, found {}",
+                    other.describe()
+                ),
             ));
         }
     };
@@ -143,7 +152,10 @@ pub(super) fn datom(text: &str, form: &Form) -> Result<Datom, EdnError> {
             return Err(EdnError::at(
                 text,
                 f.start,
-                format!("datom added flag must be true or false, found {}", other.describe()),
+                format!(
+                    "datom added flag must be true or false, found {}",
+                    other.describe()
+                ),
             ));
         }
     };
@@ -176,7 +188,14 @@ pub(super) fn tx_data(text: &str, form: &Form) -> Result<Vec<TxOp>, EdnError> {
     statements
         .iter()
         .enumerate()
-        .map(|(i, stmt)| Statement { text, number: i + 1, form: stmt }.convert())
+        .map(|(i, stmt)| {
+            Statement {
+                text,
+                number: i + 1,
+                form: stmt,
+            }
+            .convert()
+        })
         .collect()
 }
 
@@ -197,7 +216,11 @@ impl Statement<'_> {
         } else {
             one_line
         };
-        EdnError::at(self.text, at.start, format!("statement {} {excerpt}: {message}", self.number))
+        EdnError::at(
+            self.text,
+            at.start,
+            format!("statement {} {excerpt}: {message}", self.number),
+        )
     }
 
     fn convert(&self) -> Result<TxOp, EdnError> {
@@ -216,7 +239,10 @@ impl Statement<'_> {
 
     fn operation(&self, items: &[Form]) -> Result<TxOp, EdnError> {
         let Some(first) = items.first() else {
-            return Err(self.err(self.form, "empty operation; expected [:db/add e :attr value]"));
+            return Err(self.err(
+                self.form,
+                "empty operation; expected [:db/add e :attr value]",
+            ));
         };
         let op = match &first.kind {
             FormKind::Keyword(k) => k,
@@ -253,10 +279,14 @@ impl Statement<'_> {
                     a: self.attribute(a)?,
                     v: Some(self.tx_value(v)?),
                 }),
-                [e, a] => Ok(TxOp::Retract { e: self.entity(e)?, a: self.attribute(a)?, v: None }),
-                _ => {
-                    Err(arity("an entity, an attribute and optionally a value (2 or 3 arguments)"))
-                }
+                [e, a] => Ok(TxOp::Retract {
+                    e: self.entity(e)?,
+                    a: self.attribute(a)?,
+                    v: None,
+                }),
+                _ => Err(arity(
+                    "an entity, an attribute and optionally a value (2 or 3 arguments)",
+                )),
             },
             (Some("db" | "db.fn"), "retractEntity") => match args {
                 [e] => Ok(TxOp::RetractEntity { e: self.entity(e)? }),
@@ -280,7 +310,10 @@ impl Statement<'_> {
                 other => {
                     return Err(self.err(
                         key,
-                        format!("entity map keys must be keywords, found {}", other.describe()),
+                        format!(
+                            "entity map keys must be keywords, found {}",
+                            other.describe()
+                        ),
                     ));
                 }
             };
@@ -290,7 +323,8 @@ impl Statement<'_> {
             if attr.namespace() == Some("db") && attr.name() == "id" {
                 map.id = Some(self.entity(value)?);
             } else {
-                map.attrs.push((attr.clone(), self.tx_value_for(attr, value)?));
+                map.attrs
+                    .push((attr.clone(), self.tx_value_for(attr, value)?));
             }
         }
         Ok(map)
@@ -303,7 +337,10 @@ impl Statement<'_> {
             FormKind::String(s) => EntityRef::Temp(TempId::Str(s.clone())),
             FormKind::Keyword(k) => EntityRef::Ident(k.clone()),
             FormKind::Vector(items) | FormKind::List(items) => match items.as_slice() {
-                [Form { kind: FormKind::Keyword(attr), .. }, value] => EntityRef::Lookup(
+                [Form {
+                    kind: FormKind::Keyword(attr),
+                    ..
+                }, value] => EntityRef::Lookup(
                     attr.clone(),
                     value_from_form(self.text, value).map_err(|e| self.wrap(e))?,
                 ),
@@ -329,10 +366,10 @@ impl Statement<'_> {
     fn attribute(&self, form: &Form) -> Result<Keyword, EdnError> {
         match &form.kind {
             FormKind::Keyword(k) => Ok(k.clone()),
-            other => {
-                Err(self
-                    .err(form, format!("attribute must be a keyword, found {}", other.describe())))
-            }
+            other => Err(self.err(
+                form,
+                format!("attribute must be a keyword, found {}", other.describe()),
+            )),
         }
     }
 
@@ -341,7 +378,10 @@ impl Statement<'_> {
             FormKind::Map(entries) => TxValue::Map(self.entity_map(entries)?),
             FormKind::Vector(items) | FormKind::List(items) | FormKind::Set(items) => {
                 TxValue::List(
-                    items.iter().map(|item| self.tx_value(item)).collect::<Result<_, _>>()?,
+                    items
+                        .iter()
+                        .map(|item| self.tx_value(item))
+                        .collect::<Result<_, _>>()?,
                 )
             }
             FormKind::Nil => {

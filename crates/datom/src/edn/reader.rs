@@ -151,7 +151,12 @@ fn ends_token(b: u8) -> bool {
 
 impl<'a> Reader<'a> {
     fn new(text: &'a str) -> Reader<'a> {
-        Reader { text, bytes: text.as_bytes(), pos: 0, depth: 0 }
+        Reader {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn at_end(&self) -> bool {
@@ -217,15 +222,20 @@ impl<'a> Reader<'a> {
             }
             _ => self.read_atom()?,
         };
-        Ok(Form { kind, start, end: self.pos })
+        Ok(Form {
+            kind,
+            start,
+            end: self.pos,
+        })
     }
 
     fn enter(&mut self, start: usize) -> Result<(), EdnError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(
-                self.error_at(start, format!("forms nested deeper than {MAX_DEPTH} levels"))
-            );
+            return Err(self.error_at(
+                start,
+                format!("forms nested deeper than {MAX_DEPTH} levels"),
+            ));
         }
         Ok(())
     }
@@ -435,7 +445,10 @@ impl<'a> Reader<'a> {
         }
         let code = if let Some(hex) = token.strip_prefix('u').filter(|h| h.len() == 4) {
             u32::from_str_radix(hex, 16).ok()
-        } else if let Some(oct) = token.strip_prefix('o').filter(|o| (1..=3).contains(&o.len())) {
+        } else if let Some(oct) = token
+            .strip_prefix('o')
+            .filter(|o| (1..=3).contains(&o.len()))
+        {
             u32::from_str_radix(oct, 8).ok().filter(|c| *c <= 0o377)
         } else {
             None

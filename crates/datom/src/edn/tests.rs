@@ -23,7 +23,10 @@ fn reads_every_scalar_kind() {
         ("-7", Value::Long(-7)),
         ("+7", Value::Long(7)),
         ("42N", Value::BigInt(BigInt::from(42))),
-        ("9223372036854775808", Value::BigInt("9223372036854775808".parse().unwrap())),
+        (
+            "9223372036854775808",
+            Value::BigInt("9223372036854775808".parse().unwrap()),
+        ),
         ("-9223372036854775808", Value::Long(i64::MIN)),
         ("1.5", Value::Double(1.5)),
         ("1e10", Value::Double(1e10)),
@@ -35,7 +38,10 @@ fn reads_every_scalar_kind() {
         ("12E+3M", Value::BigDec(BigDec::new(12.into(), -3))),
         ("7M", Value::BigDec(BigDec::new(7.into(), 0))),
         ("true", Value::Boolean(true)),
-        ("\"a\\\"b\\n\\u00e9\\ud83d\\ude00\"", Value::string("a\"b\né😀")),
+        (
+            "\"a\\\"b\\n\\u00e9\\ud83d\\ude00\"",
+            Value::string("a\"b\né😀"),
+        ),
         (":person/name", Value::keyword("person/name")),
         (":plain", Value::keyword("plain")),
         ("my.ns/f", Value::Symbol(Symbol::parse("my.ns/f"))),
@@ -48,28 +54,52 @@ fn reads_every_scalar_kind() {
         ),
         ("#datacamp/float 1.5", Value::Float(1.5)),
         ("#datacamp/float ##-Inf", Value::Float(f32::NEG_INFINITY)),
-        ("#datacamp/bytes \"AQID\"", Value::Bytes(vec![1u8, 2, 3].into())),
-        ("[1 :a/b]", Value::Tuple(vec![Value::Long(1), Value::keyword("a/b")].into())),
-        ("(1 2)", Value::Tuple(vec![Value::Long(1), Value::Long(2)].into())),
+        (
+            "#datacamp/bytes \"AQID\"",
+            Value::Bytes(vec![1u8, 2, 3].into()),
+        ),
+        (
+            "[1 :a/b]",
+            Value::Tuple(vec![Value::Long(1), Value::keyword("a/b")].into()),
+        ),
+        (
+            "(1 2)",
+            Value::Tuple(vec![Value::Long(1), Value::Long(2)].into()),
+        ),
         ("[]", Value::Tuple(Vec::new().into())),
         (" ; comment\n #_ ignored 3 , ", Value::Long(3)),
     ];
     for (text, expected) in cases {
-        assert_eq!(parse_value(text).unwrap_or_else(|e| panic!("{text}: {e}")), expected, "{text}");
+        assert_eq!(
+            parse_value(text).unwrap_or_else(|e| panic!("{text}: {e}")),
+            expected,
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn float_tag_reads_digits_as_f32() {
     // 16777217 is halfway between two f32s; read as f32 it rounds to even.
-    assert_eq!(parse_value("#datacamp/float 16777217.0").unwrap(), Value::Float(16_777_216.0));
-    assert_eq!(parse_value("#datacamp/float -0.0").unwrap().to_string(), "#datacamp/float -0.0");
+    assert_eq!(
+        parse_value("#datacamp/float 16777217.0").unwrap(),
+        Value::Float(16_777_216.0)
+    );
+    assert_eq!(
+        parse_value("#datacamp/float -0.0").unwrap().to_string(),
+        "#datacamp/float -0.0"
+    );
 }
 
 #[test]
 fn malformed_edn_reports_line_and_column() {
     let cases = [
-        ("[1 2", 1, 5, "vector opened at line 1, column 1 is not closed"),
+        (
+            "[1 2",
+            1,
+            5,
+            "vector opened at line 1, column 1 is not closed",
+        ),
         ("[1\n 2 }", 2, 4, "unexpected `}`"),
         ("{:a}", 1, 1, "odd number of forms"),
         ("\"abc", 1, 5, "string opened at line 1, column 1"),
@@ -84,7 +114,12 @@ fn malformed_edn_reports_line_and_column() {
         ("#inst \"yesterday\"", 1, 7, "not an RFC 3339 timestamp"),
         ("#uuid \"nope\"", 1, 7, "is not a UUID"),
         ("#foo/bar 1", 1, 1, "unknown tag #foo/bar"),
-        ("#datacamp/bytes \"!!\"", 1, 17, "not padded standard base64"),
+        (
+            "#datacamp/bytes \"!!\"",
+            1,
+            17,
+            "not padded standard base64",
+        ),
         ("nil", 1, 1, "nil is not a datom value"),
         ("{:a 1}", 1, 1, "a map is not a datom value"),
         ("'a", 1, 1, "Clojure reader syntax"),
@@ -93,7 +128,9 @@ fn malformed_edn_reports_line_and_column() {
         let err = parse_value(text).expect_err(text);
         assert_eq!((err.line, err.column), (line, column), "{text}: {err}");
         assert!(err.message.contains(needle), "{text}: {err}");
-        assert!(err.to_string().starts_with(&format!("line {line}, column {column}: ")));
+        assert!(err
+            .to_string()
+            .starts_with(&format!("line {line}, column {column}: ")));
     }
 }
 
@@ -108,17 +145,33 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
 fn generic_reader_keeps_order_and_offsets() {
     let text = "{:b 1 :a #{3 2} :c (x \\newline \\u0041 \\a)}";
     let form = read(text).unwrap();
-    let FormKind::Map(entries) = &form.kind else { panic!("{form:?}") };
-    let keys: Vec<String> = entries.iter().map(|(k, _)| text[k.start..k.end].to_owned()).collect();
+    let FormKind::Map(entries) = &form.kind else {
+        panic!("{form:?}")
+    };
+    let keys: Vec<String> = entries
+        .iter()
+        .map(|(k, _)| text[k.start..k.end].to_owned())
+        .collect();
     assert_eq!(keys, [":b", ":a", ":c"]);
-    let FormKind::Set(items) = &entries[1].1.kind else { panic!() };
+    let FormKind::Set(items) = &entries[1].1.kind else {
+        panic!()
+    };
     assert_eq!(
         items.iter().map(|f| f.kind.clone()).collect::<Vec<_>>(),
         [FormKind::Long(3), FormKind::Long(2)]
     );
-    let FormKind::List(items) = &entries[2].1.kind else { panic!() };
+    let FormKind::List(items) = &entries[2].1.kind else {
+        panic!()
+    };
     let chars: Vec<_> = items[1..].iter().map(|f| f.kind.clone()).collect();
-    assert_eq!(chars, [FormKind::Char('\n'), FormKind::Char('A'), FormKind::Char('a')]);
+    assert_eq!(
+        chars,
+        [
+            FormKind::Char('\n'),
+            FormKind::Char('A'),
+            FormKind::Char('a')
+        ]
+    );
     assert_eq!(read_all("1 [2] ;c\n :x").unwrap().len(), 3);
     assert_eq!(position("ab\ncé d", 7), (2, 4));
 }
@@ -126,7 +179,10 @@ fn generic_reader_keeps_order_and_offsets() {
 #[test]
 fn datoms_parse_with_optional_added() {
     let d = parse_datom("[1 :person/name \"Ada\" 536870913]").unwrap();
-    assert_eq!(d, Datom::new(1, kw("person/name"), Value::string("Ada"), 536_870_913));
+    assert_eq!(
+        d,
+        Datom::new(1, kw("person/name"), Value::string("Ada"), 536_870_913)
+    );
     let r = parse_datom("[1 :a/b 2 536870914 false]").unwrap();
     assert!(!r.added);
     let err = parse_datom("[1 :a/b 2]").unwrap_err();
@@ -177,11 +233,16 @@ fn tx_data_statement_forms() {
             ],
         })
     );
-    let TxOp::Entity(anon) = &ops[1] else { panic!() };
+    let TxOp::Entity(anon) = &ops[1] else {
+        panic!()
+    };
     assert_eq!(anon.id, None);
     assert_eq!(
         anon.attrs[1].1,
-        TxValue::List(vec![scalar(Value::keyword("a")), scalar(Value::keyword("b"))])
+        TxValue::List(vec![
+            scalar(Value::keyword("a")),
+            scalar(Value::keyword("b"))
+        ])
     );
     let ids: Vec<_> = ops[2..6]
         .iter()
@@ -199,8 +260,13 @@ fn tx_data_statement_forms() {
             Some(EntityRef::Id(17)),
         ]
     );
-    let TxOp::Entity(typed) = &ops[5] else { panic!() };
-    assert_eq!(typed.attrs[0].1, scalar(Value::BigInt("99999999999999999999".parse().unwrap())));
+    let TxOp::Entity(typed) = &ops[5] else {
+        panic!()
+    };
+    assert_eq!(
+        typed.attrs[0].1,
+        scalar(Value::BigInt("99999999999999999999".parse().unwrap()))
+    );
     assert_eq!(typed.attrs[1].1, scalar(1.5f64));
     assert_eq!(
         ops[6],
@@ -212,14 +278,32 @@ fn tx_data_statement_forms() {
     );
     assert_eq!(
         ops[7],
-        TxOp::Retract { e: EntityRef::Id(17), a: kw("person/age"), v: Some(scalar(40i64)) }
+        TxOp::Retract {
+            e: EntityRef::Id(17),
+            a: kw("person/age"),
+            v: Some(scalar(40i64))
+        }
     );
-    assert_eq!(ops[8], TxOp::Retract { e: EntityRef::Id(17), a: kw("person/age"), v: None });
+    assert_eq!(
+        ops[8],
+        TxOp::Retract {
+            e: EntityRef::Id(17),
+            a: kw("person/age"),
+            v: None
+        }
+    );
     assert_eq!(
         ops[9],
-        TxOp::RetractEntity { e: EntityRef::Lookup(kw("person/email"), Value::string("z@x")) }
+        TxOp::RetractEntity {
+            e: EntityRef::Lookup(kw("person/email"), Value::string("z@x"))
+        }
     );
-    assert_eq!(ops[10], TxOp::RetractEntity { e: EntityRef::Id(5) });
+    assert_eq!(
+        ops[10],
+        TxOp::RetractEntity {
+            e: EntityRef::Id(5)
+        }
+    );
     assert_eq!(parse_tx_data("()").unwrap(), Vec::new());
 }
 
@@ -299,7 +383,11 @@ fn big_int() -> impl Strategy<Value = BigInt> {
         any::<i128>().prop_map(BigInt::from),
         (any::<bool>(), proptest::collection::vec(any::<u32>(), 0..8)).prop_map(|(neg, digits)| {
             BigInt::from_slice(
-                if neg { num_bigint::Sign::Minus } else { num_bigint::Sign::Plus },
+                if neg {
+                    num_bigint::Sign::Minus
+                } else {
+                    num_bigint::Sign::Plus
+                },
                 &digits,
             )
         }),
@@ -317,12 +405,16 @@ fn scalar_value() -> impl Strategy<Value = Value> {
         // large negative scales print as an exponent and cost nothing.
         (
             big_int(),
-            prop_oneof![-40i32..400, Just(i32::MIN), i32::MIN..-1000, Just(i32::MAX / 100_000)]
+            prop_oneof![
+                -40i32..400,
+                Just(i32::MIN),
+                i32::MIN..-1000,
+                Just(i32::MAX / 100_000)
+            ]
         )
             .prop_map(|(u, scale)| Value::BigDec(BigDec::new(u, scale))),
         any::<String>().prop_map(Value::string),
-        "[\\x00-\\x1f\\x7f\"\\\\\u{10000}-\u{10ffff}\u{80}-\u{7ff}]{0,12}"
-            .prop_map(Value::string),
+        "[\\x00-\\x1f\\x7f\"\\\\\u{10000}-\u{10ffff}\u{80}-\u{7ff}]{0,12}".prop_map(Value::string),
         named().prop_map(|(ns, n)| Value::Keyword(Keyword::new(ns.as_deref(), &n))),
         named().prop_map(|(ns, n)| Value::Symbol(Symbol::new(ns.as_deref(), &n))),
         // ±2^62 ms is ±146 million years, inside what RFC 3339 text can carry.
