@@ -1,7 +1,7 @@
 //! `datacamp db …`: create a database, transact EDN tx-data, list datoms,
 //! show statistics.
 
-use std::io::{self, BufWriter, Read as _, Write as _};
+use std::io::{self, BufWriter, IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -174,6 +174,9 @@ fn transact(url: &str, input: Option<PathBuf>, out: &Output) -> Result<(), CliEr
         }
         None => {
             let name = "standard input".to_owned();
+            if io::stdin().is_terminal() {
+                out.progress("reading tx-data from standard input; end it with Ctrl-D");
+            }
             let mut text = String::new();
             io::stdin()
                 .read_to_string(&mut text)
