@@ -1,0 +1,610 @@
+//! [`BackupStore`]: a small async API over a target's objects.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+use object_store::limit::LimitStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
+
+use crate::credentials::{self, CredentialSource, Environment, Found};
+use crate::error::{classify, Error, Failed, Result};
+use crate::layout::{Key, Layout, MIGRATIONS_FOLDER};
+use crate::target::{normalize_endpoint, virtual_hosted_endpoint, S3Options, Target};
+
+/// How failed S3 requests are retried (by `object_store`): exponential
+/// backoff with jitter — each wait is drawn at random between the initial
+/// backoff and `base` times the previous wait, capped at `max_backoff` —
+/// until `max_retries` retries or `retry_timeout` since the first attempt.
+/// Retried: 5xx responses, 429/SlowDown, connection errors, dropped
+/// connections, and timeouts of requests that are safe to repeat.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 10).
+    pub max_retries: usize,
+    /// The first wait (default 100 ms).
+    pub initial_backoff: Duration,
+    /// The longest wait (default 15 s).
+    pub max_backoff: Duration,
+    /// Growth factor of the wait (default 2).
+    pub backoff_base: f64,
+    /// No retry starts later than this after the first attempt (default 3
+    /// minutes; signed requests must stay valid across retries, so keep it
+    /// under 5 minutes).
+    pub retry_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            backoff_base: 2.0,
+            retry_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn to_object_store(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.initial_backoff,
+                max_backoff: self.max_backoff,
+                base: self.backoff_base,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
+}
+
+/// Tuning of a [`BackupStore`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreOptions {
+    /// Requests in flight at once, over all callers (default 16).
+    pub max_concurrency: usize,
+    /// Retries of S3 requests.
+    pub retry: RetryPolicy,
+    /// Time to establish a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Time for one whole request, including the upload or download of a
+    /// chunk (default 10 minutes: a 512 MiB chunk at 1 MiB/s).
+    pub request_timeout: Duration,
+    /// Send a SHA-256 checksum with every S3 upload, which the server
+    /// verifies before storing (default on).
+    pub upload_checksums: bool,
+    /// For directory targets: `fsync` files and their directories before a
+    /// write returns, so that a written marker means durable data (default
+    /// on).
+    pub fsync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_concurrency: 16,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(600),
+            upload_checksums: true,
+            fsync: true,
+        }
+    }
+}
+
+/// An object's metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Its key.
+    pub key: Key,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// Its ETag, if the store has them (S3 does; a directory gives a
+    /// synthetic one).
+    pub e_tag: Option<String>,
+}
+
+/// What a successful put returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// The stored object's ETag (what `:chunk/s3-etag` records).
+    pub e_tag: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+enum Location {
+    Directory(PathBuf),
+    S3 { bucket: String, endpoint: String },
+}
+
+/// A backup target opened for use: put/get/range/head/list/delete over its
+/// [`Layout`], with bounded concurrency and (for S3) retries.
+///
+/// Cloning is cheap and clones share the concurrency limit.
+#[derive(Clone)]
+pub struct BackupStore {
+    inner: Arc<dyn ObjectStore>,
+    layout: Layout,
+    location: Location,
+    credentials: CredentialSource,
+}
+
+impl fmt::Debug for BackupStore {
+    /// The target and credential source; never credentials themselves.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupStore")
+            .field("target", &self.describe())
+            .field("credentials", &self.credentials.to_string())
+            .finish()
+    }
+}
+
+impl BackupStore {
+    /// Opens a target with default [`StoreOptions`] and the process's
+    /// environment. See [`BackupStore::open_with`].
+    pub fn open(target: &Target) -> Result<BackupStore> {
+        BackupStore::open_with(target, &StoreOptions::default(), &Environment::process())
+    }
+
+    /// Opens a target. No request is made (see [`BackupStore::check`]).
+    ///
+    /// A directory is created if missing. For S3, the region comes from the
+    /// options, `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`; the
+    /// endpoint from the options, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`,
+    /// else AWS; and credentials, first found wins:
+    ///
+    /// 1. the options' access key id + secret (+ session token);
+    /// 2. the options' profile in the shared credentials file;
+    /// 3. `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`);
+    /// 4. the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or
+    ///    `~/.aws/credentials`), profile `AWS_PROFILE` or `default`;
+    /// 5. web identity (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`);
+    /// 6. container credentials (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`,
+    ///    or `…_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`);
+    /// 7. EC2 instance metadata, if [`S3Options::instance_metadata`];
+    ///
+    /// else [`Error::MissingCredentials`].
+    pub fn open_with(
+        target: &Target,
+        options: &StoreOptions,
+        env: &Environment,
+    ) -> Result<BackupStore> {
+        let limit = options.max_concurrency.max(1);
+        match target {
+            Target::Directory(path) => {
+                std::fs::create_dir_all(path).map_err(|source| Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(path)
+                    .map_err(|e| Error::InvalidTarget {
+                        target: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?
+                    .with_automatic_cleanup(true)
+                    .with_fsync(options.fsync);
+                let root = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                Ok(BackupStore {
+                    inner: Arc::new(LimitStore::new(fs, limit)),
+                    layout: Layout::directory(),
+                    location: Location::Directory(root),
+                    credentials: CredentialSource::None,
+                })
+            }
+            Target::S3(s3) => {
+                let (store, endpoint, credentials) = build_s3(s3, options, env)?;
+                Ok(BackupStore {
+                    inner: Arc::new(LimitStore::new(store, limit)),
+                    layout: Layout::s3(s3.prefix.as_deref())?,
+                    location: Location::S3 {
+                        bucket: s3.bucket.clone(),
+                        endpoint,
+                    },
+                    credentials,
+                })
+            }
+        }
+    }
+
+    /// The key layout of this target.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Where the credentials in use came from.
+    pub fn credential_source(&self) -> &CredentialSource {
+        &self.credentials
+    }
+
+    /// `true` for S3 targets.
+    pub fn is_s3(&self) -> bool {
+        matches!(self.location, Location::S3 { .. })
+    }
+
+    /// The target: `s3://bucket/prefix` or the directory's path.
+    pub fn describe(&self) -> String {
+        match &self.location {
+            Location::Directory(path) => path.display().to_string(),
+            Location::S3 { bucket, .. } => format!("s3://{bucket}/{}", self.layout.prefix()),
+        }
+    }
+
+    /// A key as a URL or path, for messages: `s3://bucket/key` or
+    /// `/base/dir/key`.
+    pub fn url_of(&self, key: &Key) -> String {
+        match &self.location {
+            Location::Directory(path) => path.join(key.as_str()).display().to_string(),
+            Location::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+
+    fn fail(&self, key: &Key, err: object_store::Error) -> Error {
+        let (bucket, endpoint) = match &self.location {
+            Location::S3 { bucket, endpoint } => (Some(bucket.as_str()), endpoint.as_str()),
+            Location::Directory(_) => (None, ""),
+        };
+        classify(
+            Failed {
+                url: self.url_of(key),
+                bucket,
+                endpoint,
+            },
+            err,
+        )
+    }
+
+    fn path(&self, key: &Key) -> Result<StorePath> {
+        StorePath::parse(key.as_str()).map_err(|e| Error::InvalidKey {
+            key: key.as_str().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reaches the target once: lists its root folder. Fails with
+    /// [`Error::NoSuchBucket`], [`Error::AccessDenied`] and friends before
+    /// any real work starts.
+    pub async fn check(&self) -> Result<()> {
+        let root = self.layout.root();
+        let path = self.path(&root)?;
+        let prefix = (!root.as_str().is_empty()).then_some(&path);
+        match self.inner.list_with_delimiter(prefix).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.fail(&root, e) {
+                Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Stores `bytes` under `key`, replacing what was there. The write is
+    /// atomic: readers see the old object or the new one, never a part
+    /// (S3 by nature; a directory writes a temporary file and renames it).
+    pub async fn put(&self, key: &Key, bytes: impl Into<Bytes>) -> Result<PutOutcome> {
+        let path = self.path(key)?;
+        let result = self
+            .inner
+            .put(&path, PutPayload::from_bytes(bytes.into()))
+            .await
+            .map_err(|e| self.fail(key, e))?;
+        Ok(PutOutcome {
+            e_tag: result.e_tag,
+        })
+    }
+
+    /// The whole object.
+    pub async fn get(&self, key: &Key) -> Result<Bytes> {
+        let path = self.path(key)?;
+        let result = self.inner.get(&path).await.map_err(|e| self.fail(key, e))?;
+        result.bytes().await.map_err(|e| self.fail(key, e))
+    }
+
+    /// Bytes `range` of the object. The range must start inside the
+    /// object; an end past it is cut to the object's end.
+    pub async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
+        let info = self.head(key).await?;
+        let outside = range.start > range.end
+            || range.start > info.size
+            || (range.start == info.size && !range.is_empty());
+        if outside {
+            return Err(Error::InvalidRange {
+                url: self.url_of(key),
+                start: range.start,
+                end: range.end,
+                size: info.size,
+            });
+        }
+        let end = range.end.min(info.size);
+        if range.start == end {
+            return Ok(Bytes::new());
+        }
+        let path = self.path(key)?;
+        self.inner
+            .get_range(&path, range.start..end)
+            .await
+            .map_err(|e| self.fail(key, e))
+    }
+
+    /// The object's metadata.
+    pub async fn head(&self, key: &Key) -> Result<ObjectInfo> {
+        let path = self.path(key)?;
+        let meta = self
+            .inner
+            .head(&path)
+            .await
+            .map_err(|e| self.fail(key, e))?;
+        Ok(info_of(meta))
+    }
+
+    /// Whether an object exists under `key`.
+    pub async fn exists(&self, key: &Key) -> Result<bool> {
+        match self.head(key).await {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the object; removing a missing object succeeds.
+    pub async fn delete(&self, key: &Key) -> Result<()> {
+        let path = self.path(key)?;
+        match self.inner.delete(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) => match self.fail(key, e) {
+                Error::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Every object under the folder `prefix` (recursively), sorted by key.
+    /// A folder that does not exist lists as empty.
+    pub async fn list(&self, prefix: &Key) -> Result<Vec<ObjectInfo>> {
+        let path = self.path(prefix)?;
+        let listing = if prefix.as_str().is_empty() {
+            None
+        } else {
+            Some(&path)
+        };
+        let result: std::result::Result<Vec<_>, _> = self.inner.list(listing).try_collect().await;
+        let mut infos: Vec<ObjectInfo> = match result {
+            Ok(metas) => metas.into_iter().map(info_of).collect(),
+            Err(e) => match self.fail(prefix, e) {
+                Error::NotFound { .. } => Vec::new(),
+                other => return Err(other),
+            },
+        };
+        infos.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(infos)
+    }
+
+    /// The names of the sub-folders of the folder `prefix`, sorted.
+    async fn folders(&self, prefix: &Key) -> Result<Vec<String>> {
+        let path = self.path(prefix)?;
+        let listing = if prefix.as_str().is_empty() {
+            None
+        } else {
+            Some(&path)
+        };
+        let result = match self.inner.list_with_delimiter(listing).await {
+            Ok(r) => r,
+            Err(e) => {
+                return match self.fail(prefix, e) {
+                    Error::NotFound { .. } => Ok(Vec::new()),
+                    other => Err(other),
+                }
+            }
+        };
+        let mut names: Vec<String> = result
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The database ids under this target's prefix (folders holding
+    /// backups or migrations), sorted.
+    pub async fn list_database_ids(&self) -> Result<Vec<String>> {
+        self.folders(&self.layout.root()).await
+    }
+
+    /// The backup ids of a database: its folders except `migrations`,
+    /// sorted (backup ids sort by start time).
+    pub async fn list_backup_ids(&self, database_id: &str) -> Result<Vec<String>> {
+        let folders = self.folders(&self.layout.database(database_id)?).await?;
+        Ok(folders
+            .into_iter()
+            .filter(|name| name != MIGRATIONS_FOLDER)
+            .collect())
+    }
+
+    /// Every object of a backup, sorted by key.
+    pub async fn list_backup_objects(
+        &self,
+        database_id: &str,
+        backup_id: &str,
+    ) -> Result<Vec<ObjectInfo>> {
+        self.list(&self.layout.backup(database_id, backup_id)?)
+            .await
+    }
+
+    /// Removes every object under the folder `prefix`; returns how many.
+    pub async fn delete_folder(&self, prefix: &Key) -> Result<u64> {
+        if !prefix.is_folder() {
+            return Err(Error::InvalidKey {
+                key: prefix.as_str().to_string(),
+                reason: "delete_folder needs a folder key (ending in '/')".to_string(),
+            });
+        }
+        let objects = self.list(prefix).await?;
+        let paths = objects
+            .iter()
+            .map(|o| self.path(&o.key))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .map(Ok)
+            .collect::<Vec<_>>();
+        let mut deleted = 0;
+        let mut stream = self
+            .inner
+            .delete_stream(futures::stream::iter(paths).boxed());
+        while let Some(result) = stream.next().await {
+            match result {
+                Ok(_) => deleted += 1,
+                Err(e) => match self.fail(prefix, e) {
+                    Error::NotFound { .. } => {}
+                    other => return Err(other),
+                },
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Removes a whole backup (manifest, checkpoint, chunks, marker);
+    /// returns how many objects were removed.
+    pub async fn delete_backup(&self, database_id: &str, backup_id: &str) -> Result<u64> {
+        self.delete_folder(&self.layout.backup(database_id, backup_id)?)
+            .await
+    }
+}
+
+fn info_of(meta: object_store::ObjectMeta) -> ObjectInfo {
+    ObjectInfo {
+        key: Key::from_store(meta.location.to_string()),
+        size: meta.size,
+        last_modified_ms: meta.last_modified.timestamp_millis(),
+        e_tag: meta.e_tag,
+    }
+}
+
+/// The S3 client for `s3`, its endpoint (for messages), and the source of
+/// its credentials.
+fn build_s3(
+    s3: &S3Options,
+    options: &StoreOptions,
+    env: &Environment,
+) -> Result<(object_store::aws::AmazonS3, String, CredentialSource)> {
+    let target = s3.url();
+    if s3.bucket.is_empty() {
+        return Err(Error::InvalidTarget {
+            target,
+            reason: "no bucket given".to_string(),
+        });
+    }
+    let region = s3
+        .region
+        .clone()
+        .or_else(|| env.get("AWS_REGION").map(str::to_string))
+        .or_else(|| env.get("AWS_DEFAULT_REGION").map(str::to_string))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let endpoint = match s3
+        .endpoint
+        .as_deref()
+        .or_else(|| env.get("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env.get("AWS_ENDPOINT_URL"))
+    {
+        Some(e) => Some(normalize_endpoint(e)?),
+        None => None,
+    };
+    let found = credentials::find(s3, env)?;
+    let source = found.source();
+
+    let client = ClientOptions::new()
+        .with_connect_timeout(options.connect_timeout)
+        .with_timeout(options.request_timeout);
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&s3.bucket)
+        .with_region(&region)
+        .with_retry(options.retry.to_object_store())
+        .with_client_options(client);
+
+    let path_style = s3.path_style.unwrap_or(endpoint.is_some());
+    let shown_endpoint = match &endpoint {
+        Some((url, plain_http)) => {
+            builder = builder.with_allow_http(s3.allow_http || *plain_http);
+            if path_style {
+                builder = builder.with_endpoint(url);
+            } else {
+                builder = builder
+                    .with_virtual_hosted_style_request(true)
+                    .with_endpoint(virtual_hosted_endpoint(url, &s3.bucket)?);
+            }
+            url.clone()
+        }
+        None => {
+            builder = builder
+                .with_allow_http(s3.allow_http)
+                .with_virtual_hosted_style_request(!path_style);
+            format!("https://s3.{region}.amazonaws.com")
+        }
+    };
+    if options.upload_checksums {
+        builder = builder.with_checksum_algorithm(Checksum::SHA256);
+    }
+
+    builder = match found {
+        Found::Static {
+            key_id,
+            secret,
+            token,
+            ..
+        } => {
+            let b = builder
+                .with_access_key_id(key_id)
+                .with_secret_access_key(secret.expose());
+            match token {
+                Some(t) => b.with_token(t.expose()),
+                None => b,
+            }
+        }
+        Found::WebIdentity {
+            token_file,
+            role_arn,
+            session_name,
+            sts_endpoint,
+        } => {
+            let mut b = builder
+                .with_config(AmazonS3ConfigKey::WebIdentityTokenFile, token_file)
+                .with_config(AmazonS3ConfigKey::RoleArn, role_arn);
+            if let Some(name) = session_name {
+                b = b.with_config(AmazonS3ConfigKey::RoleSessionName, name);
+            }
+            if let Some(sts) = sts_endpoint {
+                b = b.with_config(AmazonS3ConfigKey::StsEndpoint, sts);
+            }
+            b
+        }
+        Found::ContainerRelative { uri } => {
+            builder.with_config(AmazonS3ConfigKey::ContainerCredentialsRelativeUri, uri)
+        }
+        Found::ContainerFull { uri, token_file } => builder
+            .with_config(AmazonS3ConfigKey::ContainerCredentialsFullUri, uri)
+            .with_config(
+                AmazonS3ConfigKey::ContainerAuthorizationTokenFile,
+                token_file,
+            ),
+        // object_store falls back to instance metadata when nothing else
+        // is configured.
+        Found::InstanceMetadata => builder,
+    };
+
+    let store = builder.build().map_err(|e| Error::InvalidTarget {
+        target,
+        reason: e.to_string(),
+    })?;
+    Ok((store, shown_endpoint, source))
+}
