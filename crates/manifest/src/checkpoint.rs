@@ -79,6 +79,15 @@ pub struct ResumeFrom {
 
 /// The typed `checkpoint.edn`.
 ///
+/// Besides the Clojure library's keys it carries, under `:datacamp/…`,
+/// what a resume needs: `:datacamp/database-id`, `:datacamp/basis-tx` (the
+/// snapshot to keep reading), `:datacamp/chunk-size` and
+/// `:datacamp/compression-level` (to cut and compress identically), and
+/// `:datacamp/chunks`, one map per stored chunk: its manifest entry
+/// (`:chunk/id`, `:chunk/checksum`, …) plus `:datacamp/end-offset`,
+/// `:datacamp/last-eid` and `:datacamp/last-eid-datoms` (see
+/// [`ResumePoint`]). The Clojure reader ignores them.
+///
 /// Reading is as tolerant as [`crate::Manifest::from_edn`]; only
 /// `:checkpoint/backup-id` is required.
 #[derive(Clone, Debug, PartialEq, Eq)]

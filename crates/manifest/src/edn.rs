@@ -342,12 +342,13 @@ impl<'a> Fields<'a> {
             .transpose()
     }
 
+    /// A count: "expected an integer" for a value that is no integer at
+    /// all, "expected a non-negative integer" for a negative one.
     pub(crate) fn u64(&self, key: &str) -> Result<Option<u64>> {
         self.get(key)
             .map(|v| {
-                as_i64(v)
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| self.wrong_type(key, "a non-negative integer", v))
+                let n = as_i64(v).ok_or_else(|| self.wrong_type(key, "an integer", v))?;
+                u64::try_from(n).map_err(|_| self.wrong_type(key, "a non-negative integer", v))
             })
             .transpose()
     }
@@ -355,9 +356,9 @@ impl<'a> Fields<'a> {
     pub(crate) fn u32(&self, key: &str) -> Result<Option<u32>> {
         self.get(key)
             .map(|v| {
-                as_i64(v)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| self.wrong_type(key, "a small non-negative integer", v))
+                let n = as_i64(v).ok_or_else(|| self.wrong_type(key, "an integer", v))?;
+                u32::try_from(n)
+                    .map_err(|_| self.wrong_type(key, "an integer from 0 to 4294967295", v))
             })
             .transpose()
     }

@@ -37,7 +37,7 @@
 //! let bad = Manifest::from_edn(r#"{:backup/id "x" :chunks [] :stats/datom-count "abc"}"#);
 //! assert_eq!(
 //!     bad.unwrap_err().to_string(),
-//!     r#"manifest key :stats/datom-count: expected a non-negative integer, found "abc""#
+//!     r#"manifest key :stats/datom-count: expected an integer, found "abc""#
 //! );
 //! # Ok::<(), datacamp_manifest::Error>(())
 //! ```
