@@ -62,8 +62,14 @@ struct KeywordRef {
 pub struct ChunkEncoder {
     fressian: Vec<u8>,
     caches: WriteCaches,
-    keywords: FxHashMap<Keyword, KeywordRef>,
+    keywords: KeywordMemo,
 }
+
+/// Keyword → the bytes referencing it, keyed by the address of the
+/// keyword's shared text: datoms share their attribute keywords, so this
+/// avoids hashing the text on every datom. The memo holds a clone of each
+/// keyword, so no address is freed and reused while it is in the memo.
+type KeywordMemo = FxHashMap<usize, (Keyword, KeywordRef)>;
 
 /// A chunk ready to store: compressed bytes and their checksum.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,7 +182,7 @@ pub struct ChunkBuilder {
     head: Vec<u8>,
     body: Vec<u8>,
     caches: WriteCaches,
-    keywords: FxHashMap<Keyword, KeywordRef>,
+    keywords: KeywordMemo,
     count: usize,
     /// A header that could not be written (a chunk id beyond `i64`),
     /// reported by `push` and `finish`.
@@ -261,7 +267,7 @@ impl ChunkBuilder {
 struct ChunkWriter<'a> {
     buf: &'a mut Vec<u8>,
     caches: &'a mut WriteCaches,
-    keywords: &'a mut FxHashMap<Keyword, KeywordRef>,
+    keywords: &'a mut KeywordMemo,
 }
 
 impl ChunkWriter<'_> {
@@ -310,7 +316,8 @@ impl ChunkWriter<'_> {
 
     #[inline]
     fn keyword(&mut self, k: &Keyword) {
-        if let Some(r) = self.keywords.get(k) {
+        let key = k.as_str().as_ptr() as usize;
+        if let Some((_, r)) = self.keywords.get(&key) {
             self.buf.extend_from_slice(&r.bytes[..usize::from(r.len)]);
             return;
         }
@@ -350,7 +357,7 @@ impl ChunkWriter<'_> {
         if let Some(slot) = r.bytes.get_mut(..reference.len()) {
             slot.copy_from_slice(&reference);
             r.len = reference.len() as u8;
-            self.keywords.insert(k.clone(), r);
+            self.keywords.insert(key, (k.clone(), r));
         }
     }
 
@@ -457,7 +464,7 @@ pub struct ChunkReader<R> {
     state: State,
     map_len: ListLen,
     saw_datoms: bool,
-    keywords: FxHashMap<(u64, u64), Keyword>,
+    keywords: KeywordTable,
     keyword_generation: u64,
 }
 
@@ -484,7 +491,7 @@ impl<R: Read> ChunkReader<R> {
             state: State::Done,
             map_len: ListLen::Counted(0),
             saw_datoms: false,
-            keywords: FxHashMap::default(),
+            keywords: KeywordTable::default(),
             keyword_generation: 0,
         };
         cr.open()?;
@@ -504,6 +511,7 @@ impl<R: Read> ChunkReader<R> {
 
     /// Reads the next datom, or `None` after the last (the remainder of the
     /// document has then been checked).
+    #[inline]
     pub fn next_datom(&mut self) -> Result<Option<Datom>> {
         let result = self.step();
         if result.is_err() {
@@ -640,26 +648,70 @@ impl<R: Read> ChunkReader<R> {
         Ok(())
     }
 
+    #[inline(always)]
     fn step(&mut self) -> Result<Option<Datom>> {
-        match &mut self.state {
-            State::Done | State::Failed => Ok(None),
-            State::Buffered(it) => Ok(it.next()),
-            State::Datoms(len) => {
-                let mut len = *len;
-                let next = self.r.list_next(&mut len)?;
-                self.state = State::Datoms(len);
-                match next {
-                    Some((code, offset)) => self.datom(code, offset).map(Some),
-                    None => {
-                        self.read_entries()?;
-                        if let State::Buffered(it) = &mut self.state {
-                            return Ok(it.next());
-                        }
-                        Ok(None)
-                    }
-                }
+        let mut len = match &mut self.state {
+            State::Done | State::Failed => return Ok(None),
+            State::Buffered(it) => return Ok(it.next()),
+            State::Datoms(len) => *len,
+        };
+        if let ListLen::Counted(n @ 1..) = len {
+            if let Some(d) = self.fast_datom()? {
+                self.state = State::Datoms(ListLen::Counted(n - 1));
+                return Ok(Some(d));
             }
         }
+        let next = self.r.list_next(&mut len)?;
+        self.state = State::Datoms(len);
+        match next {
+            Some((code, offset)) => self.datom(code, offset).map(Some),
+            None => {
+                self.read_entries()?;
+                if let State::Buffered(it) = &mut self.state {
+                    return Ok(it.next());
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Decodes the next datom straight from the input buffer when it has
+    /// the shape the reference writes and every keyword in it has been seen
+    /// before; `None` (nothing consumed) sends it down the general path.
+    #[inline(always)]
+    fn fast_datom(&mut self) -> Result<Option<Datom>> {
+        if self.keyword_generation != self.r.cache_generation() {
+            return Ok(None);
+        }
+        self.r.input.prefetch(FAST_WINDOW)?;
+        let mut f = Fast {
+            b: self.r.input.window(),
+            p: 0,
+        };
+        let keywords = &self.keywords;
+        let datom = (|| {
+            if f.byte()? != codes::LIST_PACKED_LENGTH_START + 5 {
+                return None;
+            }
+            let e = f.int()?;
+            if f.byte()? != codes::KEY {
+                return None;
+            }
+            let a = f.keyword(keywords)?;
+            let v = f.value(keywords)?;
+            let tx = f.int()?;
+            let added = match f.byte()? {
+                codes::TRUE => true,
+                codes::FALSE => false,
+                _ => return None,
+            };
+            Some(Datom { e, a, v, tx, added })
+        })();
+        let used = f.p;
+        if datom.is_some() {
+            self.r.input.advance(used);
+        }
+        Ok(datom)
     }
 
     fn datom(&mut self, code: u8, offset: u64) -> Result<Datom> {
@@ -787,7 +839,7 @@ impl<R: Read> ChunkReader<R> {
             (Part::Cached(i), Part::Cached(j)) => Some((*i, *j)),
             _ => None,
         };
-        if let Some(k) = memo_key.and_then(|mk| self.keywords.get(&mk)) {
+        if let Some(k) = memo_key.and_then(|(ns, name)| self.keywords.get(ns, name)) {
             return Ok(k.clone());
         }
         let ns_text = self.cached_str(&ns, offset)?;
@@ -796,7 +848,7 @@ impl<R: Read> ChunkReader<R> {
         })?;
         let k = Keyword::new(ns_text.as_deref(), &name_text);
         if let Some(mk) = memo_key {
-            self.keywords.insert(mk, k.clone());
+            self.keywords.insert(mk.0, mk.1, k.clone());
         }
         Ok(k)
     }
@@ -886,6 +938,175 @@ impl<R: Read> Iterator for ChunkReader<R> {
 
     fn next(&mut self) -> Option<Result<Datom>> {
         self.next_datom().transpose()
+    }
+}
+
+/// Decoded keywords by the priority-cache indices of their namespace
+/// ([`NULL_PART`] for none) and name, so a repeated keyword costs a lookup
+/// and a reference-count increment.
+#[derive(Debug, Default)]
+struct KeywordTable {
+    /// By name index (below [`KeywordTable::DIRECT`]): the first namespace
+    /// seen with that name, and the keyword.
+    by_name: Vec<Option<(u64, Keyword)>>,
+    /// Every other pair.
+    others: FxHashMap<(u64, u64), Keyword>,
+}
+
+impl KeywordTable {
+    const DIRECT: u64 = 1 << 16;
+
+    #[inline(always)]
+    fn get(&self, ns: u64, name: u64) -> Option<&Keyword> {
+        if let Some(Some((first_ns, k))) = self.by_name.get(name as usize) {
+            if *first_ns == ns {
+                return Some(k);
+            }
+        }
+        if self.others.is_empty() {
+            None
+        } else {
+            self.others.get(&(ns, name))
+        }
+    }
+
+    fn insert(&mut self, ns: u64, name: u64, k: Keyword) {
+        if name < Self::DIRECT {
+            let i = name as usize;
+            if self.by_name.len() <= i {
+                self.by_name.resize(i + 1, None);
+            }
+            if self.by_name[i].is_none() {
+                self.by_name[i] = Some((ns, k));
+                return;
+            }
+        }
+        self.others.insert((ns, name), k);
+    }
+
+    fn clear(&mut self) {
+        self.by_name.clear();
+        self.others.clear();
+    }
+}
+
+/// Bytes the fast path asks to have buffered before decoding a datom.
+const FAST_WINDOW: usize = 256;
+
+/// A cursor over buffered bytes for [`ChunkReader::fast_datom`]: every read
+/// returns `None` when the bytes are not there or not of the common shape.
+struct Fast<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> Fast<'a> {
+    #[inline]
+    fn byte(&mut self) -> Option<u8> {
+        let x = *self.b.get(self.p)?;
+        self.p += 1;
+        Some(x)
+    }
+
+    #[inline]
+    fn slice(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.p..self.p.checked_add(n)?)?;
+        self.p += n;
+        Some(s)
+    }
+
+    /// `n` (1..=8) big-endian bytes; one 8-byte load when the buffer
+    /// allows, instead of a variable-length copy.
+    #[inline(always)]
+    fn be(&mut self, n: usize) -> Option<u64> {
+        if let Some(w) = self.b.get(self.p..self.p + 8) {
+            let word: [u8; 8] = w.try_into().ok()?;
+            self.p += n;
+            return Some(u64::from_be_bytes(word) >> (64 - 8 * n as u32));
+        }
+        let s = self.slice(n)?;
+        Some(s.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+
+    #[inline(always)]
+    fn int(&mut self) -> Option<i64> {
+        let code = self.byte()?;
+        self.int_code(code)
+    }
+
+    #[inline(always)]
+    fn int_code(&mut self, code: u8) -> Option<i64> {
+        let c = i64::from(code);
+        Some(match code {
+            0x00..=0x3F => c,
+            0xFF => -1,
+            0x40..=0x5F => ((c - 0x50) << 8) | i64::from(self.byte()?),
+            0x60..=0x6F => ((c - 0x68) << 16) | self.be(2)? as i64,
+            0x70..=0x73 => ((c - 0x72) << 24) | self.be(3)? as i64,
+            0x74..=0x77 => ((c - 0x76) << 32) | self.be(4)? as i64,
+            0x78..=0x7B => ((c - 0x7A) << 40) | self.be(5)? as i64,
+            0x7C..=0x7F => ((c - 0x7E) << 48) | self.be(6)? as i64,
+            codes::INT => self.be(8)? as i64,
+            _ => return None,
+        })
+    }
+
+    /// A keyword part that is `nil` or a cache reference.
+    #[inline(always)]
+    fn part(&mut self) -> Option<u64> {
+        match self.byte()? {
+            codes::NULL => Some(NULL_PART),
+            c @ 0x80..=0x9F => Some(u64::from(c - codes::PRIORITY_CACHE_PACKED_START)),
+            codes::GET_PRIORITY_CACHE => u64::try_from(self.int()?).ok(),
+            _ => None,
+        }
+    }
+
+    /// The keyword after a `KEY` code, if it is in the memo.
+    #[inline(always)]
+    fn keyword(&mut self, memo: &KeywordTable) -> Option<Keyword> {
+        let ns = self.part()?;
+        let name = self.part()?;
+        memo.get(ns, name).cloned()
+    }
+
+    #[inline]
+    fn value(&mut self, memo: &KeywordTable) -> Option<DValue> {
+        let code = self.byte()?;
+        if let Some(i) = self.int_code(code) {
+            return Some(DValue::Long(i));
+        }
+        Some(match code {
+            codes::TRUE => DValue::Boolean(true),
+            codes::FALSE => DValue::Boolean(false),
+            codes::DOUBLE => DValue::Double(f64::from_bits(self.be(8)?)),
+            codes::DOUBLE_0 => DValue::Double(0.0),
+            codes::DOUBLE_1 => DValue::Double(1.0),
+            codes::FLOAT => DValue::Float(f32::from_bits(self.be(4)? as u32)),
+            codes::KEY => DValue::Keyword(self.keyword(memo)?),
+            codes::INST => DValue::Instant(self.int()?),
+            codes::UUID => {
+                // 16 bytes are always written as BYTES + count 16.
+                if self.slice(2)? != [codes::BYTES, 16] {
+                    return None;
+                }
+                DValue::Uuid(Uuid::from_bytes(self.slice(16)?.try_into().ok()?))
+            }
+            0xDA..=0xE1 => self.string(usize::from(code - codes::STRING_PACKED_LENGTH_START))?,
+            codes::STRING => {
+                let len = usize::try_from(self.int()?).ok()?;
+                self.string(len)?
+            }
+            _ => return None,
+        })
+    }
+
+    /// A string that is plain UTF-8 (the reference's encoding of text
+    /// without astral characters); anything else takes the general path.
+    #[inline]
+    fn string(&mut self, len: usize) -> Option<DValue> {
+        let s = std::str::from_utf8(self.slice(len)?).ok()?;
+        Some(DValue::String(Arc::from(s)))
     }
 }
 

@@ -95,7 +95,7 @@ pub fn gzip_compress(data: &[u8], level: u32) -> Result<Vec<u8>> {
 pub fn gzip_writer<W: Write>(out: W, level: u32) -> Result<GzEncoder<W>> {
     Compression::gzip(level)?;
     Ok(GzBuilder::new()
-        .operating_system(0)
+        .operating_system(255)
         .write(out, flate2::Compression::new(level)))
 }
 

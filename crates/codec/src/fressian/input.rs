@@ -124,6 +124,31 @@ impl<R: Read> Input<R> {
         Ok(Some(&self.buf[start..start + n]))
     }
 
+    /// The buffered, unread bytes (for decoders that parse a whole item
+    /// from memory and fall back to the byte-wise path when it is not all
+    /// there).
+    #[inline]
+    pub(crate) fn window(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    /// Consumes `n` bytes of [`Input::window`].
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.available());
+        self.pos += n;
+    }
+
+    /// Tries to buffer at least `n` (≤ 64 KiB) bytes; fewer at the end of
+    /// input.
+    #[inline]
+    pub(crate) fn prefetch(&mut self, n: usize) -> Result<()> {
+        if self.available() < n {
+            self.refill(n)?;
+        }
+        Ok(())
+    }
+
     /// Appends the next `n` bytes to `dst`, growing it only as data
     /// actually arrives: a hostile length prefix cannot make this allocate
     /// more than the input holds.
