@@ -276,6 +276,7 @@ impl Connection for Db {
             max_eid: prepared.max_eid,
             schema,
             reindex,
+            verified: true,
         })?;
         let report = TxReport {
             tx: prepared.tx,
@@ -330,6 +331,7 @@ impl Connection for Db {
             max_eid,
             schema,
             reindex,
+            verified: false,
         })?;
         self.publish(&TxReport {
             basis_before: basis,

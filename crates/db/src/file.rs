@@ -4,7 +4,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `eavt`, `aevt`, `avet`, `vaet` | index key | retracting tx, 0 while current |
+//! | `eavt`, `aevt`, `avet`, `vaet` | first index key of a block | a block of index entries ([`crate::blocks`]) |
 //! | `log` | `(tx, record number)` | the tx's datoms in applied order |
 //! | `txs` | `tx` | `(txInstant, datom count)` |
 //! | `meta` | name | format marker, version, config, counters |
@@ -14,8 +14,10 @@
 //! partial. redb locks the file, so a second process gets
 //! [`Error::Locked`].
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -27,17 +29,16 @@ use redb::{
     Table, TableDefinition, TableError, WriteTransaction,
 };
 
+use crate::blocks::{BlockTable, BlockWriter, EntryScan};
 use crate::keys::{self, Counters, Decoder, Part};
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
 use crate::view::schema_of;
 use crate::write::{apply_datoms, placement, Counts, IndexWriter, LoadTracker};
 
-type IndexTable = TableDefinition<'static, &'static [u8], u64>;
-
-const EAVT: IndexTable = TableDefinition::new("eavt");
-const AEVT: IndexTable = TableDefinition::new("aevt");
-const AVET: IndexTable = TableDefinition::new("avet");
-const VAET: IndexTable = TableDefinition::new("vaet");
+const EAVT: BlockTable = TableDefinition::new("eavt");
+const AEVT: BlockTable = TableDefinition::new("aevt");
+const AVET: BlockTable = TableDefinition::new("avet");
+const VAET: BlockTable = TableDefinition::new("vaet");
 const LOG: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("log");
 const TXS: TableDefinition<u64, (i64, u64)> = TableDefinition::new("txs");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -50,10 +51,14 @@ const CACHE_BYTES: usize = 48 * 1024 * 1024;
 const LOAD_BATCH: usize = 64 * 1024;
 
 /// Wraps a redb error with what was being done to which file.
-fn storage<E: Into<redb::Error>>(path: &Path, what: &str) -> impl FnOnce(E) -> Error {
-    let context = format!("{what} ({})", path.display());
+/// (The message is only formatted when an error happens: this runs once
+/// per datom.)
+fn storage<'a, E: Into<redb::Error>>(
+    path: &'a Path,
+    what: &'a str,
+) -> impl FnOnce(E) -> Error + 'a {
     move |e| Error::Storage {
-        context,
+        context: format!("{what} ({})", path.display()),
         source: Box::new(e.into()),
     }
 }
@@ -146,8 +151,10 @@ impl FileStore {
                 &bootstrap,
                 &Schema::bootstrap(),
                 config,
+                true,
                 &mut counts,
             )?;
+            w.flush()?;
             w.write_log(TX0, 0, now_ms, &bootstrap)?;
             let mut meta = wtx
                 .open_table(META)
@@ -247,7 +254,7 @@ impl FileStore {
             .db
             .begin_read()
             .map_err(storage(path, "starting a read transaction"))?;
-        let open = |t: IndexTable| rtx.open_table(t).map_err(storage(path, "opening an index"));
+        let open = |t: BlockTable| rtx.open_table(t).map_err(storage(path, "opening an index"));
         let (eavt, aevt, avet, vaet) = (open(EAVT)?, open(AEVT)?, open(AVET)?, open(VAET)?);
         let log = rtx
             .open_table(LOG)
@@ -333,17 +340,17 @@ fn check_magic(path: &Path) -> Result<()> {
 /// A read transaction and its open tables.
 struct FileSnap {
     path: PathBuf,
-    eavt: ReadOnlyTable<&'static [u8], u64>,
-    aevt: ReadOnlyTable<&'static [u8], u64>,
-    avet: ReadOnlyTable<&'static [u8], u64>,
-    vaet: ReadOnlyTable<&'static [u8], u64>,
+    eavt: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    aevt: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    avet: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    vaet: ReadOnlyTable<&'static [u8], &'static [u8]>,
     log: ReadOnlyTable<(u64, u64), &'static [u8]>,
     txs: ReadOnlyTable<u64, (i64, u64)>,
     state: State,
 }
 
 impl FileSnap {
-    fn table(&self, index: Index) -> &ReadOnlyTable<&'static [u8], u64> {
+    fn table(&self, index: Index) -> &ReadOnlyTable<&'static [u8], &'static [u8]> {
         match index {
             Index::Eavt => &self.eavt,
             Index::Aevt => &self.aevt,
@@ -372,25 +379,38 @@ impl FileSnap {
     }
 }
 
-/// Turns a stream of raw index rows into entries.
-fn decode_rows<'a>(
-    path: &'a Path,
-    index: Index,
-    rows: redb::Range<'static, &'static [u8], u64>,
-) -> impl Iterator<Item = Result<Entry>> + Send + 'a {
+/// The key range of a prefix: `[prefix, prefix_end)`.
+fn prefix_range(prefix: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+    (prefix.to_vec(), keys::prefix_end(prefix))
+}
+
+/// Index entries of a scan, decoded.
+fn decoded(index: Index, mut scan: EntryScan<'_>) -> EntryIter<'_> {
     let mut decoder = Decoder::default();
-    rows.map(move |row| {
-        let (k, r) = row.map_err(storage(path, "scanning an index"))?;
-        let (e, a, v, tx) = decoder.index_key(index, k.value())?;
-        let r = r.value();
-        Ok(Entry {
-            e,
-            a,
-            v,
-            tx,
-            retracted: (r != 0).then_some(r as i64),
-        })
-    })
+    Box::new(std::iter::from_fn(move || match scan.next_entry() {
+        Ok(Some(r)) => Some(
+            decoder
+                .index_key(index, scan.key())
+                .map(|(e, a, v, tx)| Entry {
+                    e,
+                    a,
+                    v,
+                    tx,
+                    retracted: (r != 0).then_some(r as i64),
+                }),
+        ),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }))
+}
+
+/// The asserting tx stored in the last 8 bytes of an index key.
+fn key_tx(key: &[u8]) -> i64 {
+    let mut buf = [0u8; 8];
+    if let Some(tail) = key.get(key.len().saturating_sub(8)..) {
+        buf.copy_from_slice(tail);
+    }
+    (u64::from_be_bytes(buf) ^ (1 << 63)) as i64
 }
 
 impl StoreRead for FileSnap {
@@ -400,41 +420,27 @@ impl StoreRead for FileSnap {
 
     fn scan(&self, index: Index, bounds: &Bounds) -> Result<EntryIter<'_>> {
         let table = self.table(index);
-        let err = || storage(&self.path, "scanning an index");
         match bounds {
             Bounds::Prefix(parts) => {
-                let start = keys::prefix_key(index, parts);
-                let rows = match keys::prefix_end(&start) {
-                    Some(end) => table.range::<&[u8]>(start.as_slice()..end.as_slice()),
-                    None => table.range::<&[u8]>(start.as_slice()..),
-                }
-                .map_err(err())?;
-                Ok(Box::new(decode_rows(&self.path, index, rows)))
+                let (lo, hi) = prefix_range(&keys::prefix_key(index, parts));
+                let scan = EntryScan::new(table, &self.path, &lo, hi.as_deref())?;
+                Ok(decoded(index, scan))
             }
             Bounds::AvetRange { attr, start, end } => {
-                let attr_prefix = keys::prefix_key(Index::Avet, &[Part::A(attr.clone())]);
-                let mut lower = attr_prefix.clone();
+                let (mut lo, hi) =
+                    prefix_range(&keys::prefix_key(Index::Avet, &[Part::A(attr.clone())]));
                 if let Some(start) = start {
-                    keys::put_value(&mut lower, start);
+                    keys::put_value(&mut lo, start);
                 }
-                let rows = match keys::prefix_end(&attr_prefix) {
-                    Some(upper) => table.range::<&[u8]>(lower.as_slice()..upper.as_slice()),
-                    None => table.range::<&[u8]>(lower.as_slice()..),
-                }
-                .map_err(err())?;
+                let scan = EntryScan::new(table, &self.path, &lo, hi.as_deref())?;
                 let end = end.clone();
                 let mut past_end = false;
-                Ok(Box::new(decode_rows(&self.path, index, rows).take_while(
-                    move |entry| {
-                        if past_end {
-                            return false;
-                        }
-                        if let (Ok(entry), Some(end)) = (entry, &end) {
-                            past_end = entry.v > *end;
-                        }
-                        !past_end
-                    },
-                )))
+                Ok(Box::new(decoded(index, scan).take_while(move |entry| {
+                    if let (Ok(entry), Some(end)) = (entry, &end) {
+                        past_end = past_end || entry.v > *end;
+                    }
+                    !past_end
+                })))
             }
         }
     }
@@ -470,19 +476,14 @@ impl StoreRead for FileSnap {
     }
 
     fn count_entities(&self, below: i64) -> Result<u64> {
-        let path = &self.path;
         let mut upper = Vec::new();
         keys::put_i64(&mut upper, below);
+        let mut scan = EntryScan::new(&self.eavt, &self.path, &[], Some(&upper))?;
         let mut count = 0;
         let mut last = None;
-        for row in self
-            .eavt
-            .range::<&[u8]>(..upper.as_slice())
-            .map_err(storage(path, "counting entities"))?
-        {
-            let (k, r) = row.map_err(storage(path, "counting entities"))?;
-            if r.value() == 0 {
-                let e = Decoder::eavt_entity(k.value())?;
+        while let Some(r) = scan.next_entry()? {
+            if r == 0 {
+                let e = Decoder::eavt_entity(scan.key())?;
                 if last != Some(e) {
                     count += 1;
                     last = Some(e);
@@ -496,19 +497,37 @@ impl StoreRead for FileSnap {
 /// A write transaction's open tables.
 struct FileWriter<'t> {
     path: &'t Path,
-    eavt: Table<'t, &'static [u8], u64>,
-    aevt: Table<'t, &'static [u8], u64>,
-    avet: Table<'t, &'static [u8], u64>,
-    vaet: Table<'t, &'static [u8], u64>,
+    eavt: BlockWriter<'t>,
+    aevt: BlockWriter<'t>,
+    avet: BlockWriter<'t>,
+    vaet: BlockWriter<'t>,
     log: Table<'t, (u64, u64), &'static [u8]>,
     txs: Table<'t, u64, (i64, u64)>,
     key: Vec<u8>,
-    prefix: Vec<u8>,
+    /// Index writes of the current transaction, per index (EAVT, AEVT,
+    /// AVET, VAET): `Some(retracted)` stores an entry, `None` removes it.
+    /// Merged into the block tables by [`FileWriter::flush`], so a
+    /// transaction rewrites each block it touches once, not once per datom.
+    pending: [BTreeMap<Vec<u8>, Option<u64>>; 4],
+}
+
+fn slot(index: Index) -> usize {
+    match index {
+        Index::Eavt => 0,
+        Index::Aevt => 1,
+        Index::Avet => 2,
+        Index::Vaet => 3,
+    }
 }
 
 impl<'t> FileWriter<'t> {
     fn open(wtx: &'t WriteTransaction, path: &'t Path) -> Result<Self> {
-        let open = |t: IndexTable| wtx.open_table(t).map_err(storage(path, "opening an index"));
+        let open = |t: BlockTable| -> Result<BlockWriter<'t>> {
+            let table = wtx
+                .open_table(t)
+                .map_err(storage(path, "opening an index"))?;
+            Ok(BlockWriter::new(table, path))
+        };
         Ok(FileWriter {
             path,
             eavt: open(EAVT)?,
@@ -522,20 +541,52 @@ impl<'t> FileWriter<'t> {
                 .open_table(TXS)
                 .map_err(storage(path, "opening table txs"))?,
             key: Vec::with_capacity(64),
-            prefix: Vec::with_capacity(64),
+            pending: Default::default(),
         })
     }
 
+    /// Writes the pending index changes into the tables.
+    fn flush(&mut self) -> Result<()> {
+        for index in [Index::Eavt, Index::Aevt, Index::Avet, Index::Vaet] {
+            let pending = std::mem::take(&mut self.pending[slot(index)]);
+            let puts: Vec<(&[u8], u64)> = pending
+                .iter()
+                .filter_map(|(k, r)| r.map(|r| (k.as_slice(), r)))
+                .collect();
+            let table = self.index(index);
+            table.merge_sorted(&puts)?;
+            for (key, _) in pending.iter().filter(|(_, r)| r.is_none()) {
+                table.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, index: Index) -> &mut BlockWriter<'t> {
+        match index {
+            Index::Eavt => &mut self.eavt,
+            Index::Aevt => &mut self.aevt,
+            Index::Avet => &mut self.avet,
+            Index::Vaet => &mut self.vaet,
+        }
+    }
+
     /// Appends one log record of `tx` and adds its datoms to the tx's row.
-    fn write_log(&mut self, tx: i64, record: u64, tx_instant: i64, datoms: &[Datom]) -> Result<()> {
-        keys::encode_log_record(&mut self.key, datoms);
+    fn write_log<'d>(
+        &mut self,
+        tx: i64,
+        record: u64,
+        tx_instant: i64,
+        datoms: impl IntoIterator<Item = &'d Datom>,
+    ) -> Result<()> {
+        let written = keys::encode_log_record(&mut self.key, datoms);
         let tx = tx_key(tx);
         let err = || storage(self.path, "writing the log");
         self.log
             .insert((tx, record), self.key.as_slice())
             .map_err(err())?;
         let before = self.txs.get(tx).map_err(err())?.map(|g| g.value());
-        let count = before.map_or(0, |(_, count)| count) + datoms.len() as u64;
+        let count = before.map_or(0, |(_, count)| count) + written;
         let instant = if tx_instant != 0 {
             tx_instant
         } else {
@@ -545,74 +596,111 @@ impl<'t> FileWriter<'t> {
         Ok(())
     }
 
-    /// Rebuilds the AVET and VAET entries of `attr` from AEVT.
+    /// Rebuilds the AVET and VAET entries of `attr` from AEVT, in bounded
+    /// batches (an attribute may have millions of datoms).
     fn reindex(&mut self, attr: &Keyword, schema: &Schema) -> Result<()> {
-        let prefix = keys::prefix_key(Index::Avet, &[Part::A(attr.clone())]);
-        let end = keys::prefix_end(&prefix);
-        let path = self.path;
-        let err = || storage(path, "rebuilding an index");
-        match &end {
-            Some(end) => self
-                .avet
-                .retain_in::<&[u8], _>(prefix.as_slice()..end.as_slice(), |_, _| false),
-            None => self
-                .avet
-                .retain_in::<&[u8], _>(prefix.as_slice().., |_, _| false),
-        }
-        .map_err(err())?;
-        let rows = match &end {
-            Some(end) => self.aevt.range::<&[u8]>(prefix.as_slice()..end.as_slice()),
-            None => self.aevt.range::<&[u8]>(prefix.as_slice()..),
-        }
-        .map_err(err())?;
+        let (lo, hi) = prefix_range(&keys::prefix_key(Index::Avet, &[Part::A(attr.clone())]));
+        self.avet.remove_range(&lo, hi.as_deref())?;
         let mut decoder = Decoder::default();
-        for row in rows {
-            let (k, r) = row.map_err(err())?;
-            let (e, a, v, tx) = decoder.index_key(Index::Aevt, k.value())?;
-            let r = r.value();
-            let (avet, vaet) = placement(schema, &a, &v);
-            if avet {
-                keys::index_key(&mut self.key, Index::Avet, e, &a, &v, tx);
-                self.avet.insert(self.key.as_slice(), r).map_err(err())?;
+        let mut avet = SortedBatch::default();
+        let mut vaet = SortedBatch::default();
+        let mut stale_vaet: Vec<Vec<u8>> = Vec::new();
+        let mut scan = self.aevt.scan(&lo, hi.as_deref())?;
+        while let Some(r) = scan.next_entry()? {
+            let (e, a, v, tx) = decoder.index_key(Index::Aevt, scan.key())?;
+            let (in_avet, in_vaet) = placement(schema, &a, &v);
+            if in_avet {
+                avet.push(
+                    |out| keys::append_index_key(out, Index::Avet, e, &a, &v, tx),
+                    r,
+                );
             }
-            if let Value::Long(_) = v {
-                keys::index_key(&mut self.key, Index::Vaet, e, &a, &v, tx);
-                if vaet {
-                    self.vaet.insert(self.key.as_slice(), r).map_err(err())?;
-                } else {
-                    self.vaet.remove(self.key.as_slice()).map_err(err())?;
-                }
+            if in_vaet {
+                vaet.push(
+                    |out| keys::append_index_key(out, Index::Vaet, e, &a, &v, tx),
+                    r,
+                );
+            } else if let Value::Long(_) = v {
+                let mut key = Vec::new();
+                keys::append_index_key(&mut key, Index::Vaet, e, &a, &v, tx);
+                stale_vaet.push(key);
             }
+            if avet.len() >= LOAD_BATCH || vaet.len() >= LOAD_BATCH {
+                avet.flush_into(&mut self.avet)?;
+                vaet.flush_into(&mut self.vaet)?;
+            }
+        }
+        drop(scan);
+        avet.flush_into(&mut self.avet)?;
+        vaet.flush_into(&mut self.vaet)?;
+        for key in stale_vaet {
+            self.vaet.remove(&key)?;
         }
         Ok(())
     }
 }
 
+/// Index keys collected in one buffer, sorted and merged into a table in
+/// one go (no allocation per key).
+#[derive(Default)]
+struct SortedBatch {
+    arena: Vec<u8>,
+    entries: Vec<(std::ops::Range<usize>, u64)>,
+}
+
+impl SortedBatch {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>), retracted: u64) {
+        let start = self.arena.len();
+        encode(&mut self.arena);
+        self.entries.push((start..self.arena.len(), retracted));
+    }
+
+    /// Merges the batch into `table`; returns how many keys were new.
+    fn flush_into(&mut self, table: &mut BlockWriter<'_>) -> Result<u64> {
+        let arena = &self.arena;
+        self.entries
+            .sort_unstable_by(|x, y| arena[x.0.clone()].cmp(&arena[y.0.clone()]));
+        // A key given twice (a datom repeated in a load) is stored once.
+        self.entries
+            .dedup_by(|x, y| arena[x.0.clone()] == arena[y.0.clone()]);
+        let run: Vec<(&[u8], u64)> = self
+            .entries
+            .iter()
+            .map(|(span, r)| (&arena[span.clone()], *r))
+            .collect();
+        let fresh = table.merge_sorted(&run)?;
+        self.arena.clear();
+        self.entries.clear();
+        Ok(fresh)
+    }
+}
+
 impl IndexWriter for FileWriter<'_> {
     fn current_tx(&mut self, e: i64, a: &Keyword, v: &Value) -> Result<Option<i64>> {
-        self.prefix.clear();
-        keys::put_i64(&mut self.prefix, e);
-        keys::put_keyword(&mut self.prefix, a);
-        keys::put_value(&mut self.prefix, v);
-        let end = keys::prefix_end(&self.prefix);
-        let rows = match &end {
-            Some(end) => self
-                .eavt
-                .range::<&[u8]>(self.prefix.as_slice()..end.as_slice()),
-            None => self.eavt.range::<&[u8]>(self.prefix.as_slice()..),
+        self.key.clear();
+        keys::put_i64(&mut self.key, e);
+        keys::put_keyword(&mut self.key, a);
+        keys::put_value(&mut self.key, v);
+        let (lo, hi) = prefix_range(&self.key);
+        // Stored entries, overridden by this transaction's pending writes.
+        let mut entries: BTreeMap<Vec<u8>, Option<u64>> = BTreeMap::new();
+        let mut scan = self.eavt.scan(&lo, hi.as_deref())?;
+        while let Some(r) = scan.next_entry()? {
+            entries.insert(scan.key().to_vec(), Some(r));
         }
-        .map_err(storage(self.path, "looking up a datom"))?;
-        for row in rows {
-            let (k, r) = row.map_err(storage(self.path, "looking up a datom"))?;
-            if r.value() == 0 {
-                let key = k.value();
-                let tx_bytes = key.get(key.len().saturating_sub(8)..).unwrap_or_default();
-                let mut buf = [0u8; 8];
-                buf.copy_from_slice(tx_bytes);
-                return Ok(Some((u64::from_be_bytes(buf) ^ (1 << 63)) as i64));
-            }
+        let pending = &self.pending[slot(Index::Eavt)];
+        let upper = hi.map_or(Bound::Unbounded, Bound::Excluded);
+        for (key, r) in pending.range::<Vec<u8>, _>((Bound::Included(lo), upper)) {
+            entries.insert(key.clone(), *r);
         }
-        Ok(None)
+        Ok(entries
+            .iter()
+            .find(|(_, r)| **r == Some(0))
+            .map(|(key, _)| key_tx(key)))
     }
 
     fn put(
@@ -626,20 +714,24 @@ impl IndexWriter for FileWriter<'_> {
         vaet: bool,
     ) -> Result<bool> {
         let r = retracted.map_or(0, |r| r as u64);
-        let err = || storage(self.path, "writing an index entry");
-        if avet {
-            keys::index_key(&mut self.key, Index::Avet, e, a, v, tx);
-            self.avet.insert(self.key.as_slice(), r).map_err(err())?;
+        let mut fresh = false;
+        for (index, wanted) in [
+            (Index::Avet, avet),
+            (Index::Vaet, vaet),
+            (Index::Aevt, true),
+            (Index::Eavt, true),
+        ] {
+            if wanted {
+                let mut key = Vec::with_capacity(64);
+                keys::index_key(&mut key, index, e, a, v, tx);
+                // A new entry has this transaction's tx in its key, so it
+                // cannot be stored yet; only this transaction can have
+                // written it before.
+                let before = self.pending[slot(index)].insert(key, Some(r));
+                fresh = !matches!(before, Some(Some(_))) && retracted.is_none();
+            }
         }
-        if vaet {
-            keys::index_key(&mut self.key, Index::Vaet, e, a, v, tx);
-            self.vaet.insert(self.key.as_slice(), r).map_err(err())?;
-        }
-        keys::index_key(&mut self.key, Index::Aevt, e, a, v, tx);
-        self.aevt.insert(self.key.as_slice(), r).map_err(err())?;
-        keys::index_key(&mut self.key, Index::Eavt, e, a, v, tx);
-        let before = self.eavt.insert(self.key.as_slice(), r).map_err(err())?;
-        Ok(before.is_none())
+        Ok(fresh)
     }
 
     fn remove(
@@ -651,24 +743,17 @@ impl IndexWriter for FileWriter<'_> {
         avet: bool,
         vaet: bool,
     ) -> Result<()> {
-        let err = || storage(self.path, "removing an index entry");
         for (index, wanted) in [
             (Index::Eavt, true),
             (Index::Aevt, true),
             (Index::Avet, avet),
             (Index::Vaet, vaet),
         ] {
-            if !wanted {
-                continue;
+            if wanted {
+                let mut key = Vec::with_capacity(64);
+                keys::index_key(&mut key, index, e, a, v, tx);
+                self.pending[slot(index)].insert(key, None);
             }
-            keys::index_key(&mut self.key, index, e, a, v, tx);
-            let table = match index {
-                Index::Eavt => &mut self.eavt,
-                Index::Aevt => &mut self.aevt,
-                Index::Avet => &mut self.avet,
-                Index::Vaet => &mut self.vaet,
-            };
-            table.remove(self.key.as_slice()).map_err(err())?;
         }
         Ok(())
     }
@@ -701,7 +786,15 @@ impl Store for FileStore {
         };
         {
             let mut w = FileWriter::open(&wtx, path)?;
-            apply_datoms(&mut w, c.datoms, &c.schema, self.config, &mut counts)?;
+            apply_datoms(
+                &mut w,
+                c.datoms,
+                &c.schema,
+                self.config,
+                c.verified,
+                &mut counts,
+            )?;
+            w.flush()?;
             for attr in &c.reindex {
                 w.reindex(attr, &c.schema)?;
             }
@@ -735,31 +828,29 @@ impl Store for FileStore {
             live: before.live,
             history: before.history,
         };
-        let mut record = 1u64;
         let schema = {
             let mut w = FileWriter::open(&wtx, path)?;
-            let mut batch: Vec<Datom> = Vec::with_capacity(LOAD_BATCH);
-            let mut keys_buf: Vec<Vec<u8>> = Vec::with_capacity(LOAD_BATCH);
-            let mut flush = |w: &mut FileWriter<'_>,
-                             batch: &mut Vec<Datom>,
-                             counts: &mut Counts|
-             -> Result<()> {
-                load_batch(w, batch, &mut keys_buf, counts, &mut record)?;
-                batch.clear();
-                Ok(())
+            let mut loader = Loader {
+                batch: Vec::with_capacity(LOAD_BATCH),
+                eavt: SortedBatch::default(),
+                aevt: SortedBatch::default(),
+                order: Vec::with_capacity(LOAD_BATCH),
+                record: 1,
+                tx_instant: schema::attr::tx_instant(),
             };
             for d in datoms {
                 let d = d?;
                 if tracker.check(&d)? {
-                    flush(&mut w, &mut batch, &mut counts)?;
+                    loader.flush(&mut w, &mut counts)?;
                     drop_bootstrap(&mut w, &before.schema, &mut counts)?;
+                    w.flush()?;
                 }
-                batch.push(d);
-                if batch.len() >= LOAD_BATCH {
-                    flush(&mut w, &mut batch, &mut counts)?;
+                loader.batch.push(d);
+                if loader.batch.len() >= LOAD_BATCH {
+                    loader.flush(&mut w, &mut counts)?;
                 }
             }
-            flush(&mut w, &mut batch, &mut counts)?;
+            loader.flush(&mut w, &mut counts)?;
             let schema = tracker.schema();
             for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
                 w.reindex(&attr.ident, &schema)?;
@@ -803,82 +894,71 @@ impl Store for FileStore {
 
 /// Writes one batch of loaded datoms: EAVT and AEVT in key order (redb
 /// writes sorted keys much faster), and one log record per tx in the batch.
-fn load_batch(
-    w: &mut FileWriter<'_>,
-    batch: &[Datom],
-    keys_buf: &mut Vec<Vec<u8>>,
-    counts: &mut Counts,
-    record: &mut u64,
-) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let err = || storage(w.path, "loading datoms");
-    for index in [Index::Eavt, Index::Aevt] {
-        keys_buf.clear();
-        for d in batch {
-            let mut key = Vec::with_capacity(48);
-            keys::index_key(&mut key, index, d.e, &d.a, &d.v, d.tx);
-            keys_buf.push(key);
+/// The state of a `load` between batches.
+struct Loader {
+    batch: Vec<Datom>,
+    eavt: SortedBatch,
+    aevt: SortedBatch,
+    order: Vec<usize>,
+    /// The next log record number (0 is the bootstrap's).
+    record: u64,
+    tx_instant: Keyword,
+}
+
+impl Loader {
+    /// Writes the batch: EAVT and AEVT merged in key order, and one log
+    /// record per transaction in the batch.
+    fn flush(&mut self, w: &mut FileWriter<'_>, counts: &mut Counts) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
         }
-        keys_buf.sort_unstable();
-        let table = if index == Index::Eavt {
-            &mut w.eavt
-        } else {
-            &mut w.aevt
-        };
-        for key in keys_buf.iter() {
-            let before = table.insert(key.as_slice(), 0).map_err(err())?;
-            if index == Index::Eavt && before.is_none() {
-                counts.live += 1;
-                counts.history += 1;
-            }
+        for d in &self.batch {
+            self.eavt.push(
+                |out| keys::append_index_key(out, Index::Eavt, d.e, &d.a, &d.v, d.tx),
+                0,
+            );
+            self.aevt.push(
+                |out| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx),
+                0,
+            );
         }
+        let fresh = self.eavt.flush_into(&mut w.eavt)?;
+        self.aevt.flush_into(&mut w.aevt)?;
+        counts.live += fresh;
+        counts.history += fresh;
+        let batch = &self.batch;
+        self.order.clear();
+        self.order.extend(0..batch.len());
+        self.order.sort_by_key(|&i| batch[i].tx);
+        for group in self.order.chunk_by(|&x, &y| batch[x].tx == batch[y].tx) {
+            let tx = batch[group[0]].tx;
+            let instant = group
+                .iter()
+                .map(|&i| &batch[i])
+                .find(|d| d.e == tx && d.a == self.tx_instant)
+                .and_then(|d| match d.v {
+                    Value::Instant(ms) => Some(ms),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            w.write_log(tx, self.record, instant, group.iter().map(|&i| &batch[i]))?;
+            self.record += 1;
+        }
+        self.batch.clear();
+        Ok(())
     }
-    let mut order: Vec<usize> = (0..batch.len()).collect();
-    order.sort_by_key(|&i| batch[i].tx);
-    let mut start = 0;
-    while start < order.len() {
-        let tx = batch[order[start]].tx;
-        let end = order[start..]
-            .iter()
-            .position(|&i| batch[i].tx != tx)
-            .map_or(order.len(), |n| start + n);
-        let datoms: Vec<Datom> = order[start..end]
-            .iter()
-            .map(|&i| batch[i].clone())
-            .collect();
-        let instant = datoms
-            .iter()
-            .find(|d| d.e == tx && d.a == schema::attr::tx_instant())
-            .and_then(|d| match d.v {
-                Value::Instant(ms) => Some(ms),
-                _ => None,
-            })
-            .unwrap_or(0);
-        w.write_log(tx, *record, instant, &datoms)?;
-        *record += 1;
-        start = end;
-    }
-    Ok(())
 }
 
 /// Removes this database's bootstrap transaction (the loaded stream has its
 /// own).
 fn drop_bootstrap(w: &mut FileWriter<'_>, schema: &Schema, counts: &mut Counts) -> Result<()> {
-    let err = || storage(w.path, "replacing the bootstrap transaction");
-    let prefix = keys::prefix_key(Index::Eavt, &[Part::E(TX0)]);
+    let (lo, hi) = prefix_range(&keys::prefix_key(Index::Eavt, &[Part::E(TX0)]));
     let mut bootstrap = Vec::new();
     {
-        let rows = match keys::prefix_end(&prefix) {
-            Some(end) => w.eavt.range::<&[u8]>(prefix.as_slice()..end.as_slice()),
-            None => w.eavt.range::<&[u8]>(prefix.as_slice()..),
-        }
-        .map_err(err())?;
         let mut decoder = Decoder::default();
-        for row in rows {
-            let (k, _) = row.map_err(err())?;
-            let (e, a, v, tx) = decoder.index_key(Index::Eavt, k.value())?;
+        let mut scan = w.eavt.scan(&lo, hi.as_deref())?;
+        while scan.next_entry()?.is_some() {
+            let (e, a, v, tx) = decoder.index_key(Index::Eavt, scan.key())?;
             if tx == TX0 {
                 bootstrap.push((e, a, v, tx));
             }
@@ -890,6 +970,7 @@ fn drop_bootstrap(w: &mut FileWriter<'_>, schema: &Schema, counts: &mut Counts) 
         counts.live = counts.live.saturating_sub(1);
         counts.history = counts.history.saturating_sub(1);
     }
+    let err = || storage(w.path, "replacing the bootstrap transaction");
     let records: Vec<u64> = w
         .log
         .range((tx_key(TX0), 0)..=(tx_key(TX0), u64::MAX))

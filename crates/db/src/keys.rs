@@ -31,15 +31,22 @@
 //! | AVET | `a` `v` `e` `tx` |
 //! | VAET | `v` (an entity id, 8 bytes) `a` `e` `tx` |
 //!
-//! The redb value of an index key is the tx that retracted the datom, or 0
-//! while it is current (see `docs/db-engine.md`).
-
-use std::collections::HashMap;
+//! # Blocks
+//!
+//! An index table does not hold one redb entry per datom: consecutive index
+//! keys are packed into *blocks* of up to [`BLOCK_MAX_ENTRIES`] entries.
+//! The redb key of a block is the index key of its first entry, and every
+//! entry lives in the block with the greatest first key not above it. The
+//! redb value is the entries in order, each `shared-prefix-length
+//! suffix-length suffix retracted-tx` (LEB128 varints; the retracting tx is
+//! 0 while the datom is current). See `docs/db-engine.md`.
 
 use datacamp_datom::{
     BigDec, BigInt, DbConfig, Error, Index, Keyword, Result, SchemaFlexibility, Symbol, Uuid, Value,
 };
 use num_bigint::Sign;
+
+use crate::hash::FxHashMap;
 
 /// The first bytes of every redb file (its magic number). A file that does
 /// not start with them is never handed to redb, which might try to repair it.
@@ -207,6 +214,18 @@ pub(crate) fn put_value(out: &mut Vec<u8>, v: &Value) {
 /// keys need a ref value; callers only build them for `Value::Long`.
 pub(crate) fn index_key(out: &mut Vec<u8>, index: Index, e: i64, a: &Keyword, v: &Value, tx: i64) {
     out.clear();
+    append_index_key(out, index, e, a, v, tx);
+}
+
+/// [`index_key`] appended to `out`.
+pub(crate) fn append_index_key(
+    out: &mut Vec<u8>,
+    index: Index,
+    e: i64,
+    a: &Keyword,
+    v: &Value,
+    tx: i64,
+) {
     match index {
         Index::Eavt => {
             put_i64(out, e);
@@ -278,7 +297,7 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// scan instead of once per datom matters for scan speed).
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
-    keywords: HashMap<Box<[u8]>, Keyword>,
+    keywords: FxHashMap<Box<[u8]>, Keyword>,
 }
 
 /// A cursor over one stored byte string.
@@ -368,6 +387,20 @@ impl<'b> Cursor<'b> {
         String::from_utf8(bytes).map_err(|e| corrupt("a string (not UTF-8)", e.as_bytes()))
     }
 
+    /// A string value, allocated once (straight from the key when it has
+    /// no escaped zero bytes, which is almost always).
+    fn shared_string(&mut self) -> Result<std::sync::Arc<str>> {
+        let (span, has_escapes) = self.escaped_span()?;
+        if has_escapes {
+            self.pos -= span.len();
+            return Ok(self.string()?.into());
+        }
+        let body = &span[..span.len() - 2];
+        std::str::from_utf8(body)
+            .map(std::sync::Arc::from)
+            .map_err(|_| corrupt("a string (not UTF-8)", body))
+    }
+
     fn name_parts(&mut self) -> Result<(Option<String>, String)> {
         let namespace = match self.byte()? {
             0 => None,
@@ -439,7 +472,7 @@ impl Decoder {
             }
             4 => Value::BigInt(bigint(c)?),
             5 => Value::BigDec(bigdec(c)?),
-            6 => Value::String(c.string()?.into()),
+            6 => Value::String(c.shared_string()?),
             7 => Value::Keyword(self.keyword(c)?),
             8 => {
                 let (namespace, name) = c.name_parts()?;
@@ -589,21 +622,113 @@ fn bigdec(c: &mut Cursor<'_>) -> Result<BigDec> {
     Ok(BigDec::new(unscaled, scale))
 }
 
+// ---------------------------------------------------------------- blocks
+
+/// Index entries per block at most.
+pub(crate) const BLOCK_MAX_ENTRIES: usize = 64;
+/// Encoded bytes per block at most (a block may exceed it by one entry).
+pub(crate) const BLOCK_MAX_BYTES: usize = 2048;
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends one entry to a block being encoded: the length of the prefix it
+/// shares with the previous key, the rest of the key, the retracting tx.
+pub(crate) fn put_block_entry(out: &mut Vec<u8>, previous: &[u8], key: &[u8], retracted: u64) {
+    let shared = previous.iter().zip(key).take_while(|(a, b)| a == b).count();
+    put_varint(out, shared as u64);
+    put_varint(out, (key.len() - shared) as u64);
+    out.extend_from_slice(&key[shared..]);
+    put_varint(out, retracted);
+}
+
+/// Reads the entries of a block in order, rebuilding each full key.
+#[derive(Debug, Default)]
+pub(crate) struct BlockReader {
+    bytes: Vec<u8>,
+    pos: usize,
+    key: Vec<u8>,
+}
+
+impl BlockReader {
+    /// Starts reading `block` (copied: the stored bytes are borrowed from a
+    /// page that must not be held while the scan goes on).
+    pub(crate) fn reset(&mut self, block: &[u8]) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(block);
+        self.pos = 0;
+        self.key.clear();
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .bytes
+                .get(self.pos)
+                .ok_or_else(|| corrupt("an index block (truncated)", &self.bytes))?;
+            self.pos += 1;
+            n |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(corrupt("an index block (varint too long)", &self.bytes))
+    }
+
+    /// Advances to the next entry and returns its retracting tx (`None` at
+    /// the end); [`BlockReader::key`] is then its key.
+    pub(crate) fn next_entry(&mut self) -> Result<Option<u64>> {
+        if self.pos >= self.bytes.len() {
+            return Ok(None);
+        }
+        let shared = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        let len = usize::try_from(self.varint()?).unwrap_or(usize::MAX);
+        let end = self
+            .pos
+            .checked_add(len)
+            .filter(|&end| end <= self.bytes.len());
+        match end {
+            Some(end) if shared <= self.key.len() => {
+                self.key.truncate(shared);
+                self.key.extend_from_slice(&self.bytes[self.pos..end]);
+                self.pos = end;
+            }
+            _ => return Err(corrupt("an index block (bad entry)", &self.bytes)),
+        }
+        Ok(Some(self.varint()?))
+    }
+
+    /// The key of the current entry.
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
 // ---------------------------------------------------------------- records
 
 /// A log record: the datoms of one transaction (or of one load batch of a
 /// transaction) in applied order: `e a v added` each; tx is in the key.
+/// Returns how many datoms it encoded.
 pub(crate) fn encode_log_record<'a>(
     out: &mut Vec<u8>,
     datoms: impl IntoIterator<Item = &'a datacamp_datom::Datom>,
-) {
+) -> u64 {
     out.clear();
+    let mut count = 0;
     for d in datoms {
         put_i64(out, d.e);
         put_keyword(out, &d.a);
         put_value(out, &d.v);
         out.push(u8::from(d.added));
+        count += 1;
     }
+    count
 }
 
 /// The stored configuration: flexibility byte and keep-history byte.
@@ -825,6 +950,36 @@ mod tests {
         ));
         assert!(decoder.value(&mut Cursor::new(&[99])).is_err());
         assert!(decoder.value(&mut Cursor::new(&[6, b'a'])).is_err());
+    }
+
+    #[test]
+    fn blocks_round_trip() {
+        let keys: Vec<Vec<u8>> = vec![
+            vec![1, 2, 3],
+            vec![1, 2, 3, 4],
+            vec![1, 9],
+            vec![2],
+            vec![2, 0, 0, 0, 0],
+        ];
+        let mut block = Vec::new();
+        let mut previous: &[u8] = &[];
+        for (i, k) in keys.iter().enumerate() {
+            put_block_entry(&mut block, previous, k, i as u64 * 300);
+            previous = k;
+        }
+        let mut reader = BlockReader::default();
+        reader.reset(&block);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(reader.next_entry().unwrap(), Some(i as u64 * 300));
+            assert_eq!(reader.key(), k.as_slice());
+        }
+        assert_eq!(reader.next_entry().unwrap(), None);
+        reader.reset(&block[..block.len() - 2]);
+        let mut result = Ok(Some(0));
+        while let Ok(Some(_)) = result {
+            result = reader.next_entry();
+        }
+        assert!(result.is_err(), "a truncated block is an error");
     }
 
     #[test]

@@ -52,8 +52,10 @@
 //! # }
 //! ```
 
+mod blocks;
 mod connection;
 mod file;
+mod hash;
 mod keys;
 mod mem;
 mod store;

@@ -12,11 +12,14 @@ use datacamp_datom::{
 };
 use imbl::OrdMap;
 
+use crate::hash::FxHashMap;
 use crate::keys::Part;
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
 use crate::write::{apply_datoms, placement, Counts, IndexWriter, LoadTracker};
 
 /// The fields of one index entry's key; each index orders them its own way.
+/// Stored inline in the B-tree nodes: a scan then reads the nodes
+/// sequentially instead of chasing a pointer per datom.
 #[derive(Clone, Debug)]
 struct Fact {
     e: i64,
@@ -26,14 +29,29 @@ struct Fact {
 }
 
 impl Fact {
+    fn new(e: i64, a: Keyword, v: Value, tx: i64) -> Fact {
+        Fact { e, a, v, tx }
+    }
+
     /// The smallest fact with the given leading fields (the rest minimal).
     fn lower(e: Option<i64>, a: Option<&Keyword>, v: Option<&Value>) -> Fact {
-        Fact {
-            e: e.unwrap_or(i64::MIN),
-            a: a.cloned().unwrap_or_else(|| Keyword::new(None, "")),
-            v: v.cloned().unwrap_or(Value::Boolean(false)),
-            tx: i64::MIN,
-        }
+        Fact::new(
+            e.unwrap_or(i64::MIN),
+            a.cloned().unwrap_or_else(|| Keyword::new(None, "")),
+            v.cloned().unwrap_or(Value::Boolean(false)),
+            i64::MIN,
+        )
+    }
+}
+
+/// Keyword order with a shortcut: datoms of one attribute almost always
+/// share the keyword's allocation, and comparing those by pointer saves
+/// most of the string comparisons of a B-tree descent.
+fn cmp_attr(x: &Keyword, y: &Keyword) -> Ordering {
+    if std::ptr::eq(x.as_str(), y.as_str()) {
+        Ordering::Equal
+    } else {
+        x.cmp(y)
     }
 }
 
@@ -64,25 +82,21 @@ macro_rules! index_key {
 index_key!(Eavt, |x, y| x
     .e
     .cmp(&y.e)
-    .then_with(|| x.a.cmp(&y.a))
+    .then_with(|| cmp_attr(&x.a, &y.a))
     .then_with(|| x.v.cmp(&y.v))
     .then_with(|| x.tx.cmp(&y.tx)));
-index_key!(Aevt, |x, y| x
-    .a
-    .cmp(&y.a)
+index_key!(Aevt, |x, y| cmp_attr(&x.a, &y.a)
     .then_with(|| x.e.cmp(&y.e))
     .then_with(|| x.v.cmp(&y.v))
     .then_with(|| x.tx.cmp(&y.tx)));
-index_key!(Avet, |x, y| x
-    .a
-    .cmp(&y.a)
+index_key!(Avet, |x, y| cmp_attr(&x.a, &y.a)
     .then_with(|| x.v.cmp(&y.v))
     .then_with(|| x.e.cmp(&y.e))
     .then_with(|| x.tx.cmp(&y.tx)));
 index_key!(Vaet, |x, y| x
     .v
     .cmp(&y.v)
-    .then_with(|| x.a.cmp(&y.a))
+    .then_with(|| cmp_attr(&x.a, &y.a))
     .then_with(|| x.e.cmp(&y.e))
     .then_with(|| x.tx.cmp(&y.tx)));
 
@@ -102,6 +116,9 @@ struct MemSnap {
     vaet: OrdMap<Vaet, Retracted>,
     log: OrdMap<i64, Arc<LogTx>>,
     state: State,
+    /// One allocation per attribute keyword, shared by every stored fact,
+    /// so that index comparisons mostly stop at [`cmp_attr`]'s pointer test.
+    interned: FxHashMap<Keyword, Keyword>,
 }
 
 impl std::fmt::Debug for MemSnap {
@@ -165,6 +182,10 @@ fn entry(f: &Fact, r: Retracted) -> Entry {
 macro_rules! scan_map {
     ($map:expr, $key:ident, $index:expr, $bounds:expr) => {{
         let boxed: EntryIter<'_> = match $bounds {
+            // A full scan needs neither a seek nor a prefix test per entry.
+            Bounds::Prefix(parts) if parts.is_empty() => {
+                Box::new($map.iter().map(|(k, r)| Ok(entry(&k.0, *r))))
+            }
             Bounds::Prefix(parts) => {
                 let parts = parts.clone();
                 let lower = $key(lower_bound($index, &parts));
@@ -248,12 +269,7 @@ struct MemWriter<'s> {
 
 impl IndexWriter for MemWriter<'_> {
     fn current_tx(&mut self, e: i64, a: &Keyword, v: &Value) -> Result<Option<i64>> {
-        let lower = Eavt(Fact {
-            e,
-            a: a.clone(),
-            v: v.clone(),
-            tx: i64::MIN,
-        });
+        let lower = Eavt(Fact::new(e, a.clone(), v.clone(), i64::MIN));
         Ok(self
             .snap
             .eavt
@@ -273,12 +289,7 @@ impl IndexWriter for MemWriter<'_> {
         avet: bool,
         vaet: bool,
     ) -> Result<bool> {
-        let fact = Fact {
-            e,
-            a: a.clone(),
-            v: v.clone(),
-            tx,
-        };
+        let fact = Fact::new(e, self.snap.intern(a), v.clone(), tx);
         let r = retracted.unwrap_or(0);
         let s = &mut *self.snap;
         if avet {
@@ -300,12 +311,7 @@ impl IndexWriter for MemWriter<'_> {
         avet: bool,
         vaet: bool,
     ) -> Result<()> {
-        let fact = Fact {
-            e,
-            a: a.clone(),
-            v: v.clone(),
-            tx,
-        };
+        let fact = Fact::new(e, a.clone(), v.clone(), tx);
         let s = &mut *self.snap;
         if avet {
             s.avet.remove(&Avet(fact.clone()));
@@ -320,6 +326,15 @@ impl IndexWriter for MemWriter<'_> {
 }
 
 impl MemSnap {
+    /// The shared copy of keyword `a`.
+    fn intern(&mut self, a: &Keyword) -> Keyword {
+        if let Some(k) = self.interned.get(a) {
+            return k.clone();
+        }
+        self.interned.insert(a.clone(), a.clone());
+        a.clone()
+    }
+
     /// Rebuilds the AVET and VAET entries of `attr` from AEVT, as `schema`
     /// places them.
     fn reindex(&mut self, attr: &Keyword, schema: &Schema) {
@@ -382,6 +397,7 @@ impl MemStore {
                 last_instant: now_ms,
                 schema: Arc::new(Schema::bootstrap()),
             },
+            interned: FxHashMap::default(),
         };
         let mut counts = Counts::default();
         let datoms = [bootstrap];
@@ -391,6 +407,7 @@ impl MemStore {
             &datoms,
             &Schema::bootstrap(),
             config,
+            true,
             &mut counts,
         );
         snap.log.insert(
@@ -440,6 +457,7 @@ impl Store for MemStore {
             c.datoms,
             &c.schema,
             config,
+            c.verified,
             &mut counts,
         )?;
         for attr in &c.reindex {
@@ -494,12 +512,7 @@ impl Store for MemStore {
                 }
                 next.log.remove(&TX0);
             }
-            let fact = Fact {
-                e: d.e,
-                a: d.a.clone(),
-                v: d.v.clone(),
-                tx: d.tx,
-            };
+            let fact = Fact::new(d.e, next.intern(&d.a), d.v.clone(), d.tx);
             next.aevt.insert(Aevt(fact.clone()), 0);
             if next.eavt.insert(Eavt(fact), 0).is_none() {
                 counts.live += 1;

@@ -122,6 +122,9 @@ pub(crate) struct Commit<'a> {
     /// Attributes whose AVET or VAET membership changed: their entries there
     /// are rebuilt from AEVT.
     pub reindex: Vec<Keyword>,
+    /// The datoms come from the transactor, checked against this basis
+    /// (not replayed from elsewhere).
+    pub verified: bool,
 }
 
 /// A storage backend: hands out snapshots and writes transactions. Callers

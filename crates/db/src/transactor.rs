@@ -12,7 +12,7 @@
 //!    drops redundant assertions, replaces cardinality-one values, cascades
 //!    `:db/retractEntity`, and finally checks unique constraints.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datacamp_datom::{
@@ -21,6 +21,7 @@ use datacamp_datom::{
     TxOp, TxValue, Unique, Value, ValueType, TX0,
 };
 
+use crate::hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use crate::keys::Part;
 use crate::store::{Bounds, StoreRead};
 use crate::write::is_schema_attr;
@@ -458,6 +459,9 @@ struct Overlay<'s> {
     snap: &'s dyn StoreRead,
     schema: &'s Schema,
     tx: i64,
+    /// The snapshot's max eid: entities above it (below TX0) and the new
+    /// transaction entity have no datoms there, so they are not looked up.
+    max_eid: i64,
     out: Vec<Option<Datom>>,
     asserted: HashMap<(i64, Keyword, Value), usize>,
     retracted: HashMap<(i64, Keyword, Value), usize>,
@@ -469,7 +473,15 @@ struct Overlay<'s> {
 }
 
 impl Overlay<'_> {
+    /// Can the snapshot hold datoms of `e`?
+    fn in_snapshot(&self, e: i64) -> bool {
+        e != self.tx && !(e > self.max_eid && e < TX0)
+    }
+
     fn snapshot_values(&mut self, e: i64, a: &Keyword) -> Result<&Vec<Value>> {
+        if !self.in_snapshot(e) {
+            return Ok(&EMPTY);
+        }
         let key = (e, a.clone());
         if !self.snapshot_ea.contains_key(&key) {
             let bounds = Bounds::Prefix(vec![Part::E(e), Part::A(a.clone())]);
@@ -579,7 +591,12 @@ impl Overlay<'_> {
         if !visited.insert(e) {
             return Ok(());
         }
-        let mut datoms: Vec<(Keyword, Value)> = snapshot_entity(self.snap, e)?
+        let stored = if self.in_snapshot(e) {
+            snapshot_entity(self.snap, e)?
+        } else {
+            Vec::new()
+        };
+        let mut datoms: Vec<(Keyword, Value)> = stored
             .into_iter()
             .filter(|(a, v)| !self.retracted.contains_key(&(e, a.clone(), v.clone())))
             .collect();
@@ -616,7 +633,7 @@ impl Overlay<'_> {
 
     /// `:db.unique/*` attributes: one entity per value.
     fn check_unique(&self) -> Result<()> {
-        let mut seen: HashMap<(&Keyword, &Value), i64> = HashMap::new();
+        let mut seen: HashMap<(&Keyword, &Value), i64> = HashMap::default();
         for d in self.out.iter().flatten().filter(|d| d.added) {
             if self.schema.get(&d.a).and_then(|a| a.unique).is_none() {
                 continue;
@@ -675,7 +692,7 @@ pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result
         snap,
         schema: &schema,
         tx,
-        tempids: HashMap::new(),
+        tempids: HashMap::default(),
     };
     resolve_tempids(&mut resolver, &ops, state.max_eid)?;
     let mut max_eid = state.max_eid;
@@ -688,12 +705,13 @@ pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result
         snap,
         schema: &schema,
         tx,
+        max_eid: state.max_eid,
         out: Vec::new(),
-        asserted: HashMap::new(),
-        retracted: HashMap::new(),
-        pending_ea: HashMap::new(),
-        pending_e: HashMap::new(),
-        snapshot_ea: HashMap::new(),
+        asserted: HashMap::default(),
+        retracted: HashMap::default(),
+        pending_ea: HashMap::default(),
+        pending_e: HashMap::default(),
+        snapshot_ea: HashMap::default(),
     };
     for op in &ops {
         match op {
@@ -714,7 +732,7 @@ pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result
             }
             Op::RetractEntity(e) => {
                 let e = resolver.entity(e)?;
-                overlay.retract_entity(e, &mut HashSet::new())?;
+                overlay.retract_entity(e, &mut HashSet::default())?;
             }
         }
     }
@@ -795,11 +813,11 @@ fn resolve_tempids(r: &mut Resolver<'_>, ops: &[Op], max_eid: i64) -> Result<()>
         }
     }
 
-    let mut upserted: HashMap<Temp, (i64, Keyword, Value)> = HashMap::new();
-    let mut identity_owner: HashMap<(Keyword, Value), Temp> = HashMap::new();
-    let mut alias: HashMap<Temp, Temp> = HashMap::new();
+    let mut upserted: HashMap<Temp, (i64, Keyword, Value)> = HashMap::default();
+    let mut identity_owner: HashMap<(Keyword, Value), Temp> = HashMap::default();
+    let mut alias: HashMap<Temp, Temp> = HashMap::default();
     let mut as_entity: Vec<Temp> = Vec::new();
-    let mut seen_entity: HashSet<Temp> = HashSet::new();
+    let mut seen_entity: HashSet<Temp> = HashSet::default();
     let mut as_value: BTreeSet<Temp> = BTreeSet::new();
     for op in ops {
         match op {

@@ -58,16 +58,25 @@ pub(crate) struct Counts {
 /// (the log still records them). A retraction keeps the retracted entry for
 /// `as_of` and history unless history is off for the database or the
 /// attribute (`:db/noHistory`), in which case the entry goes away.
+///
+/// `verified` datoms come from the transactor, which already checked them
+/// against this basis: their assertions are of datoms not yet current, so
+/// the lookup is skipped.
 pub(crate) fn apply_datoms(
     w: &mut impl IndexWriter,
     datoms: &[Datom],
     schema: &Schema,
     config: DbConfig,
+    verified: bool,
     counts: &mut Counts,
 ) -> Result<()> {
     for d in datoms {
         let (avet, vaet) = placement(schema, &d.a, &d.v);
-        let current = w.current_tx(d.e, &d.a, &d.v)?;
+        let current = if verified && d.added {
+            None
+        } else {
+            w.current_tx(d.e, &d.a, &d.v)?
+        };
         match (d.added, current) {
             (true, Some(_)) | (false, None) => {}
             (true, None) => {
@@ -128,6 +137,8 @@ pub(crate) struct LoadTracker {
     /// The stream carries its own bootstrap transaction, which replaces
     /// this database's (a backup of a Datacamp database contains one).
     pub has_tx0: bool,
+    /// `:db/txInstant`, built once (keywords allocate).
+    tx_instant: Keyword,
 }
 
 impl LoadTracker {
@@ -140,6 +151,7 @@ impl LoadTracker {
             last_instant: None,
             schema_datoms: Vec::new(),
             has_tx0: false,
+            tx_instant: schema::attr::tx_instant(),
         }
     }
 
@@ -165,7 +177,7 @@ impl LoadTracker {
             self.max_tx = d.tx;
             self.last_instant = None;
         }
-        if d.e == d.tx && d.tx == self.max_tx && d.a == schema::attr::tx_instant() {
+        if d.e == d.tx && d.tx == self.max_tx && d.a == self.tx_instant {
             if let Value::Instant(ms) = d.v {
                 self.last_instant = Some(ms);
             }
