@@ -19,6 +19,16 @@ pub enum CliError {
         #[source]
         source: datacamp::datom::Error,
     },
+    /// A backup, restore, verify, list, cleanup or inspect operation failed;
+    /// `action` names it, the database and the target.
+    #[error("{action}")]
+    Op {
+        /// What was being done.
+        action: String,
+        /// The operation's error.
+        #[source]
+        source: datacamp::Error,
+    },
     /// The tx-data input could not be read.
     #[error("cannot read tx-data from {input}")]
     ReadInput {
@@ -60,6 +70,15 @@ impl CliError {
     pub fn db(action: impl Into<String>) -> impl FnOnce(datacamp::datom::Error) -> CliError {
         let action = action.into();
         move |source| CliError::Db { action, source }
+    }
+
+    /// An operation error with what was being done.
+    pub fn op<E: Into<datacamp::Error>>(action: impl Into<String>) -> impl FnOnce(E) -> CliError {
+        let action = action.into();
+        move |source| CliError::Op {
+            action,
+            source: source.into(),
+        }
     }
 
     /// An I/O error with what was being done.

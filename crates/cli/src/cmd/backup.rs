@@ -40,7 +40,8 @@ pub struct TargetArgs {
 impl TargetArgs {
     /// Opens `target` (a path, `file:///path` or `s3://bucket/prefix/`).
     pub fn open(&self, target: &str) -> Result<BackupStore, CliError> {
-        let parsed = Target::parse(target).map_err(CliError::op(format!("invalid target {target}")))?;
+        let parsed =
+            Target::parse(target).map_err(CliError::op(format!("invalid target {target}")))?;
         let parsed = match parsed {
             Target::S3(mut s3) => {
                 self.apply(&mut s3);
@@ -53,7 +54,8 @@ impl TargetArgs {
                 dir
             }
         };
-        BackupStore::open(&parsed).map_err(CliError::op(format!("cannot open backup target {target}")))
+        BackupStore::open(&parsed)
+            .map_err(CliError::op(format!("cannot open backup target {target}")))
     }
 
     fn apply(&self, s3: &mut S3Options) {
@@ -83,7 +85,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size like 64MiB or 1048576"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 64MiB or 1048576"))?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1_000,
@@ -92,9 +96,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} in {text:?} (use KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?} (use KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
     };
-    n.checked_mul(factor).ok_or_else(|| format!("{text:?} is too large"))
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -280,7 +289,7 @@ pub enum InspectWhat {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -305,7 +314,7 @@ fn progress(out: &Output) -> (ProgressBar, ProgressFn) {
     (bar, callback)
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     let n = n as f64;
     if n >= 1e9 {
         format!("{:.2} GB", n / 1e9)
@@ -320,7 +329,8 @@ fn human_bytes(n: u64) -> String {
 
 pub fn backup(args: BackupArgs, out: &Output) -> Result<(), CliError> {
     let store = args.target.open(&args.to)?;
-    let conn = datacamp::db::open(&args.db).map_err(CliError::db(format!("cannot open database {}", args.db)))?;
+    let conn = datacamp::db::open(&args.db)
+        .map_err(CliError::db(format!("cannot open database {}", args.db)))?;
     let (bar, callback) = progress(out);
     let opts = datacamp::BackupOptions {
         database_id: args.database_id.clone(),
@@ -328,7 +338,9 @@ pub fn backup(args: BackupArgs, out: &Output) -> Result<(), CliError> {
         parallel: usize::from(args.parallel),
         compression: match args.compression {
             CompressionArg::None => Compression::None,
-            CompressionArg::Gzip => Compression::Gzip { level: args.compression_level },
+            CompressionArg::Gzip => Compression::Gzip {
+                level: args.compression_level,
+            },
         },
         progress: Some(callback),
     };
@@ -336,13 +348,23 @@ pub fn backup(args: BackupArgs, out: &Output) -> Result<(), CliError> {
     let result = match &args.resume {
         Some(id) => rt
             .block_on(datacamp::resume_backup(&conn, &store, id, &opts))
-            .map_err(CliError::op(format!("cannot resume backup {id} of {} to {}", args.db, args.to)))?,
+            .map_err(CliError::op(format!(
+                "cannot resume backup {id} of {} to {}",
+                args.db, args.to
+            )))?,
         None => rt
             .block_on(datacamp::backup(&conn, &store, &opts))
-            .map_err(CliError::op(format!("backup of {} to {} failed", args.db, args.to)))?,
+            .map_err(CliError::op(format!(
+                "backup of {} to {} failed",
+                args.db, args.to
+            )))?,
     };
     bar.finish_and_clear();
-    let ratio = if result.total_bytes > 0 { result.uncompressed_bytes as f64 / result.total_bytes as f64 } else { 0.0 };
+    let ratio = if result.total_bytes > 0 {
+        result.uncompressed_bytes as f64 / result.total_bytes as f64
+    } else {
+        0.0
+    };
     out.result(
         json!({
             "success": result.success,
@@ -383,8 +405,16 @@ pub fn restore(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         progress: Some(callback),
     };
     let result = runtime()?
-        .block_on(datacamp::restore_to_url(&args.db, &store, &args.backup_id, &opts))
-        .map_err(CliError::op(format!("restore of backup {} into {} failed", args.backup_id, args.db)))?;
+        .block_on(datacamp::restore_to_url(
+            &args.db,
+            &store,
+            &args.backup_id,
+            &opts,
+        ))
+        .map_err(CliError::op(format!(
+            "restore of backup {} into {} failed",
+            args.backup_id, args.db
+        )))?;
     bar.finish_and_clear();
     out.result(
         json!({
@@ -403,7 +433,11 @@ pub fn restore(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         || {
             format!(
                 "restored backup {} into {}: {} datoms from {} chunks in {:.2}s\n",
-                result.backup_id, result.database_url, result.datom_count, result.chunk_count, result.duration_secs
+                result.backup_id,
+                result.database_url,
+                result.datom_count,
+                result.chunk_count,
+                result.duration_secs
             )
         },
     )
@@ -413,7 +447,10 @@ pub fn list(args: ListArgs, out: &Output) -> Result<(), CliError> {
     let store = args.target.open(&args.from)?;
     let backups = runtime()?
         .block_on(datacamp::list_backups_in(&store, &args.database_id))
-        .map_err(CliError::op(format!("cannot list backups of {} in {}", args.database_id, args.from)))?;
+        .map_err(CliError::op(format!(
+            "cannot list backups of {} in {}",
+            args.database_id, args.from
+        )))?;
     let rows: Vec<serde_json::Value> = backups
         .iter()
         .map(|b| {
@@ -429,31 +466,39 @@ pub fn list(args: ListArgs, out: &Output) -> Result<(), CliError> {
             })
         })
         .collect();
-    out.result(json!({ "database_id": args.database_id, "backups": rows }), || {
-        if backups.is_empty() {
-            return format!("no backups of {} in {}\n", args.database_id, args.from);
-        }
-        let mut s = format!("{:<24} {:<6} {:<26} {:<12} {:>12} {:>10}\n", "BACKUP ID", "TYPE", "CREATED", "STATE", "DATOMS", "SIZE");
-        for b in &backups {
-            let state = if b.completed {
-                "complete"
-            } else if b.in_progress {
-                "in progress"
-            } else {
-                "incomplete"
-            };
-            s.push_str(&format!(
+    out.result(
+        json!({ "database_id": args.database_id, "backups": rows }),
+        || {
+            if backups.is_empty() {
+                return format!("no backups of {} in {}\n", args.database_id, args.from);
+            }
+            let mut s = format!(
                 "{:<24} {:<6} {:<26} {:<12} {:>12} {:>10}\n",
-                b.backup_id,
-                b.backup_type.as_deref().unwrap_or("-"),
-                b.created_at_ms.map(datacamp::datom::format_instant).unwrap_or_else(|| "-".into()),
-                state,
-                b.datom_count.map_or("-".into(), |n| n.to_string()),
-                b.size_bytes.map_or("-".into(), human_bytes),
-            ));
-        }
-        s
-    })
+                "BACKUP ID", "TYPE", "CREATED", "STATE", "DATOMS", "SIZE"
+            );
+            for b in &backups {
+                let state = if b.completed {
+                    "complete"
+                } else if b.in_progress {
+                    "in progress"
+                } else {
+                    "incomplete"
+                };
+                s.push_str(&format!(
+                    "{:<24} {:<6} {:<26} {:<12} {:>12} {:>10}\n",
+                    b.backup_id,
+                    b.backup_type.as_deref().unwrap_or("-"),
+                    b.created_at_ms
+                        .map(datacamp::datom::format_instant)
+                        .unwrap_or_else(|| "-".into()),
+                    state,
+                    b.datom_count.map_or("-".into(), |n| n.to_string()),
+                    b.size_bytes.map_or("-".into(), human_bytes),
+                ));
+            }
+            s
+        },
+    )
 }
 
 pub fn verify(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
@@ -467,7 +512,10 @@ pub fn verify(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
     };
     let result = runtime()?
         .block_on(datacamp::verify(&store, &args.backup_id, &opts))
-        .map_err(CliError::op(format!("cannot verify backup {} in {}", args.backup_id, args.from)))?;
+        .map_err(CliError::op(format!(
+            "cannot verify backup {} in {}",
+            args.backup_id, args.from
+        )))?;
     bar.finish_and_clear();
     let bad: Vec<serde_json::Value> = result
         .bad_chunks
@@ -496,7 +544,9 @@ pub fn verify(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
                     "backup {} is good: complete, {} chunks present{}\n",
                     result.backup_id,
                     result.chunk_count,
-                    result.datoms_checked.map_or(String::new(), |n| format!(", {n} datoms decoded and counted"))
+                    result.datoms_checked.map_or(String::new(), |n| format!(
+                        ", {n} datoms decoded and counted"
+                    ))
                 ));
             }
             s
@@ -512,7 +562,11 @@ pub fn verify(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
     for p in &result.bad_chunks {
         lines.push(format!("chunk {} ({}): {}", p.chunk_id, p.key, p.problem));
     }
-    Err(CliError::Refused(format!("backup {} failed verification: {}", result.backup_id, lines.join("; "))))
+    Err(CliError::Refused(format!(
+        "backup {} failed verification: {}",
+        result.backup_id,
+        lines.join("; ")
+    )))
 }
 
 pub fn cleanup(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
@@ -524,7 +578,10 @@ pub fn cleanup(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
     };
     let result = runtime()?
         .block_on(datacamp::cleanup_incomplete_in(&store, &opts))
-        .map_err(CliError::op(format!("cleanup of {} in {} failed", args.database_id, args.from)))?;
+        .map_err(CliError::op(format!(
+            "cleanup of {} in {} failed",
+            args.database_id, args.from
+        )))?;
     let removed: Vec<serde_json::Value> = result
         .removed
         .iter()
@@ -533,13 +590,23 @@ pub fn cleanup(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
     out.result(
         json!({"dry_run": result.dry_run, "removed": removed, "kept_recent": result.kept_recent}),
         || {
-            let verb = if result.dry_run { "would remove" } else { "removed" };
+            let verb = if result.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
             let mut s = String::new();
             for r in &result.removed {
-                s.push_str(&format!("{verb} incomplete backup {} ({:.1} h old, {} objects)\n", r.backup_id, r.age_hours, r.objects));
+                s.push_str(&format!(
+                    "{verb} incomplete backup {} ({:.1} h old, {} objects)\n",
+                    r.backup_id, r.age_hours, r.objects
+                ));
             }
             for k in &result.kept_recent {
-                s.push_str(&format!("kept incomplete backup {k} (younger than {} h)\n", args.older_than_hours));
+                s.push_str(&format!(
+                    "kept incomplete backup {k} (younger than {} h)\n",
+                    args.older_than_hours
+                ));
             }
             if s.is_empty() {
                 s.push_str("no incomplete backups\n");
@@ -554,13 +621,26 @@ pub fn inspect(args: InspectArgs, out: &Output) -> Result<(), CliError> {
         return inspect_chunk(&file);
     }
     let (Some(from), Some(backup_id)) = (args.from, args.backup_id) else {
-        return Err(CliError::Refused("inspect needs --from and --backup-id, or `inspect chunk FILE`".into()));
+        return Err(CliError::Refused(
+            "inspect needs --from and --backup-id, or `inspect chunk FILE`".into(),
+        ));
     };
     let store = args.target.open(&from)?;
-    let which = if args.checkpoint { datacamp::inspect::Document::Checkpoint } else { datacamp::inspect::Document::Manifest };
+    let which = if args.checkpoint {
+        datacamp::inspect::Document::Checkpoint
+    } else {
+        datacamp::inspect::Document::Manifest
+    };
     let text = runtime()?
-        .block_on(datacamp::inspect::document_text(&store, &args.database_id, &backup_id, which))
-        .map_err(CliError::op(format!("cannot inspect backup {backup_id} in {from}")))?;
+        .block_on(datacamp::inspect::document_text(
+            &store,
+            &args.database_id,
+            &backup_id,
+            which,
+        ))
+        .map_err(CliError::op(format!(
+            "cannot inspect backup {backup_id} in {from}"
+        )))?;
     out.result(json!({"backup_id": backup_id, "edn": text}), || {
         let mut t = text.clone();
         if !t.ends_with('\n') {
@@ -581,13 +661,19 @@ fn inspect_chunk(file: &std::path::Path) -> Result<(), CliError> {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
                     pipe_closed = true;
                 } else {
-                    return Err(datacamp::Error::Io { path: "standard output".into(), source: e });
+                    return Err(datacamp::Error::Io {
+                        path: "standard output".into(),
+                        source: e,
+                    });
                 }
             }
         }
         Ok(())
     });
-    result.map_err(CliError::op(format!("cannot read chunk file {}", file.display())))?;
+    result.map_err(CliError::op(format!(
+        "cannot read chunk file {}",
+        file.display()
+    )))?;
     crate::output::quiet_broken_pipe(w.flush())
 }
 

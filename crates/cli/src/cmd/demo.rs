@@ -3,8 +3,9 @@
 //!
 //! The demo owns its directory: it marks it with a `.datacamp-demo` file and
 //! only ever replaces what is inside a directory carrying that mark (or an
-//! empty one). Each step prints one progress line; later steps (back up,
-//! verify, restore) are added to [`run`] as further steps.
+//! empty one). Each step prints one progress line: create the source, back
+//! it up, verify the backup deeply, restore it into a fresh database, and
+//! compare the two datom by datom.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,12 @@ use crate::output::Output;
 const MARKER: &str = ".datacamp-demo";
 /// The source database's file name inside the demo directory.
 const SOURCE_DB: &str = "source.db";
+/// The restored database's file name inside the demo directory.
+const RESTORED_DB: &str = "restored.db";
+/// The backup directory inside the demo directory.
+const BACKUPS: &str = "backups";
 /// Steps [`run`] performs, for the `[k/N]` progress prefix.
-const STEPS: usize = 3;
+const STEPS: usize = 6;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -31,7 +36,9 @@ Examples:
   datacamp demo --dir /tmp/demo --datoms 100000 --json
 
 Creates DIR/source.db (a durable database) filled with a deterministic synthetic
-social/CRM dataset. Running it again replaces the previous demo database; it refuses
+social/CRM dataset, backs it up to DIR/backups, verifies the backup deeply, restores
+it into DIR/restored.db and checks that the restored database equals the source,
+datom for datom. Running it again replaces the previous demo's files; it refuses
 to touch a non-empty directory that it did not create.")]
 pub struct DemoArgs {
     /// The directory for the demo's files.
@@ -77,7 +84,6 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
 
-    step(3, format!("checking {url}"));
     let stats = db
         .stats()
         .map_err(CliError::db(format!("cannot read statistics of {url}")))?;
@@ -86,6 +92,84 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     } else {
         0.0
     };
+    out.progress(format!(
+        "      {} datoms, {} entities, {} transactions in {seconds:.2} s ({rate:.0} datoms/s)",
+        stats.datoms, stats.entities, loaded.transactions
+    ));
+
+    let backups = dir.join(BACKUPS);
+    if backups.exists() {
+        fs::remove_dir_all(&backups).map_err(CliError::io(format!(
+            "cannot remove the previous demo backups in {}",
+            backups.display()
+        )))?;
+    }
+    let store = datacamp::storage::BackupStore::open(&datacamp::storage::Target::Directory(
+        backups.clone(),
+    ))
+    .map_err(CliError::op(format!("cannot open {}", backups.display())))?;
+    let rt = super::backup::runtime()?;
+
+    step(3, format!("backing up to {}", backups.display()));
+    let opts = datacamp::BackupOptions {
+        chunk_size: 8 << 20,
+        parallel: 2,
+        ..datacamp::BackupOptions::default()
+    };
+    let backup = rt
+        .block_on(datacamp::backup(&db, &store, &opts))
+        .map_err(CliError::op(format!("backup of {url} failed")))?;
+    out.progress(format!(
+        "      backup {}: {} chunk(s), {} in {:.2} s",
+        backup.backup_id,
+        backup.chunk_count,
+        super::backup::human_bytes(backup.total_bytes),
+        backup.duration_secs
+    ));
+
+    step(4, format!("verifying backup {} (deep)", backup.backup_id));
+    let verify_opts = datacamp::VerifyOptions {
+        deep: true,
+        ..datacamp::VerifyOptions::default()
+    };
+    let verified = rt
+        .block_on(datacamp::verify(&store, &backup.backup_id, &verify_opts))
+        .map_err(CliError::op(format!(
+            "cannot verify backup {}",
+            backup.backup_id
+        )))?;
+    if !verified.success {
+        return Err(CliError::Refused(format!(
+            "backup {} failed verification: {:?} {:?}",
+            backup.backup_id, verified.problems, verified.bad_chunks
+        )));
+    }
+
+    let restored = dir.join(RESTORED_DB);
+    let restored = restored
+        .to_str()
+        .ok_or_else(|| CliError::Refused(format!("{} is not valid UTF-8", restored.display())))?;
+    datacamp::db::delete(restored).map_err(CliError::db(format!(
+        "cannot delete the previous restored database {restored}"
+    )))?;
+    step(5, format!("restoring into {restored}"));
+    let restore = rt
+        .block_on(datacamp::restore_to_url(
+            restored,
+            &store,
+            &backup.backup_id,
+            &datacamp::RestoreOptions::default(),
+        ))
+        .map_err(CliError::op(format!("restore into {restored} failed")))?;
+
+    step(
+        6,
+        "comparing the restored database with the source".to_string(),
+    );
+    let target =
+        datacamp::db::open(restored).map_err(CliError::db(format!("cannot open {restored}")))?;
+    let compared = compare(&db, &target)?;
+
     out.result(
         json!({
             "dir": dir.display().to_string(),
@@ -96,15 +180,73 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
             "basis_tx": stats.basis_tx,
             "bytes_on_disk": stats.bytes_on_disk,
             "load_seconds": seconds,
+            "backup_id": backup.backup_id,
+            "backup_chunks": backup.chunk_count,
+            "backup_bytes": backup.total_bytes,
+            "backup_seconds": backup.duration_secs,
+            "verified": verified.success,
+            "restored_db": restore.database_url,
+            "restored_datoms": restore.datom_count,
+            "restore_seconds": restore.duration_secs,
+            "datoms_compared": compared,
+            "equal": true,
         }),
         || {
             format!(
-                "demo database ready: {url}\n  {} datoms, {} entities, {} transactions, loaded in {seconds:.2} s ({rate:.0} datoms/s)\n\
-                 try:\n  datacamp db stats --db {url}\n  datacamp db datoms --db {url} | head\n",
-                stats.datoms, stats.entities, loaded.transactions
+                "demo complete: {url} backed up, verified and restored; the restored database equals the source ({compared} datoms compared)\n\
+                 try:\n  datacamp list --from {}\n  datacamp verify --from {} --backup-id {} --deep\n  datacamp db stats --db {}\n",
+                backups.display(),
+                backups.display(),
+                backup.backup_id,
+                restore.database_url
             )
         },
     )
+}
+
+/// Compares two databases datom by datom in EAVT order, leaving out each
+/// one's own bootstrap transaction; returns how many datoms were compared.
+fn compare(source: &datacamp::db::Db, target: &datacamp::db::Db) -> Result<u64, CliError> {
+    use datacamp::datom::{Index, TX0};
+    let (a, b) = (
+        source
+            .db()
+            .map_err(CliError::db("cannot read the source"))?,
+        target
+            .db()
+            .map_err(CliError::db("cannot read the restored database"))?,
+    );
+    let user = |d: &Result<datacamp::datom::Datom, datacamp::datom::Error>| !matches!(d, Ok(d) if d.tx == TX0);
+    let mut left = a
+        .datoms(Index::Eavt, &[])
+        .map_err(CliError::db("cannot read the source"))?
+        .filter(user);
+    let mut right = b
+        .datoms(Index::Eavt, &[])
+        .map_err(CliError::db("cannot read the restored database"))?
+        .filter(user);
+    let mut n = 0u64;
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return Ok(n),
+            (Some(x), Some(y)) => {
+                let x = x.map_err(CliError::db("cannot read the source"))?;
+                let y = y.map_err(CliError::db("cannot read the restored database"))?;
+                if x != y {
+                    return Err(CliError::Refused(format!(
+                        "the restored database differs from the source at datom {n}: {x} vs {y}"
+                    )));
+                }
+                n += 1;
+            }
+            (x, _) => {
+                return Err(CliError::Refused(format!(
+                    "the restored database has {} datoms than the source after {n} equal ones",
+                    if x.is_some() { "fewer" } else { "more" }
+                )))
+            }
+        }
+    }
 }
 
 /// Makes sure `dir` exists and is the demo's to use; returns it absolute.

@@ -3,6 +3,7 @@
 //! Adding a command group: write `cmd/<group>.rs` with an `Args` struct and
 //! a `run(args, &Output)`, add a variant to [`Command`] and a line to [`run`].
 
+pub mod backup;
 pub mod db;
 pub mod demo;
 
@@ -16,6 +17,8 @@ Examples:
   datacamp demo --dir ./datacamp-demo --datoms 100000
   datacamp db stats --db ./datacamp-demo/source.db
   datacamp db datoms --db ./datacamp-demo/source.db | head
+  datacamp backup --db ./datacamp-demo/source.db --to ./backups
+  datacamp list --from ./backups
 
 Exit codes: 0 success, 1 failure (see the `error:` line on stderr), 2 usage error.";
 
@@ -47,8 +50,20 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create a database, transact EDN, list datoms, show statistics.
     Db(db::DbArgs),
-    /// Create a realistic sample database to try the other commands on.
+    /// Create a realistic sample database, back it up, verify and restore it.
     Demo(demo::DemoArgs),
+    /// Back up a database to a directory or S3.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty (or new) database.
+    Restore(backup::RestoreArgs),
+    /// List the backups of a database, newest first.
+    List(backup::ListArgs),
+    /// Check a backup (--deep: re-hash and decode every chunk).
+    Verify(backup::VerifyArgs),
+    /// Remove incomplete backups (never complete ones).
+    Cleanup(backup::CleanupArgs),
+    /// Print a backup's manifest or checkpoint, or a chunk file's datoms.
+    Inspect(backup::InspectArgs),
 }
 
 /// Runs the chosen command.
@@ -57,6 +72,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Db(args) => db::run(args, &out),
         Command::Demo(args) => demo::run(args, &out),
+        Command::Backup(args) => backup::backup(args, &out),
+        Command::Restore(args) => backup::restore(args, &out),
+        Command::List(args) => backup::list(args, &out),
+        Command::Verify(args) => backup::verify(args, &out),
+        Command::Cleanup(args) => backup::cleanup(args, &out),
+        Command::Inspect(args) => backup::inspect(args, &out),
     }
 }
 
