@@ -11,6 +11,8 @@
 //! assert!(run.stderr.starts_with("error: cannot open database"));
 //! ```
 
+pub mod fault_proxy;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
