@@ -32,14 +32,24 @@ pub struct Datom {
 impl Datom {
     /// An asserted datom.
     pub fn new(e: i64, a: Keyword, v: Value, tx: i64) -> Datom {
-        Datom { e, a, v, tx, added: true }
+        Datom {
+            e,
+            a,
+            v,
+            tx,
+            added: true,
+        }
     }
 }
 
 impl fmt::Display for Datom {
     /// `[e a v tx added]` as EDN.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{} {} {} {} {}]", self.e, self.a, self.v, self.tx, self.added)
+        write!(
+            f,
+            "[{} {} {} {} {}]",
+            self.e, self.a, self.v, self.tx, self.added
+        )
     }
 }
 

@@ -59,7 +59,10 @@ pub struct DbConfig {
 
 impl Default for DbConfig {
     fn default() -> Self {
-        DbConfig { schema_flexibility: SchemaFlexibility::Write, keep_history: true }
+        DbConfig {
+            schema_flexibility: SchemaFlexibility::Write,
+            keep_history: true,
+        }
     }
 }
 
@@ -212,6 +215,8 @@ impl Subscribers {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<TxReport>>> {
         // A panic elsewhere while holding this lock leaves the list intact.
-        self.senders.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.senders
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

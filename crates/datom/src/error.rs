@@ -62,7 +62,9 @@ pub enum Error {
     InvalidTxData(String),
     /// `load` into a database that already holds datoms, or a restore into
     /// a non-empty target.
-    #[error("database {what} is not empty ({datoms} datoms); load and restore need an empty database")]
+    #[error(
+        "database {what} is not empty ({datoms} datoms); load and restore need an empty database"
+    )]
     NotEmpty {
         /// The database (URL or path).
         what: String,

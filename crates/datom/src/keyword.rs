@@ -30,11 +30,20 @@ impl Name {
                 // A namespace longer than 4 GiB cannot be represented; such a
                 // keyword is absurd, so it is kept whole as a bare name.
                 match u32::try_from(ns.len()) {
-                    Ok(len) if len != NO_NS => Name { repr: s.into(), ns_len: len },
-                    _ => Name { repr: s.into(), ns_len: NO_NS },
+                    Ok(len) if len != NO_NS => Name {
+                        repr: s.into(),
+                        ns_len: len,
+                    },
+                    _ => Name {
+                        repr: s.into(),
+                        ns_len: NO_NS,
+                    },
                 }
             }
-            None => Name { repr: name.into(), ns_len: NO_NS },
+            None => Name {
+                repr: name.into(),
+                ns_len: NO_NS,
+            },
         }
     }
 

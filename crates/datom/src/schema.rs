@@ -280,7 +280,9 @@ impl Schema {
             f(&mut a);
             attributes.insert(k, a);
         };
-        add(attr::ident(), T::Keyword, &|a| a.unique = Some(Unique::Identity));
+        add(attr::ident(), T::Keyword, &|a| {
+            a.unique = Some(Unique::Identity)
+        });
         add(attr::value_type(), T::Keyword, &|_| {});
         add(attr::cardinality(), T::Keyword, &|_| {});
         add(attr::unique(), T::Keyword, &|_| {});
@@ -326,7 +328,11 @@ impl Schema {
         let value_type = ValueType::from_keyword(find(&attr::value_type())?.as_keyword()?)?;
         let mut a = Attribute::new(ident, value_type);
         a.eid = eid;
-        let kw_name = |k: &Keyword| find(k).and_then(Value::as_keyword).map(|k| k.name().to_owned());
+        let kw_name = |k: &Keyword| {
+            find(k)
+                .and_then(Value::as_keyword)
+                .map(|k| k.name().to_owned())
+        };
         a.cardinality = match kw_name(&attr::cardinality()).as_deref() {
             Some("many") => Cardinality::Many,
             _ => Cardinality::One,
@@ -345,9 +351,10 @@ impl Schema {
             _ => None,
         };
         let keywords = |v: Option<&Value>| match v {
-            Some(Value::Tuple(items)) => {
-                items.iter().map(|i| i.as_keyword().cloned()).collect::<Option<Vec<_>>>()
-            }
+            Some(Value::Tuple(items)) => items
+                .iter()
+                .map(|i| i.as_keyword().cloned())
+                .collect::<Option<Vec<_>>>(),
             _ => None,
         };
         a.tuple_attrs = keywords(find(&attr::tuple_attrs()));
@@ -393,7 +400,12 @@ mod tests {
             Datom::new(1, attr::unique(), k("db.unique/identity"), 536_870_913),
             Datom::new(2, attr::ident(), k("person/friend"), 536_870_913),
             Datom::new(2, attr::value_type(), k("db.type/ref"), 536_870_913),
-            Datom::new(2, attr::cardinality(), k("db.cardinality/many"), 536_870_913),
+            Datom::new(
+                2,
+                attr::cardinality(),
+                k("db.cardinality/many"),
+                536_870_913,
+            ),
             Datom::new(3, attr::ident(), k("not/an-attribute"), 536_870_913),
         ];
         let s = Schema::from_datoms(&ds);

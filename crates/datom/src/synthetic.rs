@@ -47,8 +47,22 @@ const FIRST: [&str; 16] = [
     "Radia", "Dennis", "Leslie", "Niklaus", "Hedy", "Tim",
 ];
 const LAST: [&str; 16] = [
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "McCarthy", "Hamilton",
-    "Thompson", "Perlman", "Ritchie", "Lamport", "Wirth", "Lamarr", "Berners-Lee",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "McCarthy",
+    "Hamilton",
+    "Thompson",
+    "Perlman",
+    "Ritchie",
+    "Lamport",
+    "Wirth",
+    "Lamarr",
+    "Berners-Lee",
 ];
 const STATUS: [&str; 4] = ["active", "inactive", "pending", "suspended"];
 
@@ -62,15 +76,64 @@ pub fn splitmix64(x: u64) -> u64 {
 
 /// `(ident, value type, cardinality many?, unique, index, doc)` of each attribute.
 const SCHEMA: [(&str, &str, bool, Option<&str>, bool, &str); 10] = [
-    ("person/id", "uuid", false, Some("identity"), false, "External id"),
+    (
+        "person/id",
+        "uuid",
+        false,
+        Some("identity"),
+        false,
+        "External id",
+    ),
     ("person/name", "string", false, None, true, "Full name"),
-    ("person/email", "string", false, None, false, "Contact address"),
+    (
+        "person/email",
+        "string",
+        false,
+        None,
+        false,
+        "Contact address",
+    ),
     ("person/age", "long", false, None, false, "Age in years"),
-    ("person/score", "double", false, None, false, "Engagement score, 0-100"),
-    ("person/joined", "instant", false, None, false, "When the person signed up"),
-    ("person/status", "keyword", false, None, false, "Account status"),
-    ("person/active", "boolean", false, None, false, "Active in the last 30 days"),
-    ("person/friend", "ref", true, None, false, "Friends (other people)"),
+    (
+        "person/score",
+        "double",
+        false,
+        None,
+        false,
+        "Engagement score, 0-100",
+    ),
+    (
+        "person/joined",
+        "instant",
+        false,
+        None,
+        false,
+        "When the person signed up",
+    ),
+    (
+        "person/status",
+        "keyword",
+        false,
+        None,
+        false,
+        "Account status",
+    ),
+    (
+        "person/active",
+        "boolean",
+        false,
+        None,
+        false,
+        "Active in the last 30 days",
+    ),
+    (
+        "person/friend",
+        "ref",
+        true,
+        None,
+        false,
+        "Friends (other people)",
+    ),
     ("person/tag", "keyword", true, None, false, "Interest tags"),
 ];
 
@@ -79,11 +142,16 @@ pub fn schema_tx() -> Vec<TxOp> {
     SCHEMA
         .iter()
         .map(|(ident, ty, many, unique, index, doc)| {
-            let kw = |ns: &str, name: &str| TxValue::Scalar(Value::Keyword(Keyword::new(Some(ns), name)));
+            let kw = |ns: &str, name: &str| {
+                TxValue::Scalar(Value::Keyword(Keyword::new(Some(ns), name)))
+            };
             let mut attrs = vec![
                 (attr::ident(), TxValue::Scalar(Value::keyword(ident))),
                 (attr::value_type(), kw("db.type", ty)),
-                (attr::cardinality(), kw("db.cardinality", if *many { "many" } else { "one" })),
+                (
+                    attr::cardinality(),
+                    kw("db.cardinality", if *many { "many" } else { "one" }),
+                ),
                 (attr::doc(), TxValue::Scalar(Value::string(*doc))),
             ];
             if let Some(u) = unique {
@@ -126,7 +194,12 @@ pub fn schema_datoms() -> Vec<Datom> {
 }
 
 fn tx_instant_datom(tx: i64) -> Datom {
-    Datom::new(tx, attr::tx_instant(), Value::Instant(1_700_000_000_000 + (tx - TX0) * 1000), tx)
+    Datom::new(
+        tx,
+        attr::tx_instant(),
+        Value::Instant(1_700_000_000_000 + (tx - TX0) * 1000),
+        tx,
+    )
 }
 
 /// Pre-built keywords, so generating a datom costs no keyword allocation.
@@ -142,7 +215,9 @@ impl Attrs {
         Attrs {
             ids: SCHEMA.map(|s| Keyword::parse(s.0)),
             status: STATUS.map(|s| Value::Keyword(Keyword::new(Some("status"), s))),
-            tags: (0..50).map(|i| Value::Keyword(Keyword::new(Some("tag"), &format!("t{i}")))).collect(),
+            tags: (0..50)
+                .map(|i| Value::Keyword(Keyword::new(Some("tag"), &format!("t{i}"))))
+                .collect(),
         }
     }
 }
@@ -154,7 +229,11 @@ fn entity_value(attrs: &Attrs, k: u64, j: usize) -> Value {
         0 => Value::Uuid(Uuid::from_u64_pair(h(0), h(1))),
         1 => {
             let x = h(2);
-            Value::string(format!("{} {}", FIRST[(x % 16) as usize], LAST[((x >> 8) % 16) as usize]))
+            Value::string(format!(
+                "{} {}",
+                FIRST[(x % 16) as usize],
+                LAST[((x >> 8) % 16) as usize]
+            ))
         }
         2 => Value::string(format!("user{k}@example.com")),
         3 => Value::Long(18 + (h(3) % 80) as i64),
@@ -174,7 +253,13 @@ pub fn entity_tx(k: u64) -> i64 {
 
 /// Exactly `n` datoms of the dataset, in the order the module docs give.
 pub fn datoms(n: u64) -> Datoms {
-    Datoms { attrs: Attrs::new(), schema: schema_datoms().into_iter(), remaining: n, k: 0, j: 0 }
+    Datoms {
+        attrs: Attrs::new(),
+        schema: schema_datoms().into_iter(),
+        remaining: n,
+        k: 0,
+        j: 0,
+    }
 }
 
 /// The iterator behind [`datoms`].
@@ -237,10 +322,18 @@ pub fn entity_maps(first: u64, count: usize) -> Vec<TxOp> {
         .map(|k| {
             let temp = format!("p{k}");
             let mut fields: Vec<(Keyword, TxValue)> = (0..DATOMS_PER_ENTITY as usize)
-                .map(|j| (attrs.ids[j].clone(), TxValue::Scalar(entity_value(&attrs, k, j))))
+                .map(|j| {
+                    (
+                        attrs.ids[j].clone(),
+                        TxValue::Scalar(entity_value(&attrs, k, j)),
+                    )
+                })
                 .collect();
             fields[8].1 = TxValue::Scalar(Value::String(Arc::from(temp.as_str())));
-            TxOp::Entity(EntityMap { id: Some(EntityRef::Temp(TempId::Str(temp))), attrs: fields })
+            TxOp::Entity(EntityMap {
+                id: Some(EntityRef::Temp(TempId::Str(temp))),
+                attrs: fields,
+            })
         })
         .collect()
 }
@@ -261,7 +354,10 @@ mod tests {
         let first_data_tx_end = schema_len + (ENTITIES_PER_TX * DATOMS_PER_ENTITY) as usize;
         assert_eq!(all[first_data_tx_end].a, attr::tx_instant());
         assert_eq!(all[first_data_tx_end].e, TX0 + 2);
-        assert_eq!(all[first_data_tx_end + 1].e, FIRST_ENTITY + ENTITIES_PER_TX as i64);
+        assert_eq!(
+            all[first_data_tx_end + 1].e,
+            FIRST_ENTITY + ENTITIES_PER_TX as i64
+        );
         assert_eq!(all[first_data_tx_end + 1].tx, TX0 + 3);
     }
 
@@ -288,7 +384,9 @@ mod tests {
     fn entity_maps_shape() {
         let ops = entity_maps(5, 3);
         assert_eq!(ops.len(), 3);
-        let TxOp::Entity(m) = &ops[0] else { panic!("entity map expected") };
+        let TxOp::Entity(m) = &ops[0] else {
+            panic!("entity map expected")
+        };
         assert_eq!(m.attrs.len(), 10);
         assert_eq!(m.id, Some(EntityRef::Temp(TempId::Str("p5".into()))));
     }

@@ -48,7 +48,10 @@ impl BigDec {
         }
         let unscaled: BigInt = digits.parse().ok()?;
         let scale = i64::try_from(frac_part.len()).ok()? - exponent;
-        Some(BigDec { unscaled, scale: i32::try_from(scale).ok()? })
+        Some(BigDec {
+            unscaled,
+            scale: i32::try_from(scale).ok()?,
+        })
     }
 
     /// The exponent of the leading digit (Java's `precision - scale - 1`).
@@ -73,7 +76,11 @@ impl BigDec {
         let (ea, eb) = (self.adjusted_exponent(), other.adjusted_exponent());
         if ea != eb {
             let by_magnitude = ea.cmp(&eb);
-            return if sa == Sign::Minus { by_magnitude.reverse() } else { by_magnitude };
+            return if sa == Sign::Minus {
+                by_magnitude.reverse()
+            } else {
+                by_magnitude
+            };
         }
         // Equal exponents: the scales differ by at most the digit counts.
         let ten = BigInt::from(10u8);
@@ -107,7 +114,13 @@ impl fmt::Display for BigDec {
                 digits
             };
             let (int_part, frac_part) = padded.split_at(padded.len() - scale);
-            write!(f, "{}{}.{}", if negative { "-" } else { "" }, int_part, frac_part)
+            write!(
+                f,
+                "{}{}.{}",
+                if negative { "-" } else { "" },
+                int_part,
+                frac_part
+            )
         }
     }
 }
@@ -338,8 +351,17 @@ pub fn format_instant(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, mo, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    let year = if (0..=9999).contains(&y) { format!("{y:04}") } else { format!("{y:+05}") };
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    let year = if (0..=9999).contains(&y) {
+        format!("{y:04}")
+    } else {
+        format!("{y:+05}")
+    };
     format!("{year}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
@@ -399,7 +421,9 @@ pub fn parse_instant(text: &str) -> Option<i64> {
         if h > 24 || mi > 59 || s > 60 || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let frac_ms: i64 = format!("{:0<3}", frac.get(..3.min(frac.len()))?).parse().ok()?;
+        let frac_ms: i64 = format!("{:0<3}", frac.get(..3.min(frac.len()))?)
+            .parse()
+            .ok()?;
         ms = ms.checked_add(h * 3_600_000 + mi * 60_000 + s * 1000 + frac_ms)?;
         ms = ms.checked_sub(offset_ms)?;
     }
@@ -485,7 +509,13 @@ mod tests {
 
     #[test]
     fn bigdec_text_keeps_scale() {
-        for text in ["1.50", "-0.001", "12E+3", "0", "123456789012345678901234567890.5"] {
+        for text in [
+            "1.50",
+            "-0.001",
+            "12E+3",
+            "0",
+            "123456789012345678901234567890.5",
+        ] {
             let d = BigDec::parse(text).unwrap();
             assert_eq!(BigDec::parse(&d.to_string()).unwrap(), d, "{text}");
         }
@@ -508,7 +538,14 @@ mod tests {
 
     #[test]
     fn instants_round_trip() {
-        for ms in [0, 1, -1, 1_760_817_092_123, -62_135_596_800_000, 253_402_300_799_999] {
+        for ms in [
+            0,
+            1,
+            -1,
+            1_760_817_092_123,
+            -62_135_596_800_000,
+            253_402_300_799_999,
+        ] {
             let text = format_instant(ms);
             assert_eq!(parse_instant(&text), Some(ms), "{text}");
         }
@@ -535,8 +572,14 @@ mod tests {
         assert_eq!(Value::Float(1.5).to_string(), "#datacamp/float 1.5");
         assert_eq!(Value::string("a\"b\n").to_string(), "\"a\\\"b\\n\"");
         assert_eq!(Value::BigInt(BigInt::from(7)).to_string(), "7N");
-        assert_eq!(Value::Instant(0).to_string(), "#inst \"1970-01-01T00:00:00.000Z\"");
-        assert_eq!(Value::Bytes(vec![1u8, 2, 3].into()).to_string(), "#datacamp/bytes \"AQID\"");
+        assert_eq!(
+            Value::Instant(0).to_string(),
+            "#inst \"1970-01-01T00:00:00.000Z\""
+        );
+        assert_eq!(
+            Value::Bytes(vec![1u8, 2, 3].into()).to_string(),
+            "#datacamp/bytes \"AQID\""
+        );
         let t = Value::Tuple(vec![Value::Long(1), Value::keyword("a/b")].into());
         assert_eq!(t.to_string(), "[1 :a/b]");
     }
