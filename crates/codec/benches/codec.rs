@@ -88,13 +88,17 @@ fn benches(c: &mut Criterion<ThreadCpu>) {
     let mut encoder = ChunkEncoder::new();
     let fressian = encoder.encode(0, &datoms).expect("encode").to_vec();
     let gz6 = gzip_compress(&fressian, 6).expect("gzip");
+    let gz1 = gzip_compress(&fressian, 1).expect("gzip");
     let backend = compress::backend();
+    let pct = |n: usize| 100.0 * n as f64 / fressian.len() as f64;
     eprintln!(
-        "dataset: {} datoms, {} bytes of Fressian, {} bytes gzip-6 ({:.1}%), deflate backend {backend}",
+        "dataset: {} datoms, {} bytes of Fressian, {} bytes gzip-6 ({:.1}%), {} bytes gzip-1 ({:.1}%), deflate backend {backend}",
         datoms.len(),
         fressian.len(),
         gz6.len(),
-        100.0 * gz6.len() as f64 / fressian.len() as f64
+        pct(gz6.len()),
+        gz1.len(),
+        pct(gz1.len()),
     );
 
     let mut g = group(c, "chunk");

@@ -2,7 +2,7 @@
 //!
 //! gzip goes through `flate2` on the backend chosen by this crate's
 //! features: `zlib-rs` (pure Rust, the default) or `zlib-ng` (C, built with
-//! `cc`; takes precedence when enabled). [`backend`] says which one is in
+//! cmake; takes precedence when enabled). [`backend`] says which one is in
 //! use. Output has the header Java's `GZIPOutputStream` writes (no name, no
 //! mtime, OS byte 255 "unknown").
 

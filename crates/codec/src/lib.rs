@@ -10,7 +10,8 @@
 //!   `RESET_CACHES`);
 //! - [`chunk`] (feature `datom`, on by default): the datom-chunk document,
 //!   encoded straight from `&[Datom]` ([`chunk::encode_chunk`],
-//!   [`chunk::ChunkEncoder`]) and decoded datom by datom
+//!   [`chunk::ChunkEncoder`], which also compresses and hashes) or datom by
+//!   datom ([`chunk::ChunkBuilder`]), and decoded datom by datom
 //!   ([`chunk::ChunkReader`]);
 //! - [`compress`]: gzip ([`compress::Compression`], [`compress::gzip_compress`],
 //!   [`compress::gunzip_reader`]) and [`sha256_hex`];

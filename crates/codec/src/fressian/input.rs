@@ -124,6 +124,7 @@ impl<R: Read> Input<R> {
         Ok(Some(&self.buf[start..start + n]))
     }
 
+    #[cfg(feature = "datom")]
     /// The buffered, unread bytes (for decoders that parse a whole item
     /// from memory and fall back to the byte-wise path when it is not all
     /// there).
@@ -132,6 +133,7 @@ impl<R: Read> Input<R> {
         &self.buf[self.pos..self.end]
     }
 
+    #[cfg(feature = "datom")]
     /// Consumes `n` bytes of [`Input::window`].
     #[inline]
     pub(crate) fn advance(&mut self, n: usize) {
@@ -139,6 +141,7 @@ impl<R: Read> Input<R> {
         self.pos += n;
     }
 
+    #[cfg(feature = "datom")]
     /// Tries to buffer at least `n` (≤ 64 KiB) bytes; fewer at the end of
     /// input.
     #[inline]

@@ -18,11 +18,13 @@ mod strings;
 mod value;
 mod writer;
 
+#[cfg(feature = "datom")]
 pub(crate) use reader::ListLen;
 pub use reader::{ReadOptions, Reader};
 pub use strings::LoneSurrogates;
 pub use value::{Named, Uuid, Value};
 pub use writer::Writer;
+#[cfg(feature = "datom")]
 pub(crate) use writer::{put_named, WriteCaches};
 
 /// Encodes one value into a new byte vector (no footer).

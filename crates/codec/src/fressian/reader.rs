@@ -234,12 +234,14 @@ impl<R: Read> Reader<R> {
         self.input.offset()
     }
 
+    #[cfg(feature = "datom")]
     /// Changes after every cache reset, so callers that memoise by cache
     /// index know when to forget.
     pub(crate) fn cache_generation(&self) -> u64 {
         self.generation
     }
 
+    #[cfg(feature = "datom")]
     pub(crate) fn options(&self) -> &ReadOptions {
         &self.opts
     }
@@ -745,6 +747,7 @@ impl<R: Read> Reader<R> {
         Ok(value)
     }
 
+    #[cfg(feature = "datom")]
     /// Like [`Reader::cache_get`], for entries the caller will only borrow.
     pub(crate) fn cached(&self, index: u64, offset: u64) -> Result<&Value> {
         match usize::try_from(index)
@@ -767,6 +770,7 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    #[cfg(feature = "datom")]
     /// Reads the value after `PUT_PRIORITY_CACHE`, caches it and returns its
     /// index (for callers that memoise by index).
     pub(crate) fn cache_put_index(&mut self, offset: u64, depth: u32) -> Result<u64> {
