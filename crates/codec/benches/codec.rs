@@ -116,6 +116,17 @@ fn benches(c: &mut Criterion<ThreadCpu>) {
             n
         })
     });
+    let mut batch = Vec::new();
+    g.bench_function("decode_read_all", |b| {
+        b.iter(|| {
+            batch.clear();
+            ChunkReader::new(black_box(&fressian[..]))
+                .expect("open")
+                .read_all(&mut batch)
+                .expect("datoms");
+            batch.len()
+        })
+    });
     g.finish();
 
     let mut g = group(c, "fressian");

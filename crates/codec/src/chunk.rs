@@ -526,10 +526,21 @@ impl<R: Read> ChunkReader<R> {
             // A count is only a claim: reserve a little, grow with the data.
             out.reserve((n as usize).min(4096));
         }
-        while let Some(d) = self.next_datom()? {
-            out.push(d);
+        loop {
+            // The fast path straight into `out`, without the moves of
+            // `Result<Option<Datom>>` through the iterator.
+            if let State::Datoms(ListLen::Counted(n @ 1..)) = self.state {
+                if let Some(d) = self.fast_datom()? {
+                    out.push(d);
+                    self.state = State::Datoms(ListLen::Counted(n - 1));
+                    continue;
+                }
+            }
+            match self.next_datom()? {
+                Some(d) => out.push(d),
+                None => return Ok(self.header),
+            }
         }
-        Ok(self.header)
     }
 
     fn open(&mut self) -> Result<()> {
