@@ -94,15 +94,50 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-fn open_redb(path: &Path, file: Option<File>) -> Result<Database> {
-    let mut builder = Database::builder();
-    builder.set_cache_size(CACHE_BYTES);
-    let opened = match file {
-        Some(file) => redb::backends::FileBackend::new(file)
-            .and_then(|backend| builder.create_with_backend(backend)),
-        None => builder.open(path),
+/// Checks the metadata of a Datacamp database and returns its configuration.
+fn read_config(rtx: &redb::ReadTransaction, path: &Path) -> Result<DbConfig> {
+    let meta = rtx.open_table(META).map_err(|e| match e {
+        TableError::TableDoesNotExist(_) => {
+            not_a_database(path, "it is a redb file without a Datacamp meta table")
+        }
+        other => (storage(path, "opening table meta"))(other),
+    })?;
+    let get = |key: &str| -> Result<Option<Vec<u8>>> {
+        Ok(meta
+            .get(key)
+            .map_err(storage(path, "reading the metadata"))?
+            .map(|guard| guard.value().to_vec()))
     };
-    opened.map_err(|e| match e {
+    if get(keys::META_FORMAT)?.as_deref() != Some(keys::FORMAT_MARKER) {
+        return Err(not_a_database(
+            path,
+            "its meta table has no Datacamp format marker",
+        ));
+    }
+    let version = get(keys::META_VERSION)?.unwrap_or_default();
+    if version != keys::FORMAT_VERSION.to_be_bytes() {
+        return Err(not_a_database(
+            path,
+            format!(
+                "format version {version:?} is not the version {} this build reads",
+                keys::FORMAT_VERSION
+            ),
+        ));
+    }
+    let config = get(keys::META_CONFIG)?
+        .as_deref()
+        .and_then(keys::decode_config)
+        .ok_or_else(|| not_a_database(path, "its stored configuration is unreadable"))?;
+    for table in [EAVT, AEVT, AVET, VAET] {
+        rtx.open_table(table)
+            .map_err(|e| not_a_database(path, format!("its index table is unusable: {e}")))?;
+    }
+    Ok(config)
+}
+
+/// What a failure to open a redb file means for the caller.
+fn open_error(path: &Path, e: DatabaseError) -> Error {
+    match e {
         DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => Error::Locked {
             path: path.display().to_string(),
         },
@@ -111,7 +146,18 @@ fn open_redb(path: &Path, file: Option<File>) -> Result<Database> {
             source,
         },
         other => not_a_database(path, format!("redb cannot open it: {other}")),
-    })
+    }
+}
+
+fn open_redb(path: &Path, file: Option<File>) -> Result<Database> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    let opened = match file {
+        Some(file) => redb::backends::FileBackend::new(file)
+            .and_then(|backend| builder.create_with_backend(backend)),
+        None => builder.open(path),
+    };
+    opened.map_err(|e| open_error(path, e))
 }
 
 impl FileStore {
@@ -194,47 +240,26 @@ impl FileStore {
     /// Opens an existing database file, checking it is one of ours.
     pub(crate) fn open(url: &str, path: &Path) -> Result<FileStore> {
         check_magic(path)?;
+        // Prove it is ours before opening it for writing: redb writes to a
+        // file it opens writable (and repairs it if it was not closed
+        // cleanly), and a file that is not a Datacamp database must be left
+        // exactly as it was. A file that needs repair cannot be opened
+        // read-only; the writable open below repairs it and checks again.
+        match Database::builder().open_read_only(path) {
+            Ok(db) => {
+                let rtx = db
+                    .begin_read()
+                    .map_err(storage(path, "starting a read transaction"))?;
+                read_config(&rtx, path)?;
+            }
+            Err(DatabaseError::RepairAborted) => {}
+            Err(e) => return Err(open_error(path, e)),
+        }
         let db = open_redb(path, None)?;
         let rtx = db
             .begin_read()
             .map_err(storage(path, "starting a read transaction"))?;
-        let meta = rtx.open_table(META).map_err(|e| match e {
-            TableError::TableDoesNotExist(_) => {
-                not_a_database(path, "it is a redb file without a Datacamp meta table")
-            }
-            other => (storage(path, "opening table meta"))(other),
-        })?;
-        let get = |key: &str| -> Result<Option<Vec<u8>>> {
-            Ok(meta
-                .get(key)
-                .map_err(storage(path, "reading the metadata"))?
-                .map(|guard| guard.value().to_vec()))
-        };
-        if get(keys::META_FORMAT)?.as_deref() != Some(keys::FORMAT_MARKER) {
-            return Err(not_a_database(
-                path,
-                "its meta table has no Datacamp format marker",
-            ));
-        }
-        let version = get(keys::META_VERSION)?.unwrap_or_default();
-        if version != keys::FORMAT_VERSION.to_be_bytes() {
-            return Err(not_a_database(
-                path,
-                format!(
-                    "format version {version:?} is not the version {} this build reads",
-                    keys::FORMAT_VERSION
-                ),
-            ));
-        }
-        let config = get(keys::META_CONFIG)?
-            .as_deref()
-            .and_then(keys::decode_config)
-            .ok_or_else(|| not_a_database(path, "its stored configuration is unreadable"))?;
-        for table in [EAVT, AEVT, AVET, VAET] {
-            rtx.open_table(table)
-                .map_err(|e| not_a_database(path, format!("missing index table: {e}")))?;
-        }
-        drop(meta);
+        let config = read_config(&rtx, path)?;
         drop(rtx);
         let store = FileStore {
             url: url.to_owned(),
