@@ -15,12 +15,12 @@
 //! test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use datacamp_datom::{
-    Component, Connection, Database, Datom, DbConfig, EntityMap, EntityRef, Error, Index, Keyword,
-    SchemaFlexibility, TempId, TxOp, TxReport, TxValue, Value, TX0,
+    synthetic, Component, Connection, Database, Datom, DbConfig, EntityMap, EntityRef, Error,
+    Index, Keyword, SchemaFlexibility, TempId, TxOp, TxReport, TxValue, Value, TX0,
 };
 
 use crate::Db;
@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             apply_rejects_old_transactions,
             subscribers_see_transact_and_apply_not_load,
             stats,
+            synthetic_data_matches_a_model,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -1629,4 +1630,107 @@ pub fn stats(factory: Factory<'_>) {
         db.url().starts_with("file://"),
         stats.bytes_on_disk.is_some()
     );
+}
+
+/// Enough data to span many storage blocks: a synthetic load, then
+/// updates, additions and entity retractions spread through it, checked
+/// against a model of the current datoms (and the loaded state via as_of).
+pub fn synthetic_data_matches_a_model(factory: Factory<'_>) {
+    let db = factory();
+    let loaded: Vec<Datom> = synthetic::datoms(30_000).collect();
+    db.load(&mut loaded.clone().into_iter().map(Ok)).unwrap();
+    let loaded_basis = db.db().unwrap().basis_tx();
+    type Fact = (i64, Keyword, Value);
+    let user = |d: &Datom| d.e < TX0;
+    let mut model: BTreeSet<Fact> = loaded
+        .iter()
+        .filter(|d| user(d))
+        .map(|d| (d.e, d.a.clone(), d.v.clone()))
+        .collect();
+    let initial = model.clone();
+    let people: Vec<i64> = loaded
+        .iter()
+        .filter(|d| d.a == kw("person/id"))
+        .map(|d| d.e)
+        .collect();
+    assert!(people.len() > 2_500);
+
+    let mut ops = Vec::new();
+    for (i, &p) in people.iter().enumerate().step_by(37) {
+        let age = 1_000 + i as i64;
+        model.retain(|(e, a, _)| !(*e == p && *a == kw("person/age")));
+        model.insert((p, kw("person/age"), Value::Long(age)));
+        ops.push(add(EntityRef::Id(p), "person/age", long(age)));
+    }
+    for &p in people.iter().step_by(53) {
+        model.insert((p, kw("person/tag"), Value::keyword("tag/new")));
+        ops.push(add(EntityRef::Id(p), "person/tag", k("tag/new")));
+    }
+    for chunk in ops.chunks(40) {
+        db.transact(chunk).unwrap();
+    }
+    let mut retract = Vec::new();
+    for &p in people.iter().skip(5).step_by(101) {
+        model.retain(|(e, a, v)| *e != p && !(*a == kw("person/friend") && *v == Value::Long(p)));
+        retract.push(TxOp::RetractEntity {
+            e: EntityRef::Id(p),
+        });
+    }
+    for chunk in retract.chunks(7) {
+        db.transact(chunk).unwrap();
+    }
+
+    let facts = |snap: &dyn Database| -> BTreeSet<Fact> {
+        snap.datoms(Index::Eavt, &[])
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|d| user(d))
+            .map(|d| (d.e, d.a, d.v))
+            .collect()
+    };
+    let snap = db.db().unwrap();
+    assert_eq!(facts(&*snap), model);
+    assert_eq!(facts(&*db.as_of(loaded_basis).unwrap()), initial);
+    // Every index holds the same current datoms (AVET and VAET: their attributes).
+    let by = |index: Index| -> BTreeSet<Fact> {
+        snap.datoms(index, &[])
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|d| user(d))
+            .map(|d| (d.e, d.a, d.v))
+            .collect()
+    };
+    assert_eq!(by(Index::Aevt), model);
+    let in_avet: BTreeSet<Fact> = model
+        .iter()
+        .filter(|(_, a, _)| snap.schema().get(a).is_some_and(|attr| attr.in_avet()))
+        .cloned()
+        .collect();
+    assert_eq!(by(Index::Avet), in_avet);
+    let refs: BTreeSet<Fact> = model
+        .iter()
+        .filter(|(_, a, _)| *a == kw("person/friend"))
+        .cloned()
+        .collect();
+    assert_eq!(by(Index::Vaet), refs);
+    // Counts agree with what the views yield.
+    for view in [
+        db.db().unwrap(),
+        db.history().unwrap(),
+        db.as_of(loaded_basis + 2).unwrap(),
+    ] {
+        let yielded = view.datoms(Index::Eavt, &[]).unwrap().count() as u64;
+        assert_eq!(view.datom_count(), yielded);
+    }
+    // Point lookups land in the right place inside packed data.
+    for &p in people.iter().step_by(211) {
+        let mine: BTreeSet<Fact> = snap
+            .datoms(Index::Eavt, &[Component::Entity(p)])
+            .unwrap()
+            .map(|d| d.unwrap())
+            .map(|d| (d.e, d.a, d.v))
+            .collect();
+        let expected: BTreeSet<Fact> = model.iter().filter(|(e, _, _)| *e == p).cloned().collect();
+        assert_eq!(mine, expected, "entity {p}");
+    }
 }
