@@ -1,0 +1,252 @@
+//! End-to-end benchmark: the release `datacamp` binary backs up and
+//! restores the synthetic dataset on the durable backend, to a directory
+//! and to the in-process S3 server. Each measured command runs as a child
+//! of a fresh `xtask rss-wrap` process, so `getrusage(RUSAGE_CHILDREN)`
+//! gives that one command's peak RSS.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+/// Runs `args` and prints `{"peak_rss_kb": …, "code": …}` on stderr's last
+/// line, after the child's own output.
+pub fn rss_wrap(args: &[String]) -> std::process::ExitCode {
+    let Some((program, rest)) = args.split_first() else {
+        eprintln!("usage: xtask rss-wrap PROGRAM [ARGS…]");
+        return std::process::ExitCode::from(2);
+    };
+    let status = Command::new(program).args(rest).status();
+    let code = status.as_ref().ok().and_then(|s| s.code()).unwrap_or(-1);
+    let rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss())
+        .unwrap_or(0);
+    eprintln!("{}", json!({"peak_rss_kb": rss, "code": code}));
+    if code == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+struct Measured {
+    seconds: f64,
+    peak_rss_mb: f64,
+    json: Value,
+}
+
+fn measured(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let out = Command::new(me)
+        .arg("rss-wrap")
+        .arg(bin)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let wrap: Value = stderr
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("no rss line from {args:?}: {stderr}"))?;
+    if !out.status.success() {
+        return Err(format!("datacamp {} failed: {stderr}", args.join(" ")));
+    }
+    let json = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{args:?}: stdout is not JSON: {e}"))?;
+    Ok(Measured {
+        seconds,
+        peak_rss_mb: wrap["peak_rss_kb"].as_f64().unwrap_or(0.0) / 1024.0,
+        json,
+    })
+}
+
+fn label(n: u64) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
+fn row(id: String, m: &Measured, datoms: u64, uncompressed: u64, stored: u64) -> Value {
+    let ratio = if stored > 0 {
+        uncompressed as f64 / stored as f64
+    } else {
+        0.0
+    };
+    json!({
+        "id": id,
+        "median_ns": m.seconds * 1e9,
+        "samples": 1,
+        "elements_per_iter": datoms,
+        "elements_per_s": datoms as f64 / m.seconds,
+        "bytes_per_iter": uncompressed,
+        "mb_per_s": uncompressed as f64 / m.seconds / 1e6,
+        "compression_ratio": ratio,
+        "peak_rss_mb": m.peak_rss_mb,
+    })
+}
+
+/// Runs the end-to-end benchmark for each size; returns report rows.
+pub fn run(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, String> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "datacamp-cli"])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cannot build the release datacamp binary".into());
+    }
+    let bin = target.join("release/datacamp");
+    let work: PathBuf = target.join("bench/e2e");
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let server = runtime
+        .block_on(datacamp_storage::testing::S3TestServer::start())
+        .map_err(|e| format!("cannot start the in-process S3 server: {e}"))?;
+    let s3_env = [
+        ("AWS_ACCESS_KEY_ID", server.access_key()),
+        ("AWS_SECRET_ACCESS_KEY", server.secret_key()),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let s3_flags = [
+        "--endpoint",
+        server.endpoint(),
+        "--path-style",
+        "--allow-http",
+    ];
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let name = label(n);
+        let dir = work.join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("e2e: creating the {name}-datom source database");
+        let created = measured(
+            &bin,
+            &[
+                "demo",
+                "--dir",
+                &dir.display().to_string(),
+                "--datoms",
+                &n.to_string(),
+                "--only-create",
+                "--json",
+                "--quiet",
+            ],
+            &[],
+        )?;
+        let src = created.json["db"]
+            .as_str()
+            .ok_or("demo printed no db")?
+            .to_string();
+        let datoms = created.json["datoms"].as_u64().unwrap_or(n);
+        for parallel in ["1", "2"] {
+            let to = dir
+                .join(format!("backups-p{parallel}"))
+                .display()
+                .to_string();
+            eprintln!("e2e: {name} backup to a directory, parallel {parallel}");
+            let m = measured(
+                &bin,
+                &[
+                    "backup",
+                    "--db",
+                    &src,
+                    "--to",
+                    &to,
+                    "--chunk-size",
+                    "8MiB",
+                    "--parallel",
+                    parallel,
+                    "--json",
+                    "--quiet",
+                ],
+                &[],
+            )?;
+            let (u, s) = (
+                m.json["uncompressed_bytes"].as_u64().unwrap_or(0),
+                m.json["total_bytes"].as_u64().unwrap_or(0),
+            );
+            rows.push(row(
+                format!("e2e/backup/dir/parallel-{parallel}/{name}"),
+                &m,
+                datoms,
+                u,
+                s,
+            ));
+            if parallel == "2" {
+                let id = m.json["backup_id"].as_str().unwrap_or_default().to_string();
+                let restored = dir.join("restored-dir.db").display().to_string();
+                eprintln!("e2e: {name} restore from a directory");
+                let r = measured(
+                    &bin,
+                    &[
+                        "restore",
+                        "--from",
+                        &to,
+                        "--backup-id",
+                        &id,
+                        "--db",
+                        &restored,
+                        "--json",
+                        "--quiet",
+                    ],
+                    &[],
+                )?;
+                rows.push(row(format!("e2e/restore/dir/{name}"), &r, datoms, u, s));
+            }
+        }
+        let to = format!("s3://{}/{name}/", server.bucket());
+        eprintln!("e2e: {name} backup to the in-process S3 server, parallel 2");
+        let mut args = vec![
+            "backup",
+            "--db",
+            &src,
+            "--to",
+            &to,
+            "--chunk-size",
+            "8MiB",
+            "--parallel",
+            "2",
+            "--json",
+            "--quiet",
+        ];
+        args.extend(s3_flags);
+        let m = measured(&bin, &args, &s3_env)?;
+        let (u, s) = (
+            m.json["uncompressed_bytes"].as_u64().unwrap_or(0),
+            m.json["total_bytes"].as_u64().unwrap_or(0),
+        );
+        rows.push(row(
+            format!("e2e/backup/s3/parallel-2/{name}"),
+            &m,
+            datoms,
+            u,
+            s,
+        ));
+        let id = m.json["backup_id"].as_str().unwrap_or_default().to_string();
+        let restored = dir.join("restored-s3.db").display().to_string();
+        eprintln!("e2e: {name} restore from the in-process S3 server");
+        let mut args = vec![
+            "restore",
+            "--from",
+            &to,
+            "--backup-id",
+            &id,
+            "--db",
+            &restored,
+            "--json",
+            "--quiet",
+        ];
+        args.extend(s3_flags);
+        let r = measured(&bin, &args, &s3_env)?;
+        rows.push(row(format!("e2e/restore/s3/{name}"), &r, datoms, u, s));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    drop(server);
+    Ok(rows)
+}
