@@ -66,7 +66,7 @@ fn measured(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Measured,
 }
 
 fn label(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
     } else {
         format!("{}k", n / 1000)

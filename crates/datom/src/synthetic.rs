@@ -74,8 +74,17 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `(ident, value type, cardinality many?, unique, index, doc)` of each attribute.
-const SCHEMA: [(&str, &str, bool, Option<&str>, bool, &str); 10] = [
+/// `(ident, value type, cardinality many?, unique, index, doc)` of an attribute.
+type AttributeSpec = (
+    &'static str,
+    &'static str,
+    bool,
+    Option<&'static str>,
+    bool,
+    &'static str,
+);
+
+const SCHEMA: [AttributeSpec; 10] = [
     (
         "person/id",
         "uuid",
@@ -300,7 +309,7 @@ impl Iterator for Datoms {
             tx,
         );
         self.j += 1;
-        if self.j == DATOMS_PER_ENTITY as usize && (k + 1) % ENTITIES_PER_TX != 0 {
+        if self.j == DATOMS_PER_ENTITY as usize && !(k + 1).is_multiple_of(ENTITIES_PER_TX) {
             self.j = 0;
             self.k += 1;
         }
