@@ -144,7 +144,7 @@ pub async fn cleanup_incomplete_in(
     store: &BackupStore,
     opts: &CleanupOptions,
 ) -> Result<CleanupResult> {
-    if !(opts.older_than_hours >= 0.0) {
+    if opts.older_than_hours.is_nan() || opts.older_than_hours < 0.0 {
         return Err(Error::InvalidOption {
             option: "older-than-hours",
             reason: format!(

@@ -407,7 +407,7 @@ impl Iterator for RestoreStream {
                             continue;
                         }
                         self.loaded += 1;
-                        if self.loaded % 1_000_000 == 0 {
+                        if self.loaded.is_multiple_of(1_000_000) {
                             emit(
                                 &self.progress,
                                 ProgressEvent::Transacting {

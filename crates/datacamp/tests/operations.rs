@@ -467,11 +467,10 @@ async fn interrupted_backup_resumes_to_identical_chunks(store: &BackupStore) {
         })),
         ..small_chunks()
     };
-    let interrupted = tokio::select! {
+    tokio::select! {
         r = backup(&src, store, &opts) => panic!("backup finished before the interruption: {r:?}"),
         _ = stop.notified() => (),
-    };
-    let _ = interrupted;
+    }
     // More writes after the interruption must not leak into the resumed backup.
     src.transact(&datacamp::datom::edn::parse_tx_data(r#"[{:t/str "written later"}]"#).unwrap())
         .unwrap();

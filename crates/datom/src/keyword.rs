@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn keyword_order_is_clojures() {
-        let mut ks = vec![
+        let mut ks = [
             Keyword::parse("b/a"),
             Keyword::parse("z"),
             Keyword::parse("a/z"),

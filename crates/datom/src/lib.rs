@@ -21,6 +21,8 @@
 //! assert_eq!(d.to_string(), r#"[1 :person/name "Ada" 536870913 true]"#);
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod datom;
 mod db;
 pub mod edn;
