@@ -625,9 +625,12 @@ fn bigdec(c: &mut Cursor<'_>) -> Result<BigDec> {
 // ---------------------------------------------------------------- blocks
 
 /// Index entries per block at most.
-pub(crate) const BLOCK_MAX_ENTRIES: usize = 64;
+pub(crate) const BLOCK_MAX_ENTRIES: usize = 128;
 /// Encoded bytes per block at most (a block may exceed it by one entry).
-pub(crate) const BLOCK_MAX_BYTES: usize = 2048;
+/// Just under redb's 4 KiB page, so a leaf page holds one full block:
+/// measured on 1 M synthetic datoms, 2 KiB blocks left half of every leaf
+/// empty (a file twice as large) and 8 KiB blocks scanned slower.
+pub(crate) const BLOCK_MAX_BYTES: usize = 3800;
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {

@@ -13,10 +13,11 @@
 //! lookup refs, cardinality, uniqueness, retractEntity), one write path
 //! (`write`), three read views (`view`: current, as-of, history) and two
 //! storage backends behind one internal trait (`store`): `mem`
-//! (persistent `imbl` B-trees, O(1) snapshots) and `file` (redb, with the
-//! order-preserving key layout of `keys`). `docs/db-engine.md` explains the
-//! design. With the `conformance` feature, [`conformance`] is the test
-//! suite every backend passes.
+//! (persistent `imbl` B-trees, O(1) snapshots) and `file` (redb, with
+//! index keys packed into prefix-compressed blocks by `blocks`, laid out by
+//! the order-preserving encoding of `keys`). `docs/db-engine.md` explains
+//! the design. With the `conformance` feature, `datacamp_db::conformance`
+//! is the test suite every backend passes.
 //!
 //! ```
 //! use datacamp_datom::{Connection, DbConfig, EntityMap, Index, Keyword, TxOp, TxValue, Value};
