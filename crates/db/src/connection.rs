@@ -253,15 +253,18 @@ impl Connection for Db {
     }
 
     fn db(&self) -> Result<Snapshot> {
-        Ok(Arc::new(View::current(self.inner.store.snapshot()?)))
+        let view = View::current(self.inner.store.snapshot()?);
+        Ok(Arc::new(view.owned_by(self.inner.clone())))
     }
 
     fn as_of(&self, tx: i64) -> Result<Snapshot> {
-        Ok(Arc::new(View::as_of(self.inner.store.snapshot()?, tx)?))
+        let view = View::as_of(self.inner.store.snapshot()?, tx)?;
+        Ok(Arc::new(view.owned_by(self.inner.clone())))
     }
 
     fn history(&self) -> Result<Snapshot> {
-        Ok(Arc::new(View::history(self.inner.store.snapshot()?)))
+        let view = View::history(self.inner.store.snapshot()?);
+        Ok(Arc::new(view.owned_by(self.inner.clone())))
     }
 
     fn transact(&self, tx_data: &[TxOp]) -> Result<TxReport> {

@@ -26,6 +26,10 @@ pub(crate) struct View {
     kind: Kind,
     schema: Arc<Schema>,
     count: OnceLock<u64>,
+    /// The connection, kept open while the view lives: a file stays locked
+    /// as long as a read transaction on it exists, so the process must keep
+    /// reaching it through the same connection.
+    owner: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for View {
@@ -46,6 +50,7 @@ impl View {
             kind: Kind::Current,
             schema,
             count: OnceLock::new(),
+            owner: None,
         }
     }
 
@@ -60,6 +65,7 @@ impl View {
             kind: Kind::AsOf(t),
             schema,
             count: OnceLock::new(),
+            owner: None,
         })
     }
 
@@ -71,7 +77,14 @@ impl View {
             kind: Kind::History,
             schema,
             count: OnceLock::new(),
+            owner: None,
         }
+    }
+
+    /// Keeps `owner` alive as long as the view.
+    pub(crate) fn owned_by(mut self, owner: Arc<dyn std::any::Any + Send + Sync>) -> View {
+        self.owner = Some(owner);
+        self
     }
 
     /// AVET holds only indexed and unique attributes (as in Datahike);

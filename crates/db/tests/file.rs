@@ -368,3 +368,19 @@ fn large_file_database_indexes_agree() {
     assert_eq!(db.db().unwrap().datom_count(), 40_002);
     assert_eq!(db.history().unwrap().datom_count(), 40_004);
 }
+
+#[test]
+fn a_held_snapshot_keeps_its_connection_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = url(&dir.path().join("held.redb"));
+    let db = datacamp_db::create(&path, DbConfig::default()).unwrap();
+    db.transact(&synthetic::schema_tx()).unwrap();
+    let snapshot = db.db().unwrap();
+    drop(db);
+    // The snapshot's read transaction keeps the file open; reopening in this
+    // process reaches the same connection instead of being locked out.
+    let again = datacamp_db::open(&path).unwrap();
+    assert_eq!(again.db().unwrap().basis_tx(), snapshot.basis_tx());
+    again.transact(&synthetic::entity_maps(0, 1)).unwrap();
+    assert_eq!(snapshot.basis_tx(), TX0 + 1);
+}
