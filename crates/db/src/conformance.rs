@@ -517,6 +517,20 @@ pub fn cardinality_one_replaces(factory: Factory<'_>) {
     ])
     .unwrap();
     assert_eq!(values(&db, a, "person/name"), vec![Value::string("Y")]);
+    // Retract, replace, then assert the first value again: one value stays.
+    let r3 = db
+        .transact(&[
+            TxOp::Retract {
+                e: EntityRef::Id(a),
+                a: kw("person/name"),
+                v: Some(s("Y")),
+            },
+            add(EntityRef::Id(a), "person/name", s("Z")),
+            add(EntityRef::Id(a), "person/name", s("Y")),
+        ])
+        .unwrap();
+    assert_eq!(values(&db, a, "person/name"), vec![Value::string("Y")]);
+    assert_eq!(r3.tx_data.len(), 1, "nothing changed: {:?}", r3.tx_data);
 }
 
 /// Cardinality-many attributes hold sets of values.

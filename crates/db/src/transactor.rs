@@ -516,20 +516,24 @@ impl Overlay<'_> {
         if self.asserted.contains_key(&key) {
             return Ok(());
         }
-        if let Some(i) = self.retracted.remove(&key) {
-            // Retracted earlier in this transaction: simply keep it.
-            self.out[i] = None;
-            return Ok(());
-        }
-        if self.snapshot_values(e, a)?.contains(&key.2) {
-            return Ok(());
-        }
+        // Retracted earlier in this transaction: the retraction is undone.
+        let restored = match self.retracted.remove(&key) {
+            Some(i) => {
+                self.out[i] = None;
+                true
+            }
+            None => false,
+        };
+        let stored = restored || self.snapshot_values(e, a)?.contains(&key.2);
         if !self.schema.get(a).is_some_and(Attribute::is_many) {
             for old in self.current_values(e, a)? {
                 if old != key.2 {
                     self.retract(e, a, old)?;
                 }
             }
+        }
+        if stored {
+            return Ok(());
         }
         let (e, a, v) = key;
         self.pending_ea
