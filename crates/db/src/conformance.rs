@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             subscribers_see_transact_and_apply_not_load,
             stats,
             synthetic_data_matches_a_model,
+            tuple_attributes,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -1747,4 +1748,88 @@ pub fn synthetic_data_matches_a_model(factory: Factory<'_>) {
         let expected: BTreeSet<Fact> = model.iter().filter(|(e, _, _)| *e == p).cloned().collect();
         assert_eq!(mine, expected, "entity {p}");
     }
+}
+
+/// Tuple attributes: heterogeneous (`:db/tupleTypes`) and homogeneous
+/// (`:db/tupleType`), element types checked.
+pub fn tuple_attributes(factory: Factory<'_>) {
+    let db = factory();
+    db.transact(&[
+        attr(
+            "loc/point",
+            "tuple",
+            false,
+            &[(
+                "db/tupleTypes",
+                list(vec![k("db.type/long"), k("db.type/string")]),
+            )],
+        ),
+        attr(
+            "loc/path",
+            "tuple",
+            false,
+            &[("db/tupleType", k("db.type/long"))],
+        ),
+    ])
+    .unwrap();
+    let point = db
+        .db()
+        .unwrap()
+        .schema()
+        .get(&kw("loc/point"))
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        point.tuple_types,
+        Some(vec![
+            datacamp_datom::ValueType::Long,
+            datacamp_datom::ValueType::String
+        ])
+    );
+    let r = db
+        .transact(&[entity(
+            Some(temp("p")),
+            &[
+                ("loc/point", list(vec![long(3), s("x")])),
+                ("loc/path", list(vec![long(1), long(2), long(3)])),
+            ],
+        )])
+        .unwrap();
+    let p = eid(&r, "p");
+    assert_eq!(
+        values(&db, p, "loc/point"),
+        vec![Value::Tuple(
+            vec![Value::Long(3), Value::string("x")].into()
+        )]
+    );
+    assert_eq!(
+        values(&db, p, "loc/path"),
+        vec![Value::Tuple(
+            vec![Value::Long(1), Value::Long(2), Value::Long(3)].into()
+        )]
+    );
+    for (what, v) in [
+        ("wrong element type", list(vec![s("x"), s("y")])),
+        ("wrong arity", list(vec![long(1)])),
+        ("not a tuple", long(1)),
+    ] {
+        assert_fails_unchanged(
+            &db,
+            what,
+            || db.transact(&[add(EntityRef::Id(p), "loc/point", v.clone())]),
+            |e| matches!(e, Error::WrongValueType { .. }),
+        );
+    }
+    assert_fails_unchanged(
+        &db,
+        "homogeneous tuple with a string",
+        || {
+            db.transact(&[add(
+                EntityRef::Id(p),
+                "loc/path",
+                list(vec![long(1), s("2")]),
+            )])
+        },
+        |e| matches!(e, Error::WrongValueType { .. }),
+    );
 }
