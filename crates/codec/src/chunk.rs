@@ -179,8 +179,12 @@ pub fn encode_chunk_into(chunk_id: u64, datoms: &[Datom], buf: &mut Vec<u8>) -> 
 #[derive(Debug)]
 pub struct ChunkBuilder {
     chunk_id: u64,
-    head: Vec<u8>,
-    body: Vec<u8>,
+    /// The header, then [`LENGTH_GAP`] bytes kept for the list length, then
+    /// the datoms. One buffer, so finishing needs no second copy of the
+    /// chunk (a backup holds several chunks in flight; a copy each would
+    /// double its memory).
+    buf: Vec<u8>,
+    head_len: usize,
     caches: WriteCaches,
     keywords: KeywordMemo,
     count: usize,
@@ -189,13 +193,23 @@ pub struct ChunkBuilder {
     header_error: Option<String>,
 }
 
+/// Room for the longest list-length prefix (a code byte and an 8-byte int).
+const LENGTH_GAP: usize = 9;
+
 impl ChunkBuilder {
     /// Starts chunk `chunk_id`.
     pub fn new(chunk_id: u64) -> ChunkBuilder {
+        ChunkBuilder::with_capacity(chunk_id, 0)
+    }
+
+    /// Starts chunk `chunk_id` with room for `bytes` of document, so a
+    /// producer that cuts at a known size never reallocates (a growing
+    /// buffer doubles, holding up to twice the chunk).
+    pub fn with_capacity(chunk_id: u64, bytes: usize) -> ChunkBuilder {
         let mut builder = ChunkBuilder {
             chunk_id,
-            head: Vec::with_capacity(128),
-            body: Vec::new(),
+            buf: Vec::with_capacity(bytes.max(128)),
+            head_len: 0,
             caches: WriteCaches::default(),
             keywords: FxHashMap::default(),
             count: 0,
@@ -204,13 +218,15 @@ impl ChunkBuilder {
         // The header's keywords take the first priority-cache slots, as
         // they do when the reference writes the whole map at once.
         let mut w = ChunkWriter {
-            buf: &mut builder.head,
+            buf: &mut builder.buf,
             caches: &mut builder.caches,
             keywords: &mut builder.keywords,
         };
         if let Err(e) = w.header(chunk_id) {
             builder.header_error = Some(e.to_string());
         }
+        builder.head_len = builder.buf.len();
+        builder.buf.resize(builder.head_len + LENGTH_GAP, 0);
         builder
     }
 
@@ -227,7 +243,7 @@ impl ChunkBuilder {
     /// The document's size so far, in bytes (within a few bytes of the
     /// final size: the list length is not written yet).
     pub fn encoded_len(&self) -> usize {
-        self.head.len() + self.body.len() + 1
+        self.buf.len() - LENGTH_GAP + 1
     }
 
     fn check_header(&self) -> Result<()> {
@@ -244,7 +260,7 @@ impl ChunkBuilder {
     pub fn push(&mut self, d: &Datom) -> Result<()> {
         self.check_header()?;
         let mut w = ChunkWriter {
-            buf: &mut self.body,
+            buf: &mut self.buf,
             caches: &mut self.caches,
             keywords: &mut self.keywords,
         };
@@ -256,11 +272,18 @@ impl ChunkBuilder {
     /// The complete document.
     pub fn finish(self) -> Result<Vec<u8>> {
         self.check_header()?;
-        let mut out = self.head;
-        out.reserve(self.body.len() + 10);
-        raw::write_list_header(&mut out, self.count)?;
-        out.extend_from_slice(&self.body);
-        Ok(out)
+        let mut length = Vec::with_capacity(LENGTH_GAP);
+        raw::write_list_header(&mut length, self.count)?;
+        let mut buf = self.buf;
+        let datoms_at = self.head_len + LENGTH_GAP;
+        let length_end = self.head_len + length.len();
+        // Close the gap in place: the datoms move left by the unused bytes.
+        buf.copy_within(datoms_at.., length_end);
+        buf.truncate(buf.len() - (LENGTH_GAP - length.len()));
+        if let Some(slot) = buf.get_mut(self.head_len..length_end) {
+            slot.copy_from_slice(&length);
+        }
+        Ok(buf)
     }
 }
 

@@ -462,7 +462,11 @@ impl Job<'_> {
         let chunk_id = raw.id;
         let key_text = key.as_str().to_owned();
         let (bytes, sha256) = tokio::task::spawn_blocking(move || {
-            let bytes = compress::compress(&raw.fressian, compression)?;
+            // Stored as is: hand the buffer over instead of copying it.
+            let bytes = match compression {
+                Compression::None => raw.fressian,
+                _ => compress::compress(&raw.fressian, compression)?,
+            };
             let sha = compress::sha256_hex(&bytes);
             Ok::<_, datacamp_codec::CodecError>((bytes, sha))
         })
@@ -523,7 +527,8 @@ fn produce_chunks(
         }
     }
     let mut totals = StreamTotals::default();
-    let mut builder = ChunkBuilder::new(resume.next_chunk_id);
+    let capacity = chunk_capacity(chunk_size);
+    let mut builder = ChunkBuilder::with_capacity(resume.next_chunk_id, capacity);
     let mut stats = ChunkStats::default();
     for datom in datoms {
         let datom = datom?;
@@ -538,7 +543,7 @@ fn produce_chunks(
         totals.datoms += 1;
         if builder.encoded_len() as u64 >= chunk_size {
             let next = builder.chunk_id() + 1;
-            let full = std::mem::replace(&mut builder, ChunkBuilder::new(next));
+            let full = std::mem::replace(&mut builder, ChunkBuilder::with_capacity(next, capacity));
             if !send_chunk(&sender, full, std::mem::take(&mut stats), position)? {
                 return Ok(totals);
             }
@@ -573,6 +578,15 @@ fn send_chunk(
         end,
     };
     Ok(sender.blocking_send(raw).is_ok())
+}
+
+/// The buffer a chunk is built in: the target size plus room for the datom
+/// that crosses it, so building never reallocates (a doubling buffer would
+/// hold up to twice the chunk, and memory is bounded by chunks in flight).
+fn chunk_capacity(chunk_size: u64) -> usize {
+    usize::try_from(chunk_size)
+        .unwrap_or(usize::MAX / 2)
+        .saturating_add(64 * 1024)
 }
 
 fn advance(position: &mut ResumePoint, d: &Datom) {
