@@ -471,6 +471,22 @@ impl BackupStore {
                 },
             }
         }
+        // A directory can also hold what no listing shows: the staging file
+        // of a write that a killed process never renamed into place, and the
+        // empty folders objects leave behind. The folder goes entirely.
+        if let Location::Directory(root) = &self.location {
+            let folder = root.join(prefix.as_str().trim_end_matches('/'));
+            match tokio::fs::remove_dir_all(&folder).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: folder.display().to_string(),
+                        source: e,
+                    })
+                }
+            }
+        }
         Ok(deleted)
     }
 
