@@ -2,7 +2,7 @@
 //! what they share.
 //!
 //! For the `datacamp` binary: [`datacamp_bin`] finds (building it first if
-//! needed) the binary of the `datacamp-cli` package, and [`datacamp`] /
+//! needed) the binary of the `datacamp-cli` package, and [`datacamp()`] /
 //! [`datacamp_with_stdin`] run it and capture what it printed.
 //!
 //! ```no_run
