@@ -144,109 +144,115 @@ pub fn run(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, Stri
             .ok_or("demo printed no db")?
             .to_string();
         let datoms = created.json["datoms"].as_u64().unwrap_or(n);
+        let case = Case {
+            bin: &bin,
+            src: &src,
+            name: &name,
+            datoms,
+        };
         for parallel in ["1", "2"] {
             let to = dir
                 .join(format!("backups-p{parallel}"))
                 .display()
                 .to_string();
             eprintln!("e2e: {name} backup to a directory, parallel {parallel}");
-            let m = measured(
-                &bin,
-                &[
-                    "backup",
-                    "--db",
-                    &src,
-                    "--to",
-                    &to,
-                    "--chunk-size",
-                    "8MiB",
-                    "--parallel",
-                    parallel,
-                    "--json",
-                    "--quiet",
-                ],
-                &[],
-            )?;
-            let (u, s) = (
-                m.json["uncompressed_bytes"].as_u64().unwrap_or(0),
-                m.json["total_bytes"].as_u64().unwrap_or(0),
-            );
-            rows.push(row(
-                format!("e2e/backup/dir/parallel-{parallel}/{name}"),
-                &m,
-                datoms,
-                u,
-                s,
-            ));
+            let backup = case.backup(&mut rows, "dir", &to, parallel, &[], &[])?;
             if parallel == "2" {
-                let id = m.json["backup_id"].as_str().unwrap_or_default().to_string();
-                let restored = dir.join("restored-dir.db").display().to_string();
                 eprintln!("e2e: {name} restore from a directory");
-                let r = measured(
-                    &bin,
-                    &[
-                        "restore",
-                        "--from",
-                        &to,
-                        "--backup-id",
-                        &id,
-                        "--db",
-                        &restored,
-                        "--json",
-                        "--quiet",
-                    ],
-                    &[],
-                )?;
-                rows.push(row(format!("e2e/restore/dir/{name}"), &r, datoms, u, s));
+                let restored = dir.join("restored-dir.db").display().to_string();
+                case.restore(&mut rows, "dir", &to, &backup, &restored, &[], &[])?;
             }
         }
         let to = format!("s3://{}/{name}/", server.bucket());
         eprintln!("e2e: {name} backup to the in-process S3 server, parallel 2");
-        let mut args = vec![
-            "backup",
-            "--db",
-            &src,
-            "--to",
-            &to,
-            "--chunk-size",
-            "8MiB",
-            "--parallel",
-            "2",
-            "--json",
-            "--quiet",
-        ];
-        args.extend(s3_flags);
-        let m = measured(&bin, &args, &s3_env)?;
-        let (u, s) = (
-            m.json["uncompressed_bytes"].as_u64().unwrap_or(0),
-            m.json["total_bytes"].as_u64().unwrap_or(0),
-        );
-        rows.push(row(
-            format!("e2e/backup/s3/parallel-2/{name}"),
-            &m,
-            datoms,
-            u,
-            s,
-        ));
-        let id = m.json["backup_id"].as_str().unwrap_or_default().to_string();
-        let restored = dir.join("restored-s3.db").display().to_string();
+        let backup = case.backup(&mut rows, "s3", &to, "2", &s3_flags, &s3_env)?;
         eprintln!("e2e: {name} restore from the in-process S3 server");
-        let mut args = vec![
-            "restore",
-            "--from",
-            &to,
-            "--backup-id",
-            &id,
-            "--db",
-            &restored,
-            "--json",
-            "--quiet",
-        ];
-        args.extend(s3_flags);
-        let r = measured(&bin, &args, &s3_env)?;
-        rows.push(row(format!("e2e/restore/s3/{name}"), &r, datoms, u, s));
+        let restored = dir.join("restored-s3.db").display().to_string();
+        case.restore(&mut rows, "s3", &to, &backup, &restored, &s3_flags, &s3_env)?;
         let _ = std::fs::remove_dir_all(&dir);
     }
     drop(server);
     Ok(rows)
+}
+
+/// One dataset being measured: its source database and report labels.
+struct Case<'a> {
+    bin: &'a Path,
+    src: &'a str,
+    name: &'a str,
+    datoms: u64,
+}
+
+/// What a measured backup left for the restore after it.
+struct BackupDone {
+    backup_id: String,
+    uncompressed: u64,
+    stored: u64,
+}
+
+impl Case<'_> {
+    /// Backs up to `to` and records the row `e2e/backup/{kind}/parallel-{p}/{name}`.
+    fn backup(
+        &self,
+        rows: &mut Vec<Value>,
+        kind: &str,
+        to: &str,
+        parallel: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<BackupDone, String> {
+        let mut args = vec![
+            "backup",
+            "--db",
+            self.src,
+            "--to",
+            to,
+            "--chunk-size",
+            "8MiB",
+            "--parallel",
+            parallel,
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(flags);
+        let m = measured(self.bin, &args, env)?;
+        let done = BackupDone {
+            backup_id: m.json["backup_id"].as_str().unwrap_or_default().to_string(),
+            uncompressed: m.json["uncompressed_bytes"].as_u64().unwrap_or(0),
+            stored: m.json["total_bytes"].as_u64().unwrap_or(0),
+        };
+        let id = format!("e2e/backup/{kind}/parallel-{parallel}/{}", self.name);
+        rows.push(row(id, &m, self.datoms, done.uncompressed, done.stored));
+        Ok(done)
+    }
+
+    /// Restores `backup` from `to` into `db` and records `e2e/restore/{kind}/{name}`.
+    #[allow(clippy::too_many_arguments)]
+    fn restore(
+        &self,
+        rows: &mut Vec<Value>,
+        kind: &str,
+        to: &str,
+        backup: &BackupDone,
+        db: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let mut args = vec![
+            "restore",
+            "--from",
+            to,
+            "--backup-id",
+            &backup.backup_id,
+            "--db",
+            db,
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(flags);
+        let m = measured(self.bin, &args, env)?;
+        let id = format!("e2e/restore/{kind}/{}", self.name);
+        rows.push(row(id, &m, self.datoms, backup.uncompressed, backup.stored));
+        Ok(())
+    }
 }

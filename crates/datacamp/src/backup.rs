@@ -263,12 +263,6 @@ struct RawChunk {
     end: ResumePoint,
 }
 
-/// What the producer saw over the whole snapshot.
-#[derive(Default)]
-struct StreamTotals {
-    datoms: u64,
-}
-
 struct Job<'a> {
     store: &'a BackupStore,
     opts: &'a BackupOptions,
@@ -338,7 +332,7 @@ impl Job<'_> {
             .map(|raw| self.store_chunk(raw, compression))
             .buffered(self.opts.parallel);
 
-        let mut chunks_reused = checkpoint.datacamp.chunks.len() as u64;
+        let chunks_reused = checkpoint.datacamp.chunks.len() as u64;
         let mut failure = None;
         while let Some(done) = stored.next().await {
             match done {
@@ -365,10 +359,7 @@ impl Job<'_> {
         if let Some(e) = failure {
             return Err(e);
         }
-        let totals = produced?;
-        if chunks_reused > checkpoint.datacamp.chunks.len() as u64 {
-            chunks_reused = checkpoint.datacamp.chunks.len() as u64;
-        }
+        let produced_datoms = produced?;
 
         // Everything is stored: the manifest, then the marker.
         let mut manifest = Manifest::new(self.backup_id.clone(), db_id.clone());
@@ -401,7 +392,7 @@ impl Job<'_> {
         manifest.completed = true;
 
         let streamed = manifest.datom_count;
-        if streamed != source_count || totals.datoms + resumed_datoms(&resume) != streamed {
+        if streamed != source_count || produced_datoms + resumed_datoms(&resume) != streamed {
             return Err(Error::CountMismatch {
                 what: format!(
                     "backup {} of a snapshot at tx {}",
@@ -499,13 +490,14 @@ fn resumed_datoms(resume: &ResumeFrom) -> u64 {
 }
 
 /// Streams the snapshot's EAVT datoms into chunks (runs on a blocking
-/// thread). Skips the datoms of chunks a resume keeps.
+/// thread). Skips the datoms of chunks a resume keeps; returns how many
+/// datoms it put into chunks.
 fn produce_chunks(
     snapshot: Snapshot,
     chunk_size: u64,
     resume: ResumeFrom,
     sender: mpsc::Sender<RawChunk>,
-) -> Result<StreamTotals> {
+) -> Result<u64> {
     let mut datoms = snapshot.datoms(Index::Eavt, &[])?;
     let mut position = ResumePoint::default();
     if let Some(after) = resume.after {
@@ -526,7 +518,7 @@ fn produce_chunks(
             });
         }
     }
-    let mut totals = StreamTotals::default();
+    let mut produced = 0u64;
     let capacity = chunk_capacity(chunk_size);
     let mut builder = ChunkBuilder::with_capacity(resume.next_chunk_id, capacity);
     let mut stats = ChunkStats::default();
@@ -535,24 +527,31 @@ fn produce_chunks(
         advance(&mut position, &datom);
         stats.add(&datom);
         let id = builder.chunk_id();
-        builder.push(&datom).map_err(|source| Error::Chunk {
-            chunk_id: id,
-            key: Layout::chunk_relative(id),
-            source,
-        })?;
-        totals.datoms += 1;
+        builder
+            .push(&datom)
+            .map_err(|source| encode_error(id, source))?;
+        produced += 1;
         if builder.encoded_len() as u64 >= chunk_size {
             let next = builder.chunk_id() + 1;
             let full = std::mem::replace(&mut builder, ChunkBuilder::with_capacity(next, capacity));
             if !send_chunk(&sender, full, std::mem::take(&mut stats), position)? {
-                return Ok(totals);
+                return Ok(produced);
             }
         }
     }
     if builder.datom_count() > 0 {
         send_chunk(&sender, builder, stats, position)?;
     }
-    Ok(totals)
+    Ok(produced)
+}
+
+/// A chunk that could not be encoded, named by its relative key.
+fn encode_error(chunk_id: u64, source: datacamp_codec::CodecError) -> Error {
+    Error::Chunk {
+        chunk_id,
+        key: Layout::chunk_relative(chunk_id),
+        source,
+    }
 }
 
 /// Hands a finished chunk to the workers; `false` when they have stopped.
@@ -564,11 +563,9 @@ fn send_chunk(
 ) -> Result<bool> {
     let id = builder.chunk_id();
     let datoms = builder.datom_count() as u64;
-    let fressian = builder.finish().map_err(|source| Error::Chunk {
-        chunk_id: id,
-        key: Layout::chunk_relative(id),
-        source,
-    })?;
+    let fressian = builder
+        .finish()
+        .map_err(|source| encode_error(id, source))?;
     let raw = RawChunk {
         id,
         fressian,

@@ -1,10 +1,12 @@
 //! Reading a backup: the manifest with its guards, chunk keys, fetching a
 //! chunk with its checksum checked, and decoding it.
 
+use std::io::Read;
+
 use bytes::Bytes;
 use datacamp_codec::chunk::ChunkReader;
-use datacamp_codec::compress::{self, Compression};
-use datacamp_datom::Datom;
+use datacamp_codec::compress::{self, Compression, Decompressor};
+use datacamp_codec::CodecError;
 use datacamp_manifest::{validate_id, ChunkInfo, IdKind, Manifest};
 use datacamp_storage::{BackupStore, Key};
 
@@ -116,35 +118,50 @@ pub(crate) async fn fetch_checked(
     Ok(bytes)
 }
 
-/// Decodes a stored chunk, calling `each` for every datom; returns how
-/// many it saw. Checks the document's chunk id against the manifest's.
-pub(crate) fn decode_chunk(
+/// Opens a stored chunk for decoding, checking the document's `:chunk/id`
+/// against the manifest's.
+pub(crate) fn open_chunk<R: Read>(
+    input: R,
+    compression: Compression,
+    chunk: &ChunkInfo,
+    key: &str,
+) -> Result<ChunkReader<Decompressor<R>>> {
+    let reader = ChunkReader::new(compress::decompress_reader(input, compression))
+        .map_err(|source| chunk_error(chunk, key, source))?;
+    match reader.header().chunk_id {
+        Some(found) if found != chunk.id => Err(Error::ChunkIdMismatch {
+            key: key.to_owned(),
+            listed: chunk.id,
+            found,
+        }),
+        _ => Ok(reader),
+    }
+}
+
+/// A codec failure inside a chunk, naming it.
+pub(crate) fn chunk_error(chunk: &ChunkInfo, key: &str, source: CodecError) -> Error {
+    Error::Chunk {
+        chunk_id: chunk.id,
+        key: key.to_owned(),
+        source,
+    }
+}
+
+/// Decodes every datom of a stored chunk; returns how many it holds.
+pub(crate) fn count_datoms(
     bytes: &[u8],
     compression: Compression,
     chunk: &ChunkInfo,
     key: &str,
-    mut each: impl FnMut(Datom) -> Result<()>,
 ) -> Result<u64> {
-    let wrap = |source| Error::Chunk {
-        chunk_id: chunk.id,
-        key: key.to_owned(),
-        source,
-    };
-    let mut reader =
-        ChunkReader::new(compress::decompress_reader(bytes, compression)).map_err(wrap)?;
-    if let Some(id) = reader.header().chunk_id {
-        if id != chunk.id {
-            return Err(Error::ChunkIdMismatch {
-                key: key.to_owned(),
-                listed: chunk.id,
-                found: id,
-            });
-        }
-    }
+    let mut reader = open_chunk(bytes, compression, chunk, key)?;
     let mut count = 0u64;
-    while let Some(datom) = reader.next_datom().map_err(wrap)? {
+    while reader
+        .next_datom()
+        .map_err(|source| chunk_error(chunk, key, source))?
+        .is_some()
+    {
         count += 1;
-        each(datom)?;
     }
     Ok(count)
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use datacamp_codec::chunk::ChunkReader;
-use datacamp_codec::compress::{self, Compression, Decompressor};
+use datacamp_codec::compress::{Compression, Decompressor};
 use datacamp_datom::{Component, Connection, Datom, Index, TX0};
 use datacamp_manifest::ChunkInfo;
 use datacamp_storage::{BackupStore, Key};
@@ -25,7 +25,9 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
-use crate::read::{chunk_key, fetch_checked, manifest_compression, read_complete_manifest};
+use crate::read::{
+    chunk_error, chunk_key, fetch_checked, manifest_compression, open_chunk, read_complete_manifest,
+};
 use crate::DEFAULT_DATABASE_ID;
 
 /// How to run a restore.
@@ -350,22 +352,12 @@ impl RestoreStream {
 
     fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
         self.bytes += chunk.bytes.len() as u64;
-        let input = compress::decompress_reader(Cursor::new(chunk.bytes), self.compression);
-        let wrap = |source| Error::Chunk {
-            chunk_id: chunk.info.id,
-            key: chunk.key.clone(),
-            source,
-        };
-        let reader = ChunkReader::new(input).map_err(wrap)?;
-        if let Some(found) = reader.header().chunk_id {
-            if found != chunk.info.id {
-                return Err(Error::ChunkIdMismatch {
-                    key: chunk.key,
-                    listed: chunk.info.id,
-                    found,
-                });
-            }
-        }
+        let reader = open_chunk(
+            Cursor::new(chunk.bytes),
+            self.compression,
+            &chunk.info,
+            &chunk.key,
+        )?;
         self.current = Some((chunk.info, chunk.key, reader, 0));
         Ok(())
     }
@@ -438,11 +430,7 @@ impl Iterator for RestoreStream {
                         );
                     }
                     Err(source) => {
-                        let e = Error::Chunk {
-                            chunk_id: info.id,
-                            key: key.clone(),
-                            source,
-                        };
+                        let e = chunk_error(info, key, source);
                         return self.fail(e);
                     }
                 }

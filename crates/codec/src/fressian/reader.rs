@@ -691,27 +691,34 @@ impl<R: Read> Reader<R> {
     }
 
     fn cache_get(&mut self, index: u64, offset: u64) -> Result<Value> {
-        let entry = usize::try_from(index)
+        let (weight, value) = {
+            let cached = self.cached_entry(index, offset)?;
+            (cached.weight, cached.value.clone())
+        };
+        self.expanded = self.expanded.saturating_add(weight);
+        let limit = self
+            .opts
+            .cache_expansion_allowance
+            .saturating_add(offset.saturating_mul(64));
+        if self.expanded > limit {
+            return Err(CodecError::Limit {
+                offset,
+                reason: format!(
+                    "cache references have expanded to {} bytes, more than the allowance of {limit} (ReadOptions::cache_expansion_allowance)",
+                    self.expanded
+                ),
+            });
+        }
+        Ok(value)
+    }
+
+    /// The priority-cache entry `index`, or why a reference to it is invalid.
+    fn cached_entry(&self, index: u64, offset: u64) -> Result<&Cached> {
+        match usize::try_from(index)
             .ok()
-            .and_then(|i| self.priority.get(i));
-        match entry {
-            Some(Some(cached)) => {
-                self.expanded = self.expanded.saturating_add(cached.weight);
-                let limit = self
-                    .opts
-                    .cache_expansion_allowance
-                    .saturating_add(offset.saturating_mul(64));
-                if self.expanded > limit {
-                    return Err(CodecError::Limit {
-                        offset,
-                        reason: format!(
-                            "cache references have expanded to {} bytes, more than the allowance of {limit} (ReadOptions::cache_expansion_allowance)",
-                            self.expanded
-                        ),
-                    });
-                }
-                Ok(cached.value.clone())
-            }
+            .and_then(|i| self.priority.get(i))
+        {
+            Some(Some(cached)) => Ok(cached),
             Some(None) => Err(CodecError::CacheReference {
                 offset,
                 cache: "priority",
@@ -750,24 +757,7 @@ impl<R: Read> Reader<R> {
     #[cfg(feature = "datom")]
     /// Like [`Reader::cache_get`], for entries the caller will only borrow.
     pub(crate) fn cached(&self, index: u64, offset: u64) -> Result<&Value> {
-        match usize::try_from(index)
-            .ok()
-            .and_then(|i| self.priority.get(i))
-        {
-            Some(Some(c)) => Ok(&c.value),
-            Some(None) => Err(CodecError::CacheReference {
-                offset,
-                cache: "priority",
-                index: index as i64,
-                reason: "the entry refers to itself while still being read".into(),
-            }),
-            None => Err(CodecError::CacheReference {
-                offset,
-                cache: "priority",
-                index: index as i64,
-                reason: format!("the cache holds {} entries", self.priority.len()),
-            }),
-        }
+        self.cached_entry(index, offset).map(|c| &c.value)
     }
 
     #[cfg(feature = "datom")]
