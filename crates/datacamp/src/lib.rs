@@ -1,20 +1,17 @@
-//! # datacamp — back up, restore, verify and migrate datom databases
+//! # datacamp — back up, restore, verify and live-migrate datom databases
 //!
-//! The umbrella crate: one dependency gives the operations and everything
-//! below them.
+//! The umbrella crate: one dependency gives every operation and every crate
+//! below them. It holds no code of its own.
 //!
-//! - operations: [`backup()`], [`resume_backup`], [`restore()`],
-//!   [`restore_to_url`], [`verify()`], [`list_backups_in`],
-//!   [`cleanup_incomplete_in`], and the Clojure library's names for them
-//!   ([`backup_to_directory`], [`backup_to_s3`], [`restore_from_directory`],
-//!   [`restore_from_s3`], [`list_backups_in_directory`], [`list_backups`],
-//!   [`verify_backup_in_directory`], [`verify_backup`],
-//!   [`cleanup_incomplete_in_directory`], [`cleanup_incomplete`]);
-//! - [`inspect`]: a backup's manifest and checkpoint as text, a chunk
-//!   file's datoms;
-//! - re-exported crates: [`datom`] (the vocabulary), [`db`] (the embedded
-//!   database), [`codec`] (Fressian, chunks, gzip), [`manifest`] (backup
-//!   metadata), [`storage`] (directory and S3 targets).
+//! - backup, resume, restore, verify, list, clean-up and inspect come from
+//!   `datacamp-ops` and are re-exported at the top level ([`backup()`],
+//!   [`restore()`], [`verify()`], [`backup_to_directory`], …);
+//! - live migration comes from `datacamp-migrate`, as [`migrate`] and at the
+//!   top level;
+//! - the lower crates are re-exported as [`datom`] (the vocabulary), [`db`]
+//!   (the embedded database), [`codec`] (Fressian, chunks, gzip),
+//!   [`manifest`] (backup and migration metadata) and [`storage`] (directory
+//!   and S3 targets).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -24,7 +21,7 @@
 //! use datacamp::{BackupOptions, RestoreOptions, VerifyOptions};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let source = datacamp::db::create("mem://doc-source", DbConfig::default())?;
+//! let source = datacamp::db::create("mem://umbrella-source", DbConfig::default())?;
 //! source.load(&mut synthetic::datoms(5_000).map(Ok))?;
 //!
 //! let backup = backup_to_directory(&source, dir.path(), &BackupOptions::default()).await?;
@@ -32,7 +29,7 @@
 //!     &VerifyOptions { deep: true, ..VerifyOptions::default() }).await?;
 //! assert!(verified.success);
 //!
-//! let target = datacamp::db::create("mem://doc-target", DbConfig::default())?;
+//! let target = datacamp::db::create("mem://umbrella-target", DbConfig::default())?;
 //! let restored = restore_from_directory(&target, dir.path(), &backup.backup_id,
 //!     &RestoreOptions::default()).await?;
 //! assert_eq!(restored.datom_count + restored.bootstrap_datoms_skipped, backup.datom_count);
@@ -40,134 +37,5 @@
 //! # }
 //! ```
 
-mod backup;
-mod error;
-pub mod inspect;
-mod list;
-mod progress;
-mod read;
-mod restore;
-mod verify;
-
-use std::path::Path;
-
-pub use backup::{backup, resume_backup, BackupOptions, BackupResult, DEFAULT_CHUNK_SIZE};
-pub use datacamp_codec as codec;
-pub use datacamp_datom as datom;
-pub use datacamp_db as db;
-pub use datacamp_manifest as manifest;
-pub use datacamp_storage as storage;
-pub use error::{Error, Result};
-pub use list::{
-    cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
-    RemovedBackup,
-};
-pub use progress::{ProgressEvent, ProgressFn};
-pub use read::SUPPORTED_FORMAT;
-pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
-pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
-
-use datacamp_datom::Connection;
-use datacamp_storage::{BackupStore, S3Options, Target};
-
-/// The database id used when none is given, as in the Clojure library.
-pub const DEFAULT_DATABASE_ID: &str = "default-db";
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn directory(path: &Path) -> Result<BackupStore> {
-    Ok(BackupStore::open(&Target::Directory(path.to_path_buf()))?)
-}
-
-fn s3(options: &S3Options) -> Result<BackupStore> {
-    Ok(BackupStore::open(&Target::S3(options.clone()))?)
-}
-
-/// [`backup()`] to a local directory.
-pub async fn backup_to_directory(
-    conn: &dyn Connection,
-    path: &Path,
-    opts: &BackupOptions,
-) -> Result<BackupResult> {
-    backup(conn, &directory(path)?, opts).await
-}
-
-/// [`backup()`] to an S3 bucket.
-pub async fn backup_to_s3(
-    conn: &dyn Connection,
-    s3_options: &S3Options,
-    opts: &BackupOptions,
-) -> Result<BackupResult> {
-    backup(conn, &s3(s3_options)?, opts).await
-}
-
-/// [`restore()`] from a local directory.
-pub async fn restore_from_directory<C: Connection + Clone + 'static>(
-    conn: &C,
-    path: &Path,
-    backup_id: &str,
-    opts: &RestoreOptions,
-) -> Result<RestoreResult> {
-    restore(conn, &directory(path)?, backup_id, opts).await
-}
-
-/// [`restore()`] from an S3 bucket.
-pub async fn restore_from_s3<C: Connection + Clone + 'static>(
-    conn: &C,
-    s3_options: &S3Options,
-    backup_id: &str,
-    opts: &RestoreOptions,
-) -> Result<RestoreResult> {
-    restore(conn, &s3(s3_options)?, backup_id, opts).await
-}
-
-/// [`list_backups_in`] a local directory.
-pub async fn list_backups_in_directory(
-    path: &Path,
-    database_id: &str,
-) -> Result<Vec<BackupSummary>> {
-    list_backups_in(&directory(path)?, database_id).await
-}
-
-/// [`list_backups_in`] an S3 bucket.
-pub async fn list_backups(s3_options: &S3Options, database_id: &str) -> Result<Vec<BackupSummary>> {
-    list_backups_in(&s3(s3_options)?, database_id).await
-}
-
-/// [`verify()`] a backup in a local directory.
-pub async fn verify_backup_in_directory(
-    path: &Path,
-    backup_id: &str,
-    opts: &VerifyOptions,
-) -> Result<VerifyResult> {
-    verify(&directory(path)?, backup_id, opts).await
-}
-
-/// [`verify()`] a backup in an S3 bucket.
-pub async fn verify_backup(
-    s3_options: &S3Options,
-    backup_id: &str,
-    opts: &VerifyOptions,
-) -> Result<VerifyResult> {
-    verify(&s3(s3_options)?, backup_id, opts).await
-}
-
-/// [`cleanup_incomplete_in`] a local directory.
-pub async fn cleanup_incomplete_in_directory(
-    path: &Path,
-    opts: &CleanupOptions,
-) -> Result<CleanupResult> {
-    cleanup_incomplete_in(&directory(path)?, opts).await
-}
-
-/// [`cleanup_incomplete_in`] an S3 bucket.
-pub async fn cleanup_incomplete(
-    s3_options: &S3Options,
-    opts: &CleanupOptions,
-) -> Result<CleanupResult> {
-    cleanup_incomplete_in(&s3(s3_options)?, opts).await
-}
+pub use datacamp_migrate as migrate;
+pub use datacamp_ops::*;

@@ -9,6 +9,8 @@ pub enum Document {
     Manifest,
     /// `checkpoint.edn`.
     Checkpoint,
+    /// `migration-manifest.edn`.
+    MigrationManifest,
 }
 
 impl fmt::Display for Document {
@@ -16,6 +18,7 @@ impl fmt::Display for Document {
         f.write_str(match self {
             Document::Manifest => "manifest",
             Document::Checkpoint => "checkpoint",
+            Document::MigrationManifest => "migration manifest",
         })
     }
 }

@@ -7,6 +7,8 @@
 //!   [`Timing`] and Datacamp's own `:datacamp/…` keys ([`DatacampInfo`]);
 //! - [`Checkpoint`] (`checkpoint.edn`) with [`CompletedChunk`] and
 //!   [`ResumePoint`], what an interrupted backup resumes from;
+//! - [`MigrationManifest`] (`migration-manifest.edn`) with [`MigrationState`],
+//!   the persisted state of a live migration;
 //! - [`BackupId`] (`YYYYMMDD-HHMMSS-hhhhhh`) and [`validate_id`], the rules
 //!   for database, backup and migration ids;
 //! - [`Error`], which names the document, the key and what was expected.
@@ -47,6 +49,7 @@ mod edn;
 mod error;
 mod id;
 mod manifest;
+mod migration;
 
 pub use checkpoint::{
     Checkpoint, CheckpointDatacamp, CompletedChunk, ResumeFrom, ResumePoint, TotalChunks,
@@ -56,3 +59,4 @@ pub use id::{validate_id, BackupId, DEFAULT_DATABASE_ID, MAX_ID_LEN};
 pub use manifest::{
     ChunkInfo, DatacampInfo, Manifest, Timing, TxRange, DATACAMP_VERSION, FORMAT_VERSION,
 };
+pub use migration::{MigrationFailure, MigrationManifest, MigrationState, StateChange};
