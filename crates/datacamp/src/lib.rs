@@ -38,4 +38,9 @@
 //! ```
 
 pub use datacamp_migrate as migrate;
+pub use datacamp_migrate::{
+    archive_completed_migrations, cleanup_completed_migrations, get_migration_status,
+    list_migrations, live_migrate, recover_migration, MigrateOptions, MigrationEvent,
+    MigrationResult, MigrationStats, MigrationStatus, MigrationTarget, Route, Router,
+};
 pub use datacamp_ops::*;

@@ -165,6 +165,41 @@ pub trait Connection: Send + Sync {
     fn subscribe(&self) -> Subscription;
 }
 
+/// A shared connection is a connection, so `Arc<dyn Connection>` can go
+/// wherever a `Connection + Clone` is asked for (restore, migration).
+impl<C: Connection + ?Sized> Connection for Arc<C> {
+    fn url(&self) -> String {
+        (**self).url()
+    }
+    fn config(&self) -> DbConfig {
+        (**self).config()
+    }
+    fn db(&self) -> Result<Snapshot> {
+        (**self).db()
+    }
+    fn as_of(&self, tx: i64) -> Result<Snapshot> {
+        (**self).as_of(tx)
+    }
+    fn history(&self) -> Result<Snapshot> {
+        (**self).history()
+    }
+    fn transact(&self, tx_data: &[TxOp]) -> Result<TxReport> {
+        (**self).transact(tx_data)
+    }
+    fn load(&self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+        (**self).load(datoms)
+    }
+    fn apply(&self, report: &TxReport) -> Result<()> {
+        (**self).apply(report)
+    }
+    fn tx_range(&self, from: i64, to: Option<i64>) -> Result<TxIter<'_>> {
+        (**self).tx_range(from, to)
+    }
+    fn subscribe(&self) -> Subscription {
+        (**self).subscribe()
+    }
+}
+
 /// Receives a [`TxReport`] after each commit. Dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Subscription {

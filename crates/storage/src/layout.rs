@@ -267,6 +267,13 @@ impl Layout {
         folder.join(&relative)
     }
 
+    /// `{prefix}{database-id}/migrations/`, the folder of a database's
+    /// migrations.
+    pub fn migrations(&self, database_id: &str) -> Result<Key> {
+        self.database(database_id)?
+            .join(&format!("{MIGRATIONS_FOLDER}/"))
+    }
+
     /// `{prefix}{database-id}/migrations/{migration-id}/`.
     pub fn migration(&self, database_id: &str, migration_id: &str) -> Result<Key> {
         validate_id(IdKind::Migration, migration_id)?;

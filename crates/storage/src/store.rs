@@ -432,6 +432,19 @@ impl BackupStore {
             .collect())
     }
 
+    /// The migration ids of a database (folders under `migrations/`),
+    /// sorted.
+    pub async fn list_migration_ids(&self, database_id: &str) -> Result<Vec<String>> {
+        self.folders(&self.layout.migrations(database_id)?).await
+    }
+
+    /// Deletes a migration's folder (its manifest and files); returns how
+    /// many objects were removed.
+    pub async fn delete_migration(&self, database_id: &str, migration_id: &str) -> Result<u64> {
+        self.delete_folder(&self.layout.migration(database_id, migration_id)?)
+            .await
+    }
+
     /// Every object of a backup, sorted by key.
     pub async fn list_backup_objects(
         &self,
