@@ -777,7 +777,7 @@ impl<R: Read> ChunkReader<R> {
         let (c, o) = field(&mut self.r, &mut len, "attribute")?;
         let a = self.keyword(c, o, 3)?;
         let (c, o) = field(&mut self.r, &mut len, "value")?;
-        let v = self.value(c, o, 3)?;
+        let v = self.value(c, o, 3).map_err(|err| in_datom(err, e, &a))?;
         let (c, o) = field(&mut self.r, &mut len, "transaction id")?;
         let tx = self.r.int_from(c, o, 3, "datom transaction id")?;
         let (c, o) = field(&mut self.r, &mut len, "added flag")?;
@@ -1229,6 +1229,24 @@ fn datoms_from_generic(v: Value, offset: u64) -> Result<Vec<Datom>> {
     }
 }
 
+/// A datom value that cannot be decoded, with the entity and attribute it
+/// belongs to, so that the message names the datom (e.g. a Datahike tuple
+/// holding `nil`, which Datacamp's values cannot represent).
+fn in_datom(err: CodecError, e: i64, a: &Keyword) -> CodecError {
+    match err {
+        CodecError::Invalid {
+            offset,
+            what: "datom value",
+            reason,
+        } => CodecError::Invalid {
+            offset,
+            what: "datom value",
+            reason: format!("{reason} (the value of entity {e}, attribute {a})"),
+        },
+        other => other,
+    }
+}
+
 fn datom_from_generic(v: Value, offset: u64) -> Result<Datom> {
     let bad = |reason: String| CodecError::invalid(offset, "datom", reason);
     let Value::List(items) = v else {
@@ -1255,10 +1273,12 @@ fn datom_from_generic(v: Value, offset: u64) -> Result<Datom> {
             added.type_name()
         )));
     };
-    let v = from_fressian(v).map_err(|err| bad(err.to_string()))?;
+    let a = Keyword::new(a.namespace.as_deref(), &a.name);
+    let v = from_fressian(v)
+        .map_err(|err| bad(format!("{err} (the value of entity {e}, attribute {a})")))?;
     Ok(Datom {
         e: *e,
-        a: Keyword::new(a.namespace.as_deref(), &a.name),
+        a,
         v,
         tx: *tx,
         added: *added,

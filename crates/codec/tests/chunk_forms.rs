@@ -200,3 +200,43 @@ fn a_generic_map_of_the_whole_document_decodes() {
     assert_eq!(back, datoms());
     assert_eq!(header.chunk_id, Some(1));
 }
+
+#[test]
+fn a_tuple_holding_nil_is_refused_naming_its_datom() {
+    // Datahike allows nil inside a tuple; a datom value cannot hold it.
+    // Whether the datom is read as it streams or through the generic
+    // reader (the document behind a cache reference), the error names the
+    // entity and attribute.
+    let bad = Value::List(vec![
+        Value::Int(26),
+        kw(Some("item"), "pair"),
+        Value::List(vec![Value::Int(7), Value::Null]),
+        Value::Int(TX0 + 2),
+        Value::Bool(true),
+    ]);
+    let doc = Value::Map(vec![
+        (kw(Some("format"), "type"), kw(None, "datom-chunk")),
+        (
+            kw(None, "datoms"),
+            Value::List(vec![datom_value(&datoms()[0]), bad]),
+        ),
+    ]);
+    let streamed = {
+        let mut w = Writer::new(Vec::new());
+        w.write_value(&doc).unwrap();
+        w.into_inner().unwrap()
+    };
+    let generic = {
+        let mut w = Writer::new(Vec::new());
+        w.write_cached(&doc).unwrap();
+        w.into_inner().unwrap()
+    };
+    for (form, bytes) in [("streamed", streamed), ("generic", generic)] {
+        let err = decode_chunk(&bytes).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("nil") && text.contains("entity 26, attribute :item/pair"),
+            "{form}: {text}"
+        );
+    }
+}
