@@ -29,6 +29,15 @@ pub enum CliError {
         #[source]
         source: datacamp::Error,
     },
+    /// A live-migration operation failed; `action` names it.
+    #[error("{action}")]
+    Migrate {
+        /// What was being done.
+        action: String,
+        /// The migration's error (boxed: it is large and rare).
+        #[source]
+        source: Box<datacamp::migrate::Error>,
+    },
     /// The tx-data input could not be read.
     #[error("cannot read tx-data from {input}")]
     ReadInput {
@@ -78,6 +87,17 @@ impl CliError {
         move |source| CliError::Op {
             action,
             source: source.into(),
+        }
+    }
+
+    /// A migration error with what was being done.
+    pub fn migrate<E: Into<datacamp::migrate::Error>>(
+        action: impl Into<String>,
+    ) -> impl FnOnce(E) -> CliError {
+        let action = action.into();
+        move |source| CliError::Migrate {
+            action,
+            source: Box::new(source.into()),
         }
     }
 

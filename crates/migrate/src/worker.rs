@@ -16,6 +16,10 @@ use crate::MigrationEvent;
 /// Source transactions applied per blocking pass, so a finalize request is
 /// seen between passes even when the backlog is long.
 const REPLAY_BATCH: usize = 2_048;
+/// A backlog short enough to replay inside the fence.
+const SHORT_BACKLOG: usize = 4;
+/// Catch-up passes after `finalize` before fencing regardless.
+const MAX_FINALIZE_PASSES: u32 = 50;
 /// How long catch-up sleeps when the source is quiet (a routed write or
 /// `finalize` wakes it at once).
 const IDLE_WAIT: Duration = Duration::from_millis(25);
@@ -200,6 +204,7 @@ async fn restore_snapshot(shared: &Arc<Shared>) -> Result<()> {
 async fn catch_up(shared: &Arc<Shared>) -> Result<()> {
     let mut last_save = Instant::now();
     let mut held = false;
+    let mut finalize_passes = 0;
     loop {
         let finalize = shared.finalize_requested.load(Ordering::Acquire);
         let applied = replay(shared.clone(), Some(REPLAY_BATCH)).await?;
@@ -210,8 +215,14 @@ async fn catch_up(shared: &Arc<Shared>) -> Result<()> {
                 .await
                 .map_err(|e| internal(shared, e))?;
         }
-        if finalize && applied < REPLAY_BATCH {
-            return Ok(());
+        if finalize {
+            // Fence only once a pass finds a short backlog, so the fence
+            // replays little; give up waiting for that after a while if
+            // writes outpace replay.
+            finalize_passes += 1;
+            if applied <= SHORT_BACKLOG || finalize_passes >= MAX_FINALIZE_PASSES {
+                return Ok(());
+            }
         }
         if last_save.elapsed() >= SAVE_EVERY {
             last_save = Instant::now();

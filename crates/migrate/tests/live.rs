@@ -41,7 +41,7 @@ async fn migrate_under_load(
     let mut opts = MigrateOptions::new(store.clone());
     opts.database_id = "live-db".into();
     opts.chunk_size = 256 * 1024; // several chunks for 100 k datoms
-    // Hold the restore mid-way so writes pile up for catch-up.
+                                  // Hold the restore mid-way so writes pile up for catch-up.
     opts.fault_hold = Some((MigrationState::Restore, Duration::from_millis(250)));
     opts.progress = Some(Arc::new(move |e: &MigrationEvent| {
         if let MigrationEvent::State(s) = e {
@@ -69,7 +69,10 @@ async fn migrate_under_load(
     }
     // The restore was held for a while (below), so writes certainly
     // arrived while the snapshot was being copied.
-    assert!(acks_during_copy.unwrap() > 10, "{acks_during_copy:?} writes during the copy");
+    assert!(
+        acks_during_copy.unwrap() > 10,
+        "{acks_during_copy:?} writes during the copy"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let result = router.finalize().await.unwrap();
     assert_eq!(router.route(), Route::Target);
@@ -80,7 +83,10 @@ async fn migrate_under_load(
     let stats = result.stats.clone();
     eprintln!("{stats:?}");
     assert!(stats.transactions_replayed >= 20, "{stats:?}");
-    assert!(acks.iter().any(|a| a.tx > stats.cutover_tx), "no write after cutover");
+    assert!(
+        acks.iter().any(|a| a.tx > stats.cutover_tx),
+        "no write after cutover"
+    );
     check_migration(&*source, &*result.target, &stats, &acks);
     assert_eq!(
         *states.lock().unwrap(),
@@ -130,8 +136,7 @@ async fn mem_to_mem_through_s3() {
     let server = S3TestServer::start().await.unwrap();
     let store = BackupStore::open(&Target::S3(server.s3_options())).unwrap();
     let source = Arc::new(seed("mem://live-s3-source", 30_000));
-    let stats =
-        migrate_under_load(source, "mem://live-s3-target".into(), store.clone()).await;
+    let stats = migrate_under_load(source, "mem://live-s3-target".into(), store.clone()).await;
     // The snapshot backup is an ordinary backup in the bucket.
     let backups = store.list_backup_ids("live-db").await.unwrap();
     assert_eq!(backups, vec![stats.backup_id.clone()]);
@@ -154,7 +159,11 @@ async fn refusals_name_the_reason() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::TargetNotEmpty { .. }), "{err}");
-    assert!(err.to_string().contains("mem://refusals-full-target is not empty"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("mem://refusals-full-target is not empty"),
+        "{err}"
+    );
 
     // A second migration while one is in progress.
     let mut opts = MigrateOptions::new(store.clone());
@@ -177,7 +186,10 @@ async fn refusals_name_the_reason() {
         Error::AlreadyInProgress { migration_id, .. } => assert_eq!(migration_id, "first"),
         other => panic!("expected AlreadyInProgress, got {other}"),
     }
-    assert!(err.to_string().contains("migration first in progress"), "{err}");
+    assert!(
+        err.to_string().contains("migration first in progress"),
+        "{err}"
+    );
     let done = router.finalize().await.unwrap();
 
     // The id of a completed migration returns a router to its target.
@@ -196,9 +208,14 @@ async fn refusals_name_the_reason() {
         .unwrap();
     assert_eq!(done.target.db().unwrap().basis_tx(), report.tx);
     assert_eq!(source.db().unwrap().basis_tx(), done.stats.cutover_tx);
-    let recovered = recover_migration(&store, "default-db", "first").await.unwrap();
+    let recovered = recover_migration(&store, "default-db", "first")
+        .await
+        .unwrap();
     assert_eq!(recovered.route(), Route::Target);
-    assert_eq!(recovered.finalize().await.unwrap().stats.cutover_tx, done.stats.cutover_tx);
+    assert_eq!(
+        recovered.finalize().await.unwrap().stats.cutover_tx,
+        done.stats.cutover_tx
+    );
 
     // Unsafe ids are refused before anything is written.
     let mut opts = MigrateOptions::new(store.clone());
@@ -206,8 +223,14 @@ async fn refusals_name_the_reason() {
     let err = live_migrate(source.clone(), MigrationTarget::Url("mem://x".into()), opts)
         .await
         .unwrap_err();
-    assert!(err.to_string().starts_with("invalid migration id \"../escape\""), "{err}");
-    let err = recover_migration(&store, "default-db", "nope").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid migration id \"../escape\""),
+        "{err}"
+    );
+    let err = recover_migration(&store, "default-db", "nope")
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
 }
 
@@ -253,7 +276,11 @@ impl Connection for FailingReplay {
         }
         self.inner.apply(report)
     }
-    fn tx_range(&self, from: i64, to: Option<i64>) -> datacamp_datom::Result<datacamp_datom::TxIter<'_>> {
+    fn tx_range(
+        &self,
+        from: i64,
+        to: Option<i64>,
+    ) -> datacamp_datom::Result<datacamp_datom::TxIter<'_>> {
         self.inner.tx_range(from, to)
     }
     fn subscribe(&self) -> Subscription {
@@ -287,7 +314,10 @@ async fn a_failed_step_leaves_the_source_authoritative() {
         }
         other => panic!("expected StepFailed, got {other}"),
     }
-    assert!(err.to_string().contains("the source stays authoritative"), "{err}");
+    assert!(
+        err.to_string().contains("the source stays authoritative"),
+        "{err}"
+    );
     assert_eq!(router.route(), Route::Source);
     // Every acknowledged write, before and after the failure, is in the source.
     assert!(!acks.is_empty());
@@ -326,13 +356,9 @@ async fn list_archive_and_cleanup() {
     for (i, target) in ["mem://books-t1", "mem://books-t2"].into_iter().enumerate() {
         let mut opts = MigrateOptions::new(store.clone());
         opts.migration_id = Some(format!("m{i}"));
-        let router = live_migrate(
-            source.clone(),
-            MigrationTarget::Url(target.into()),
-            opts,
-        )
-        .await
-        .unwrap();
+        let router = live_migrate(source.clone(), MigrationTarget::Url(target.into()), opts)
+            .await
+            .unwrap();
         let result = router.finalize().await.unwrap();
         assert_eq!(result.status, MigrationState::Completed);
         ids.push(result.migration_id);
@@ -350,9 +376,19 @@ async fn list_archive_and_cleanup() {
             ("m1".to_string(), MigrationState::Completed)
         ]
     );
-    assert_eq!(archive_completed_migrations(&store, "default-db").await.unwrap(), ids);
-    assert!(archive_completed_migrations(&store, "default-db").await.unwrap().is_empty());
-    let m0 = get_migration_status(&store, "default-db", "m0").await.unwrap();
+    assert_eq!(
+        archive_completed_migrations(&store, "default-db")
+            .await
+            .unwrap(),
+        ids
+    );
+    assert!(archive_completed_migrations(&store, "default-db")
+        .await
+        .unwrap()
+        .is_empty());
+    let m0 = get_migration_status(&store, "default-db", "m0")
+        .await
+        .unwrap();
     assert!(m0.archived_at_ms.is_some());
 
     let snapshots_before = store.list_backup_ids("default-db").await.unwrap().len();
@@ -369,6 +405,13 @@ async fn list_archive_and_cleanup() {
     .unwrap();
     assert_eq!(removed.len(), 2);
     assert!(removed.iter().all(|r| r.objects >= 2), "{removed:?}");
-    assert!(list_migrations(&store, "default-db").await.unwrap().is_empty());
-    assert!(store.list_backup_ids("default-db").await.unwrap().is_empty());
+    assert!(list_migrations(&store, "default-db")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_backup_ids("default-db")
+        .await
+        .unwrap()
+        .is_empty());
 }

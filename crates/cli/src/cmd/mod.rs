@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod db;
 pub mod demo;
+pub mod migrate;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -19,6 +20,7 @@ Examples:
   datacamp db datoms --db ./datacamp-demo/source.db | head
   datacamp backup --db ./datacamp-demo/source.db --to ./backups
   datacamp list --from ./backups
+  datacamp migrate --from-db ./source.db --to-db ./moved.db --backup-dir ./backups
 
 Exit codes: 0 success, 1 failure (see the `error:` line on stderr), 2 usage error.";
 
@@ -64,6 +66,9 @@ pub enum Command {
     Cleanup(backup::CleanupArgs),
     /// Print a backup's manifest or checkpoint, or a chunk file's datoms.
     Inspect(backup::InspectArgs),
+    /// Live-migrate a database to another backend; show, list, recover,
+    /// archive and clean up migrations.
+    Migrate(Box<migrate::MigrateArgs>),
 }
 
 /// Runs the chosen command.
@@ -78,6 +83,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify(args) => backup::verify(args, &out),
         Command::Cleanup(args) => backup::cleanup(args, &out),
         Command::Inspect(args) => backup::inspect(args, &out),
+        Command::Migrate(args) => migrate::run(*args, &out),
     }
 }
 

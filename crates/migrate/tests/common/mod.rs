@@ -140,11 +140,14 @@ pub fn holds(conn: &dyn Connection, ack: &Ack) -> bool {
     let db = conn.db().unwrap();
     let found = db
         .datoms(
-        Index::Eavt,
-        &[Component::Entity(ack.eid), Component::Attribute(name_attr())],
-    )
-    .unwrap()
-    .any(|d| d.unwrap().v == Value::String(ack.name.as_str().into()));
+            Index::Eavt,
+            &[
+                Component::Entity(ack.eid),
+                Component::Attribute(name_attr()),
+            ],
+        )
+        .unwrap()
+        .any(|d| d.unwrap().v == Value::String(ack.name.as_str().into()));
     found
 }
 
@@ -171,13 +174,22 @@ pub fn check_migration(
     assert!(stats.watermark_tx <= cutover, "{stats:?}");
     let (mut before, mut after) = (0, 0);
     for ack in acks {
-        assert!(holds(target, ack), "acknowledged write {ack:?} is not in the target");
+        assert!(
+            holds(target, ack),
+            "acknowledged write {ack:?} is not in the target"
+        );
         if ack.tx <= cutover {
             before += 1;
-            assert!(holds(source, ack), "write {ack:?} before cutover is not in the source");
+            assert!(
+                holds(source, ack),
+                "write {ack:?} before cutover is not in the source"
+            );
         } else {
             after += 1;
-            assert!(!holds(source, ack), "write {ack:?} after cutover reached the source");
+            assert!(
+                !holds(source, ack),
+                "write {ack:?} after cutover reached the source"
+            );
         }
     }
     eprintln!(
@@ -186,7 +198,11 @@ pub fn check_migration(
     );
 
     let source_db = source.db().unwrap();
-    assert_eq!(source_db.basis_tx(), cutover, "the source took a write after cutover");
+    assert_eq!(
+        source_db.basis_tx(),
+        cutover,
+        "the source took a write after cutover"
+    );
     // Each database keeps its own bootstrap transaction's instant (when it
     // was created); every other datom must be identical.
     let creation_instant = |d: &Datom| d.e == TX0 && d.a == Keyword::new(Some("db"), "txInstant");

@@ -1,0 +1,398 @@
+//! `datacamp migrate`: live-migrate a database to another backend, and
+//! `migrate status|list|recover|archive|cleanup` for the bookkeeping.
+
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use datacamp::datom::Connection;
+use datacamp::manifest::{MigrationManifest, MigrationState};
+use datacamp::migrate::{
+    CleanupMigrationsOptions, MigrateOptions, MigrationEvent, MigrationProgressFn, MigrationResult,
+    MigrationTarget,
+};
+use serde_json::json;
+
+use crate::cmd::backup::{runtime, TargetArgs};
+use crate::error::CliError;
+use crate::output::Output;
+
+const MIGRATE_EXAMPLES: &str = "\
+Examples:
+  datacamp migrate --from-db ./source.db --to-db ./moved.db --backup-dir ./backups
+  datacamp migrate --from-db ./source.db --to-db ./moved.db --backup-dir s3://bucket/backups/
+  datacamp migrate list --backup-dir ./backups
+  datacamp migrate status --backup-dir ./backups --migration-id 20261126-101500-a3f9c2
+  datacamp migrate recover --backup-dir ./backups --migration-id 20261126-101500-a3f9c2";
+
+/// Live-migrate a database to another backend.
+///
+/// Backs up a snapshot, restores it into the target, replays every
+/// transaction after it, then cuts over. State is kept in
+/// `{database-id}/migrations/{migration-id}/` on the backup target, so a
+/// migration whose process died can be finished with `migrate recover`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = MIGRATE_EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+    /// The source database: file:///path or a path (mem:// only within one
+    /// process).
+    #[arg(long, required = true)]
+    pub from_db: Option<String>,
+    /// The target database, created if absent; must be empty.
+    #[arg(long, required = true)]
+    pub to_db: Option<String>,
+    /// Backup target for the snapshot and the migration state: a
+    /// directory, file:///path or s3://bucket/prefix/.
+    #[arg(long, value_name = "TARGET", required = true)]
+    pub backup_dir: Option<String>,
+    /// The id backups and migrations are filed under.
+    #[arg(long, default_value = datacamp::DEFAULT_DATABASE_ID)]
+    pub database_id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The migration id (default: generated, YYYYMMDD-HHMMSS-hhhhhh).
+    #[arg(long)]
+    pub migration_id: Option<String>,
+    /// Target size of a snapshot chunk's uncompressed Fressian.
+    #[arg(long, default_value = "64MiB", value_parser = crate::cmd::backup::parse_size)]
+    pub chunk_size: u64,
+    /// Snapshot chunks compressed and written at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+}
+
+/// Where migrations are kept: the backup target and the database id.
+#[derive(Debug, Args, Clone)]
+pub struct PlaceArgs {
+    /// Backup target for the snapshot and the migration state: a
+    /// directory, file:///path or s3://bucket/prefix/.
+    #[arg(long, value_name = "TARGET")]
+    pub backup_dir: String,
+    /// The id backups and migrations are filed under.
+    #[arg(long, default_value = datacamp::DEFAULT_DATABASE_ID)]
+    pub database_id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Show a migration's persisted state.
+    #[command(
+        after_help = "Example:\n  datacamp migrate status --backup-dir ./backups --migration-id ID"
+    )]
+    Status(IdArgs),
+    /// List a database's migrations, oldest first.
+    #[command(after_help = "Example:\n  datacamp migrate list --backup-dir ./backups")]
+    List(PlaceOnly),
+    /// Finish a migration whose process died, from its persisted state.
+    #[command(
+        after_help = "Example:\n  datacamp migrate recover --backup-dir ./backups --migration-id ID"
+    )]
+    Recover(IdArgs),
+    /// Mark completed migrations as archived.
+    #[command(after_help = "Example:\n  datacamp migrate archive --backup-dir ./backups")]
+    Archive(PlaceOnly),
+    /// Remove the state of completed (and, if asked, failed) migrations.
+    #[command(
+        after_help = "Example:\n  datacamp migrate cleanup --backup-dir ./backups --delete-snapshots"
+    )]
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    #[command(flatten)]
+    pub place: PlaceArgs,
+    /// The migration.
+    #[arg(long)]
+    pub migration_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlaceOnly {
+    #[command(flatten)]
+    pub place: PlaceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub place: PlaceArgs,
+    /// Remove failed migrations too.
+    #[arg(long)]
+    pub include_failed: bool,
+    /// Also delete each removed migration's snapshot backup.
+    #[arg(long)]
+    pub delete_snapshots: bool,
+}
+
+pub fn run(args: MigrateArgs, out: &Output) -> Result<(), CliError> {
+    match args.action {
+        None => migrate(
+            args.from_db.unwrap_or_default(),
+            args.to_db.unwrap_or_default(),
+            PlaceArgs {
+                backup_dir: args.backup_dir.unwrap_or_default(),
+                database_id: args.database_id,
+                target: args.target,
+            },
+            args.migration_id,
+            args.chunk_size,
+            usize::from(args.parallel),
+            out,
+        ),
+        Some(MigrateAction::Status(a)) => status(a, out),
+        Some(MigrateAction::List(a)) => list(a.place, out),
+        Some(MigrateAction::Recover(a)) => recover(a, out),
+        Some(MigrateAction::Archive(a)) => archive(a.place, out),
+        Some(MigrateAction::Cleanup(a)) => cleanup(a, out),
+    }
+}
+
+/// State changes and catch-up progress as lines on stderr.
+fn progress(out: Output) -> MigrationProgressFn {
+    Arc::new(move |event: &MigrationEvent| match event {
+        MigrationEvent::State(state) => out.progress(format_args!("  {state}")),
+        MigrationEvent::Backup(datacamp::ProgressEvent::Completed { datoms, chunks, .. }) => {
+            out.progress(format_args!(
+                "    snapshot: {datoms} datoms in {chunks} chunks"
+            ));
+        }
+        MigrationEvent::CutOver { tx, fence_ms } => out.progress(format_args!(
+            "    cut over after tx {tx}; writes waited {fence_ms:.2} ms"
+        )),
+        _ => {}
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn migrate(
+    from_db: String,
+    to_db: String,
+    place: PlaceArgs,
+    migration_id: Option<String>,
+    chunk_size: u64,
+    parallel: usize,
+    out: &Output,
+) -> Result<(), CliError> {
+    let store = place.target.open(&place.backup_dir)?;
+    let source = datacamp::db::open(&from_db).map_err(CliError::db(format!(
+        "cannot open source database {from_db}"
+    )))?;
+    let mut opts = MigrateOptions::new(store);
+    opts.database_id = place.database_id.clone();
+    opts.migration_id = migration_id;
+    opts.chunk_size = chunk_size;
+    opts.parallel = parallel;
+    opts.progress = Some(progress(*out));
+    out.progress(format_args!("migrating {from_db} to {to_db}"));
+    let action = format!("migration of {from_db} to {to_db} failed");
+    let result = runtime()?.block_on(async {
+        let router = datacamp::live_migrate(
+            Arc::new(source) as Arc<dyn Connection>,
+            MigrationTarget::Url(to_db.clone()),
+            opts,
+        )
+        .await?;
+        // This process holds the source, so no other writer exists: cut
+        // over as soon as the copy has caught up.
+        router.finalize().await
+    });
+    let result = result.map_err(CliError::migrate(action))?;
+    print_result(&result, out)
+}
+
+fn print_result(result: &MigrationResult, out: &Output) -> Result<(), CliError> {
+    let s = &result.stats;
+    out.result(
+        json!({
+            "success": true,
+            "status": result.status.name(),
+            "migration_id": result.migration_id,
+            "database_id": result.database_id,
+            "target": result.target.url(),
+            "backup_id": s.backup_id,
+            "snapshot_datoms": s.snapshot_datoms,
+            "watermark_tx": s.watermark_tx,
+            "cutover_tx": s.cutover_tx,
+            "transactions_replayed": s.transactions_replayed,
+            "datoms_replayed": s.datoms_replayed,
+            "fence_ms": s.fence_ms,
+            "duration_secs": s.total_secs,
+        }),
+        || {
+            format!(
+                "migration {} completed: {} now holds the database ({} snapshot datoms, \
+                 {} transactions replayed, cut over after tx {}, writes waited {:.2} ms) in {:.2}s\n",
+                result.migration_id,
+                result.target.url(),
+                s.snapshot_datoms,
+                s.transactions_replayed,
+                s.cutover_tx,
+                s.fence_ms,
+                s.total_secs
+            )
+        },
+    )
+}
+
+fn manifest_json(m: &MigrationManifest) -> serde_json::Value {
+    json!({
+        "migration_id": m.migration_id,
+        "database_id": m.database_id,
+        "state": m.state.name(),
+        "source": m.source_url,
+        "target": m.target_url,
+        "started_at_ms": m.started_at_ms,
+        "updated_at_ms": m.updated_at_ms,
+        "completed_at_ms": m.completed_at_ms,
+        "archived_at_ms": m.archived_at_ms,
+        "backup_id": m.backup_id,
+        "watermark_tx": m.watermark_tx,
+        "replayed_tx": m.replayed_tx,
+        "cutover_tx": m.cutover_tx,
+        "transactions_replayed": m.transactions_replayed,
+        "datoms_replayed": m.datoms_replayed,
+        "fence_ms": m.fence_ms,
+        "error": m.failure.as_ref().map(|f| json!({
+            "step": f.step.name(), "message": f.message, "at_ms": f.at_ms
+        })),
+    })
+}
+
+fn status(args: IdArgs, out: &Output) -> Result<(), CliError> {
+    let place = &args.place;
+    let store = place.target.open(&place.backup_dir)?;
+    let m = runtime()?
+        .block_on(datacamp::get_migration_status(
+            &store,
+            &place.database_id,
+            &args.migration_id,
+        ))
+        .map_err(CliError::migrate(format!(
+            "cannot read migration {} of {} in {}",
+            args.migration_id, place.database_id, place.backup_dir
+        )))?;
+    out.result(manifest_json(&m), || m.to_edn())
+}
+
+fn list(place: PlaceArgs, out: &Output) -> Result<(), CliError> {
+    let store = place.target.open(&place.backup_dir)?;
+    let all = runtime()?
+        .block_on(datacamp::list_migrations(&store, &place.database_id))
+        .map_err(CliError::migrate(format!(
+            "cannot list migrations of {} in {}",
+            place.database_id, place.backup_dir
+        )))?;
+    out.result(
+        json!({ "migrations": all.iter().map(manifest_json).collect::<Vec<_>>() }),
+        || {
+            if all.is_empty() {
+                return format!(
+                    "no migrations of {} in {}\n",
+                    place.database_id, place.backup_dir
+                );
+            }
+            let mut text = format!(
+                "{:<24} {:<12} {:<9} target\n",
+                "migration", "state", "archived"
+            );
+            for m in &all {
+                text.push_str(&format!(
+                    "{:<24} {:<12} {:<9} {}\n",
+                    m.migration_id,
+                    m.state.name(),
+                    if m.archived_at_ms.is_some() {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    m.target_url
+                ));
+            }
+            text
+        },
+    )
+}
+
+fn recover(args: IdArgs, out: &Output) -> Result<(), CliError> {
+    let place = &args.place;
+    let store = place.target.open(&place.backup_dir)?;
+    let action = format!(
+        "cannot recover migration {} of {} in {}",
+        args.migration_id, place.database_id, place.backup_dir
+    );
+    let result = runtime()?.block_on(async {
+        let router = datacamp::migrate::recover_migration_with(
+            &store,
+            &place.database_id,
+            &args.migration_id,
+            Some(progress(*out)),
+        )
+        .await?;
+        if router.status().state != MigrationState::Completed {
+            out.progress(format_args!("recovering migration {}", args.migration_id));
+        }
+        router.finalize().await
+    });
+    let result = result.map_err(CliError::migrate(action))?;
+    print_result(&result, out)
+}
+
+fn archive(place: PlaceArgs, out: &Output) -> Result<(), CliError> {
+    let store = place.target.open(&place.backup_dir)?;
+    let ids = runtime()?
+        .block_on(datacamp::archive_completed_migrations(
+            &store,
+            &place.database_id,
+        ))
+        .map_err(CliError::migrate(format!(
+            "cannot archive migrations of {} in {}",
+            place.database_id, place.backup_dir
+        )))?;
+    out.result(json!({ "archived": ids }), || {
+        format!("archived {} completed migration(s)\n", ids.len())
+    })
+}
+
+fn cleanup(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
+    let place = &args.place;
+    let store = place.target.open(&place.backup_dir)?;
+    let opts = CleanupMigrationsOptions {
+        include_failed: args.include_failed,
+        delete_snapshots: args.delete_snapshots,
+    };
+    let removed = runtime()?
+        .block_on(datacamp::cleanup_completed_migrations(
+            &store,
+            &place.database_id,
+            &opts,
+        ))
+        .map_err(CliError::migrate(format!(
+            "cannot clean up migrations of {} in {}",
+            place.database_id, place.backup_dir
+        )))?;
+    out.result(
+        json!({ "removed": removed.iter().map(|r| json!({
+            "migration_id": r.migration_id, "state": r.state.name(), "objects": r.objects
+        })).collect::<Vec<_>>() }),
+        || {
+            let mut text = format!("removed {} migration(s)\n", removed.len());
+            for r in &removed {
+                text.push_str(&format!(
+                    "  {} ({}, {} objects)\n",
+                    r.migration_id,
+                    r.state.name(),
+                    r.objects
+                ));
+            }
+            text
+        },
+    )
+}
