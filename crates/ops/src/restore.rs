@@ -81,9 +81,11 @@ pub struct RestoreResult {
     pub bootstrap_datoms_skipped: u64,
     /// Chunks read.
     pub chunk_count: u64,
-    /// Largest entity id restored (from the manifest).
+    /// Largest entity id in the restored database, transaction entities
+    /// not counted. Read from the database rather than the manifest: the
+    /// Clojure library's `:stats/max-eid` counts transaction entities.
     pub max_eid: i64,
-    /// Largest tx restored (from the manifest).
+    /// The restored database's basis transaction (the largest tx).
     pub max_tx: i64,
     /// Stored bytes read.
     pub total_bytes: u64,
@@ -259,7 +261,8 @@ where
     }
 
     // Independent check: the database now holds exactly what was loaded.
-    let after_total = conn.db()?.datom_count();
+    let after = conn.db()?;
+    let after_total = after.datom_count();
     if after_total != before_total + loaded {
         return Err(Error::CountMismatch {
             what: format!("restored database {}", conn.url()),
@@ -282,8 +285,8 @@ where
         datom_count: loaded,
         bootstrap_datoms_skipped: skipped,
         chunk_count: chunks,
-        max_eid: manifest.max_eid,
-        max_tx: manifest.max_tx,
+        max_eid: after.max_eid(),
+        max_tx: after.basis_tx(),
         total_bytes: bytes,
         duration_secs: clock.elapsed().as_secs_f64(),
         database_url: conn.url(),
