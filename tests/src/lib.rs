@@ -11,6 +11,7 @@
 //! assert!(run.stderr.starts_with("error: cannot open database"));
 //! ```
 
+pub mod clojure;
 pub mod fault_proxy;
 
 use std::io::Write as _;

@@ -133,6 +133,9 @@
 
 (defn edn-value [v]
   (cond
+    ;; Only inside a tuple (Datahike allows it there; Datacamp's reader
+    ;; refuses such a datom, so the dump then does not parse either).
+    (nil? v) "nil"
     (instance? Boolean v) (str v)
     (instance? Long v) (str v)
     (instance? Double v) (edn-floating v)

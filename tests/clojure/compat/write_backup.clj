@@ -21,6 +21,10 @@
 ;;                 chunk documents without :format/serialization, as
 ;;                 datacamp.serialization/serialize-datom-chunk wrote them
 ;;                 before that key was added
+;;   --nil-in-tuple
+;;                 one tuple holds nil, as Datahike allows ([7 nil] in
+;;                 :item/pair of the first edge entity): a value Datacamp
+;;                 cannot hold, for the test of that limitation
 ;;   --expected F  where to write the dump (default OUT-DIR/expected-datoms.edn)
 ;;
 ;; Prints "key value" lines: backup-id, backup-dir, datoms, chunks,
@@ -194,8 +198,10 @@
 (defn all-datoms
   "Every datom of the backup, EAVT, exactly n of them: entities are cut
   short (keeping their first attributes) once n is reached."
-  [n]
+  [n nil-in-tuple?]
   (let [fixed (concat (bootstrap-datoms) (schema-datoms))
+        edge-entities (cond-> edge-entities
+                        nil-in-tuple? (assoc-in [0 :item/pair] [7 nil]))
         edge-eids (range first-user-eid (+ first-user-eid (count edge-entities)))
         edge (concat (mapcat (fn [eid m i] (map->datoms eid (assoc m :item/id (- -1 i)) edge-tx))
                              edge-eids edge-entities (range))
@@ -333,19 +339,20 @@
       nil opts
       "--s3-prefix" (recur (assoc opts :s3-prefix (first more)) (rest more))
       "--legacy-chunk-map" (recur (assoc opts :legacy? true) more)
+      "--nil-in-tuple" (recur (assoc opts :nil-in-tuple? true) more)
       "--expected" (recur (assoc opts :expected (first more)) (rest more))
       (throw (ex-info (str "unknown option " a) {})))))
 
 (let [[out-dir database-id n-datoms chunk-size & more] *command-line-args*
       _ (when-not chunk-size
           (binding [*out* *err*]
-            (println "usage: write_backup.clj OUT-DIR DATABASE-ID N-DATOMS CHUNK-SIZE [--s3-prefix P] [--legacy-chunk-map] [--expected FILE]")
+            (println "usage: write_backup.clj OUT-DIR DATABASE-ID N-DATOMS CHUNK-SIZE [--s3-prefix P] [--legacy-chunk-map] [--nil-in-tuple] [--expected FILE]")
             (System/exit 2)))
-      {:keys [s3-prefix legacy? expected]} (parse-options more)
+      {:keys [s3-prefix legacy? nil-in-tuple? expected]} (parse-options more)
       expected (or expected (str out-dir "/expected-datoms.edn"))
       n (Long/parseLong n-datoms)
       chunk-size (Long/parseLong chunk-size)
-      datoms (all-datoms n)
+      datoms (all-datoms n nil-in-tuple?)
       backup-id (generate-backup-id)
       backup-path (str out-dir "/" database-id "/" backup-id)
       started-at (java.util.Date.)
