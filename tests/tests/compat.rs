@@ -581,6 +581,29 @@ fn clojure_s3_backup_lists_verifies_inspects_and_restores() {
     let s3 = S3::start();
     s3.upload_backup("compat-s3", &written);
     check_clojure_backup(&s3, "compat-s3", &written, &tmp.path().join("restored.db"));
+
+    // :chunk/s3-key relative to the backup folder on S3 too (how the shared
+    // FORMAT.md words it), with today's five-key chunk map: read as well.
+    let relative = write_clojure_backup(
+        &clj,
+        &tmp.path().join("local-relative"),
+        "compat-s3-rel",
+        700,
+        10_000,
+        &["--s3-prefix", PREFIX, "--relative-s3-keys"],
+    );
+    let manifest = std::fs::read_to_string(relative.backup_dir.join("manifest.edn")).unwrap();
+    assert!(
+        manifest.contains(":s3-key \"chunks/datoms-0.fressian.gz\""),
+        "{manifest}"
+    );
+    s3.upload_backup("compat-s3-rel", &relative);
+    check_clojure_backup(
+        &s3,
+        "compat-s3-rel",
+        &relative,
+        &tmp.path().join("restored-relative.db"),
+    );
 }
 
 #[test]

@@ -17,6 +17,10 @@
 ;;                 the full bucket key P DATABASE-ID/BACKUP-ID/chunks/…, and
 ;;                 :chunk/s3-etag the quoted MD5 S3 answers; the files are
 ;;                 still written under OUT-DIR for the test to upload
+;;   --relative-s3-keys
+;;                 with --s3-prefix: :chunk/s3-key relative to the backup
+;;                 folder all the same (how ../shared/docs/FORMAT.md words
+;;                 it), which Datacamp must read too
 ;;   --legacy-chunk-map
 ;;                 chunk documents without :format/serialization, as
 ;;                 datacamp.serialization/serialize-datom-chunk wrote them
@@ -339,6 +343,7 @@
       nil opts
       "--s3-prefix" (recur (assoc opts :s3-prefix (first more)) (rest more))
       "--legacy-chunk-map" (recur (assoc opts :legacy? true) more)
+      "--relative-s3-keys" (recur (assoc opts :relative-s3-keys? true) more)
       "--nil-in-tuple" (recur (assoc opts :nil-in-tuple? true) more)
       "--expected" (recur (assoc opts :expected (first more)) (rest more))
       (throw (ex-info (str "unknown option " a) {})))))
@@ -346,9 +351,9 @@
 (let [[out-dir database-id n-datoms chunk-size & more] *command-line-args*
       _ (when-not chunk-size
           (binding [*out* *err*]
-            (println "usage: write_backup.clj OUT-DIR DATABASE-ID N-DATOMS CHUNK-SIZE [--s3-prefix P] [--legacy-chunk-map] [--nil-in-tuple] [--expected FILE]")
+            (println "usage: write_backup.clj OUT-DIR DATABASE-ID N-DATOMS CHUNK-SIZE [--s3-prefix P [--relative-s3-keys]] [--legacy-chunk-map] [--nil-in-tuple] [--expected FILE]")
             (System/exit 2)))
-      {:keys [s3-prefix legacy? nil-in-tuple? expected]} (parse-options more)
+      {:keys [s3-prefix legacy? nil-in-tuple? relative-s3-keys? expected]} (parse-options more)
       expected (or expected (str out-dir "/expected-datoms.edn"))
       n (Long/parseLong n-datoms)
       chunk-size (Long/parseLong chunk-size)
@@ -380,7 +385,7 @@
                  :datom-count (count chunk-vec)
                  :size-bytes (if s3-prefix (alength compressed) size)
                  :checksum (sha256 compressed)
-                 :s3-key (if s3-prefix
+                 :s3-key (if (and s3-prefix (not relative-s3-keys?))
                            (str s3-prefix database-id "/" backup-id "/" relative)
                            relative)
                  :s3-etag (when s3-prefix (md5-etag compressed))}))))
