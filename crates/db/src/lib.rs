@@ -7,7 +7,10 @@
 //! - [`create`], [`open`], [`open_or_create`], [`exists`], [`delete`] take a
 //!   URL: `mem://NAME` (a process-wide named in-memory database) or
 //!   `file:///abs/path` / a bare path (a durable single redb file);
-//! - [`Db`] is the connection; [`Db::stats`] gives [`DbStats`].
+//! - [`Db`] is the connection; [`Db::stats`] gives [`DbStats`];
+//! - [`set_file_cache_size`] sizes the page cache of files opened
+//!   afterwards (a process that only streams snapshots, such as a backup,
+//!   needs little of it).
 //!
 //! Inside: one transactor (`transactor`: tx-data → datoms, tempids, upserts,
 //! lookup refs, cardinality, uniqueness, retractEntity), one write path
@@ -70,3 +73,4 @@ pub mod conformance;
 
 pub use connection::{create, delete, exists, open, open_or_create, Db, DbStats};
 pub use datacamp_datom::{Connection, Database, DbConfig, Error, Result};
+pub use file::{set_file_cache_size, DEFAULT_FILE_CACHE_BYTES};
