@@ -2,10 +2,14 @@
 //! chunks by encoded size, compressed and hashed by `parallel` workers and
 //! stored with bounded concurrency.
 //!
-//! Memory is bounded by construction: the producer holds one chunk being
-//! built (as encoded Fressian, not as datoms), the channel one finished
-//! chunk, and at most `parallel` chunks are being compressed or uploaded —
-//! about `(parallel + 2) × chunk_size`, whatever the database's size.
+//! Memory is bounded by construction: chunks are held as encoded Fressian
+//! (not as datoms), and the producer only starts a chunk when it holds a
+//! slot, handed back when a worker has compressed the chunk. There are
+//! `parallel + 1` slots (one chunk built while `parallel` are compressed),
+//! but never more than the machine has cores, at least 2: building and
+//! compressing are CPU-bound, so a chunk beyond that could only wait. The
+//! bound is that many uncompressed chunks plus `parallel` compressed ones
+//! being stored, whatever the database's size.
 
 use std::time::Instant;
 
@@ -257,6 +261,8 @@ pub async fn resume_backup(
 struct RawChunk {
     id: u64,
     fressian: Vec<u8>,
+    /// Dropped with `fressian`, which lets the producer start another chunk.
+    slot: Slot,
     datoms: u64,
     tx_range: TxRange,
     max_eid: Option<i64>,
@@ -322,8 +328,9 @@ impl Job<'_> {
         let (sender, mut receiver) = mpsc::channel::<RawChunk>(1);
         let chunk_size = self.opts.chunk_size;
         let producer_snapshot = snapshot.clone();
+        let parallel = self.opts.parallel;
         let producer = tokio::task::spawn_blocking(move || {
-            produce_chunks(producer_snapshot, chunk_size, resume, sender)
+            produce_chunks(producer_snapshot, chunk_size, parallel, resume, sender)
         });
 
         let raw_chunks = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
@@ -455,8 +462,21 @@ impl Job<'_> {
         let (bytes, sha256) = tokio::task::spawn_blocking(move || {
             // Stored as is: hand the buffer over instead of copying it.
             let bytes = match compression {
-                Compression::None => raw.fressian,
-                _ => compress::compress(&raw.fressian, compression)?,
+                Compression::None => {
+                    drop(raw.slot);
+                    raw.fressian
+                }
+                _ => {
+                    // Room for the output at once: chunks compress about
+                    // 3:1, and a buffer reserved at exactly a third would
+                    // often grow (a copy into a doubled buffer) near its end.
+                    let mut out = Vec::with_capacity(raw.fressian.len() / 2 + 1024);
+                    compress::compress_into(&raw.fressian, compression, &mut out)?;
+                    // The uncompressed chunk goes before the upload starts.
+                    drop(raw.fressian);
+                    drop(raw.slot);
+                    out
+                }
             };
             let sha = compress::sha256_hex(&bytes);
             Ok::<_, datacamp_codec::CodecError>((bytes, sha))
@@ -495,6 +515,7 @@ fn resumed_datoms(resume: &ResumeFrom) -> u64 {
 fn produce_chunks(
     snapshot: Snapshot,
     chunk_size: u64,
+    parallel: usize,
     resume: ResumeFrom,
     sender: mpsc::Sender<RawChunk>,
 ) -> Result<u64> {
@@ -520,6 +541,10 @@ fn produce_chunks(
     }
     let mut produced = 0u64;
     let capacity = chunk_capacity(chunk_size);
+    let slots = Slots::new(slots_for(parallel));
+    let Some(mut slot) = slots.take(&sender) else {
+        return Ok(produced);
+    };
     let mut builder = ChunkBuilder::with_capacity(resume.next_chunk_id, capacity);
     let mut stats = ChunkStats::default();
     for datom in datoms {
@@ -533,14 +558,20 @@ fn produce_chunks(
         produced += 1;
         if builder.encoded_len() as u64 >= chunk_size {
             let next = builder.chunk_id() + 1;
-            let full = std::mem::replace(&mut builder, ChunkBuilder::with_capacity(next, capacity));
-            if !send_chunk(&sender, full, std::mem::take(&mut stats), position)? {
+            let full = std::mem::replace(&mut builder, ChunkBuilder::new(next));
+            if !send_chunk(&sender, full, slot, std::mem::take(&mut stats), position)? {
                 return Ok(produced);
             }
+            // The next chunk's buffer is only allocated once a slot is free.
+            slot = match slots.take(&sender) {
+                Some(slot) => slot,
+                None => return Ok(produced),
+            };
+            builder = ChunkBuilder::with_capacity(next, capacity);
         }
     }
     if builder.datom_count() > 0 {
-        send_chunk(&sender, builder, stats, position)?;
+        send_chunk(&sender, builder, slot, stats, position)?;
     }
     Ok(produced)
 }
@@ -554,10 +585,61 @@ fn encode_error(chunk_id: u64, source: datacamp_codec::CodecError) -> Error {
     }
 }
 
+/// How many uncompressed chunks may exist at once: one being built while
+/// `parallel` are compressed, but no more than the cores that can work on
+/// them (at least 2, so that building overlaps compressing).
+fn slots_for(parallel: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    parallel.saturating_add(1).min(cores.max(2))
+}
+
+/// The producer's permissions to hold an uncompressed chunk.
+struct Slots {
+    give: std::sync::mpsc::SyncSender<()>,
+    take: std::sync::mpsc::Receiver<()>,
+}
+
+/// One permission to hold an uncompressed chunk, handed back when dropped.
+struct Slot(std::sync::mpsc::SyncSender<()>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Never full: there are never more slots than the channel holds.
+        let _ = self.0.try_send(());
+    }
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        let (give, take) = std::sync::mpsc::sync_channel(n);
+        for _ in 0..n {
+            let _ = give.try_send(());
+        }
+        Slots { give, take }
+    }
+
+    /// Waits for a free slot; `None` once the workers have stopped.
+    fn take(&self, sender: &mpsc::Sender<RawChunk>) -> Option<Slot> {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            // Slots come back as chunks are compressed or dropped, so a
+            // plain wait would do; the timeout also notices workers that
+            // stopped while a chunk was still held somewhere.
+            match self.take.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(()) if !sender.is_closed() => return Some(Slot(self.give.clone())),
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) if sender.is_closed() => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
 /// Hands a finished chunk to the workers; `false` when they have stopped.
 fn send_chunk(
     sender: &mpsc::Sender<RawChunk>,
     builder: ChunkBuilder,
+    slot: Slot,
     stats: ChunkStats,
     end: ResumePoint,
 ) -> Result<bool> {
@@ -569,6 +651,7 @@ fn send_chunk(
     let raw = RawChunk {
         id,
         fressian,
+        slot,
         datoms,
         tx_range: stats.tx_range(),
         max_eid: stats.max_eid,
