@@ -49,16 +49,19 @@ impl TxRange {
 
 /// One entry of `:chunks`.
 ///
-/// Only `:chunk/id` and `:chunk/checksum` are required when reading; the
-/// reference's directory backups leave `:chunk/max-eid` and the tx-range
-/// ends `nil`.
+/// Only `:chunk/id` and `:chunk/checksum` are required when reading; any
+/// other key may be absent or `nil` (Datacamp itself writes a `nil`
+/// `:chunk/max-eid` for a chunk holding only transaction entities, and
+/// older or hand-made manifests leave keys out).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkInfo {
     /// `:chunk/id`, the `N` of `datoms-N.fressian.gz`.
     pub id: u64,
     /// `:chunk/tx-range`.
     pub tx_range: TxRange,
-    /// `:chunk/max-eid`, the largest entity id in the chunk.
+    /// `:chunk/max-eid`: Datacamp writes the largest entity id in the chunk
+    /// that is not a transaction id; the Clojure library writes the largest
+    /// `:e` of all its datoms, transaction entities included.
     pub max_eid: Option<i64>,
     /// `:chunk/datom-count`.
     pub datom_count: Option<u64>,
