@@ -235,9 +235,15 @@ pub async fn live_migrate(
         });
     }
 
-    let target: Arc<dyn Connection> = match target {
-        MigrationTarget::Connection(c) => c,
-        MigrationTarget::Url(url) => Arc::new(datacamp_db::open_or_create(&url, source.config())?),
+    let (target, created): (Arc<dyn Connection>, bool) = match target {
+        MigrationTarget::Connection(c) => (c, false),
+        MigrationTarget::Url(url) => {
+            let existed = datacamp_db::exists(&url)?;
+            (
+                Arc::new(datacamp_db::open_or_create(&url, source.config())?),
+                !existed,
+            )
+        }
     };
     let target_db = target.db()?;
     if target_db.basis_tx() != TX0 {
@@ -270,7 +276,17 @@ pub async fn live_migrate(
         opts.fault_hold,
         Route::Source,
     ));
-    shared.save().await?;
+    if let Err(e) = shared.save().await {
+        // Nothing has started: leave no empty database behind either.
+        if created {
+            let url = shared.target.url();
+            drop(shared);
+            if let Err(delete) = datacamp_db::delete(&url) {
+                tracing::warn!(%url, error = %delete, "cannot remove the target created for the migration");
+            }
+        }
+        return Err(e);
+    }
     shared.emit(MigrationEvent::State(MigrationState::Initializing));
     worker::spawn(shared.clone());
     Ok(Router { shared })

@@ -331,7 +331,17 @@ async fn cut_over(shared: &Arc<Shared>) -> Result<MigrationResult> {
         m.transactions_replayed = transactions;
         m.datoms_replayed = datoms;
     }
-    shared.enter(MigrationState::Completed).await?;
+    // The route has switched: from here on the migration is complete
+    // whatever happens to the manifest. If `completed` cannot be written,
+    // the manifest still says `finalizing`, and a recovery from that finds
+    // the target at or ahead of the source and completes again.
+    if let Err(e) = shared.enter(MigrationState::Completed).await {
+        tracing::error!(
+            migration = %shared.migration_id,
+            error = %e,
+            "cut over, but the completed state could not be persisted"
+        );
+    }
     shared.emit(MigrationEvent::CutOver {
         tx: cutover_tx,
         fence_ms,
