@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::{cargo, Ctx, StepOutput};
+
 /// Runs `args` and prints `{"peak_rss_kb": …, "code": …}` on stderr's last
 /// line, after the child's own output.
 pub fn rss_wrap(args: &[String]) -> std::process::ExitCode {
@@ -92,9 +94,23 @@ fn row(id: String, m: &Measured, datoms: u64, uncompressed: u64, stored: u64) ->
     })
 }
 
+/// Step `e2e`: the 1 M and 10 M datom databases the issues name (1 M
+/// alone with `--quick`).
+pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
+    let sizes: &[u64] = if ctx.quick {
+        &[1_000_000]
+    } else {
+        &[1_000_000, 10_000_000]
+    };
+    Ok(StepOutput {
+        rows: run_sizes(ctx.root, ctx.target, sizes)?,
+        ..StepOutput::default()
+    })
+}
+
 /// Runs the end-to-end benchmark for each size; returns report rows.
-pub fn run(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, String> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, String> {
+    let status = cargo()
         .current_dir(root)
         .args(["build", "--release", "--quiet", "-p", "datacamp-cli"])
         .status()

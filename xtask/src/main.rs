@@ -1,23 +1,109 @@
 //! `cargo xtask` — developer commands for the Datacamp workspace.
 //!
-//! `cargo xtask bench [--quick] [--only NAME] [--out DIR]` is the one entry
-//! point for benchmarks: it runs every criterion benchmark of the workspace
-//! (or those whose id contains NAME), then gathers criterion's estimates into
-//! `DIR/report.json` and `DIR/report.md` (default DIR: `<target>/bench`) and
-//! prints the table. `--quick` sets `DATACAMP_BENCH_QUICK=1`, which the
-//! benchmarks honour with smaller inputs, and shortens criterion's timing.
+//! `cargo xtask bench [--quick] [--only NAME[,NAME…]] [--out DIR]` is the
+//! one entry point for benchmarks. It runs the steps of [`STEPS`] in order —
+//! the criterion micro-benchmarks of every crate, Datacamp's pipeline side
+//! by side with the Clojure reference pipeline, and the end-to-end
+//! backup/restore of the release binary — and writes `DIR/report.json` and
+//! `DIR/report.md` (default DIR: `<target>/bench`), which end with the
+//! issue's goals, each met or not. `--quick` sets `DATACAMP_BENCH_QUICK=1`
+//! and shrinks every step (100 k instead of 1 M datoms, no 10 M end to
+//! end). `--only` takes step names (`micro`, `reference`, `e2e`, …); any
+//! other NAME filters the criterion benchmarks by id (`--only chunk/`).
+//!
+//! `DATACAMP_CLOJURE` names the `clojure` executable (default: `clojure` on
+//! PATH; `DATACAMP_CLOJURE=/nonexistent` hides it), `DATACAMP_FRESSIAN_CP`
+//! the class path of the Fressian jars (default: Debian's, in
+//! `/usr/share/java`).
 
 mod e2e;
+mod micro;
+mod reference;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use serde_json::{json, Value};
+
+/// One named benchmark step of `cargo xtask bench`.
+///
+/// **Adding a benchmark** (e.g. the migration cutover): write
+/// `xtask/src/NAME.rs` with `pub fn run(ctx: &Ctx) -> Result<StepOutput,
+/// String>`, declare `mod NAME;` above and add a line to [`STEPS`]. Its rows
+/// join the report's table (`id`, `median_ns` and, where they apply,
+/// `elements_per_s`, `mb_per_s`, `peak_rss_mb`, …: see [`report`]); its
+/// goals, as [`report::Goal`]s in [`StepOutput::goals`], join the Goals
+/// section; `--only NAME` runs it alone. A harness-less bench target
+/// (`harness = false` without criterion) that the step runs itself is
+/// never run by the `micro` step, which only runs criterion benchmarks.
+#[derive(Debug)]
+pub struct Step {
+    /// The name `--only` selects it by.
+    pub name: &'static str,
+    /// One line for `cargo xtask bench --help`.
+    pub about: &'static str,
+    /// Runs the step; an error ends the whole run.
+    pub run: fn(&Ctx) -> Result<StepOutput, String>,
+}
+
+/// The benchmark steps, in the order they run.
+pub const STEPS: &[Step] = &[
+    Step {
+        name: "micro",
+        about: "criterion benchmarks of every crate (codec, engine, storage, manifest, CLI)",
+        run: micro::run,
+    },
+    Step {
+        name: "reference",
+        about: "encode and decode side by side with the Clojure reference pipeline",
+        run: reference::run,
+    },
+    Step {
+        name: "e2e",
+        about: "backup and restore with the release binary: datoms/s, peak RSS",
+        run: e2e::run,
+    },
+    // Step { name: "cutover", about: "live-migration cutover pause", run: cutover::run },
+];
+
+/// What every step gets.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// The workspace root.
+    pub root: &'a Path,
+    /// Cargo's target directory.
+    pub target: &'a Path,
+    /// `--quick`: small inputs, short measurements.
+    pub quick: bool,
+    /// Criterion filters from `--only` (names that are not steps).
+    pub filters: &'a [String],
+}
+
+/// What a step measured.
+#[derive(Debug, Default)]
+pub struct StepOutput {
+    /// Report rows (JSON objects with at least `id` and `median_ns`).
+    pub rows: Vec<Value>,
+    /// Lines for the report's notes, e.g. `reference: SKIPPED: clojure not
+    /// found`.
+    pub notes: Vec<String>,
+    /// Goals this step checks itself, beyond those of [`report::goals`].
+    pub goals: Vec<report::Goal>,
+    /// A failure to report after the report is written (the run then
+    /// exits non-zero, but keeps what the other steps measured).
+    pub failure: Option<String>,
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("rss-wrap") => e2e::rss_wrap(&args[1..]),
+        Some("bench") if args.iter().any(|a| a == "--help" || a == "-h") => {
+            println!("{}", usage());
+            ExitCode::SUCCESS
+        }
         Some("bench") => match bench(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -26,34 +112,53 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!(
-                "usage: cargo xtask bench [--quick] [--only NAME] [--out DIR]\n\n\
-                 Runs every benchmark and writes report.json and report.md."
-            );
+            eprintln!("{}", usage());
             ExitCode::from(2)
         }
     }
 }
 
+fn usage() -> String {
+    let mut s = String::from(
+        "usage: cargo xtask bench [--quick] [--only NAME[,NAME...]] [--out DIR]\n\n\
+         Runs every benchmark step and writes report.json and report.md.\n\
+         Steps (--only NAME runs those named; other names filter criterion ids):\n",
+    );
+    for step in STEPS {
+        s.push_str(&format!("  {:<10} {}\n", step.name, step.about));
+    }
+    s.push_str(
+        "\nEnvironment: DATACAMP_CLOJURE (the clojure executable; /nonexistent hides it),\n\
+         DATACAMP_FRESSIAN_CP (class path of the Fressian jars).",
+    );
+    s
+}
+
 struct BenchOptions {
     quick: bool,
-    only: Option<String>,
+    only: Vec<String>,
     out: Option<PathBuf>,
 }
 
 fn parse_options(args: &[String]) -> Result<BenchOptions, String> {
     let mut opts = BenchOptions {
         quick: false,
-        only: None,
+        only: Vec::new(),
         out: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
-            "--only" => opts.only = Some(it.next().ok_or("--only needs a NAME")?.clone()),
+            "--only" => opts.only.extend(
+                it.next()
+                    .ok_or("--only needs a NAME")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            ),
             "--out" => opts.out = Some(PathBuf::from(it.next().ok_or("--out needs a DIR")?)),
-            other => return Err(format!("unknown argument {other:?}")),
+            other => return Err(format!("unknown argument {other:?}\n\n{}", usage())),
         }
     }
     Ok(opts)
@@ -72,204 +177,119 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// `cargo`, as the one that runs this xtask.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The steps `--only` selects, and the criterion filters it gives.
+fn select(only: &[String]) -> (Vec<&'static Step>, Vec<String>) {
+    if only.is_empty() {
+        return (STEPS.iter().collect(), Vec::new());
+    }
+    let mut steps: Vec<&Step> = STEPS
+        .iter()
+        .filter(|s| only.iter().any(|o| o == s.name))
+        .collect();
+    let filters: Vec<String> = only
+        .iter()
+        .filter(|o| !STEPS.iter().any(|s| s.name == o.as_str()))
+        .cloned()
+        .collect();
+    if !filters.is_empty() && !steps.iter().any(|s| s.name == "micro") {
+        steps.insert(0, &STEPS[0]);
+    }
+    (steps, filters)
+}
+
+/// Builds what the steps run (bench targets in the bench profile, the
+/// release binary for `e2e`) before anything is timed, so the steps'
+/// times are measurement only; returns the seconds it took.
+fn build(root: &Path, steps: &[&Step]) -> Result<f64, String> {
+    let started = Instant::now();
+    eprintln!("== building the benchmarks");
+    let mut runs = vec![vec!["bench", "--workspace", "--no-run", "--quiet"]];
+    if steps.iter().any(|s| s.name == "e2e") {
+        runs.push(vec!["build", "--release", "--quiet", "-p", "datacamp-cli"]);
+    }
+    for args in runs {
+        let status = cargo()
+            .current_dir(root)
+            .args(&args)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo {} failed ({status})", args.join(" ")));
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
     let opts = parse_options(args)?;
     let root = workspace_root();
     let target = target_dir(&root);
     let out = opts.out.clone().unwrap_or_else(|| target.join("bench"));
-    let criterion_dir = target.join("criterion");
-    // Only this run's results may reach the report.
-    if criterion_dir.exists() {
-        std::fs::remove_dir_all(&criterion_dir)
-            .map_err(|e| format!("cannot clear {}: {e}", criterion_dir.display()))?;
-    }
+    let (steps, filters) = select(&opts.only);
+    let ctx = Ctx {
+        root: &root,
+        target: &target,
+        quick: opts.quick,
+        filters: &filters,
+    };
 
-    let started = std::time::Instant::now();
-    let only_e2e = opts.only.as_deref().is_some_and(|o| o.starts_with("e2e"));
+    let started = Instant::now();
+    let build_seconds = build(&root, &steps)?;
+    let load_before = report::load_average();
     let mut rows = Vec::new();
-    if !only_e2e {
-        // `--bench '*'`, not `--benches`: the latter also runs every lib's
-        // unit tests in bench mode, whose harness rejects criterion's flags.
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(&root)
-            .args(["bench", "--workspace", "--bench", "*", "--"]);
-        if let Some(only) = &opts.only {
-            cmd.arg(only);
-        }
-        if opts.quick {
-            cmd.env("DATACAMP_BENCH_QUICK", "1");
-            cmd.args(["--warm-up-time", "1", "--measurement-time", "2"]);
-        }
-        let status = cmd
-            .status()
-            .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-        if !status.success() {
-            return Err(format!("cargo bench failed ({status})"));
-        }
-        collect(&criterion_dir, &mut rows);
-    }
-    if opts.only.is_none() || only_e2e {
-        // The 1 M and 10 M datom databases the issues name; --quick keeps
-        // the 1 M one.
-        let sizes: &[u64] = if opts.quick {
-            &[1_000_000]
-        } else {
-            &[1_000_000, 10_000_000]
-        };
-        rows.extend(e2e::run(&root, &target, sizes)?);
+    let mut notes = Vec::new();
+    let mut step_goals = Vec::new();
+    let mut failures = Vec::new();
+    let mut timings = serde_json::Map::new();
+    for step in &steps {
+        eprintln!("== bench step {} ({})", step.name, step.about);
+        let t = Instant::now();
+        let output = (step.run)(&ctx).map_err(|e| format!("step {}: {e}", step.name))?;
+        let seconds = t.elapsed().as_secs_f64();
+        eprintln!("== bench step {} done in {seconds:.0} s", step.name);
+        timings.insert(step.name.to_owned(), json!(seconds));
+        rows.extend(output.rows);
+        notes.extend(output.notes);
+        step_goals.extend(output.goals);
+        failures.extend(output.failure.map(|f| format!("{}: {f}", step.name)));
     }
     rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let ran: Vec<&str> = steps.iter().map(|s| s.name).collect();
+    let mut goals = report::goals(&rows, opts.quick, &ran);
+    goals.extend(step_goals);
     let report = json!({
         "command": format!("cargo xtask bench{}", args.iter().map(|a| format!(" {a}")).collect::<String>()),
+        "date": report::today(),
         "quick": opts.quick,
-        "machine": machine(),
+        "steps": ran,
+        "machine": report::machine(),
         "wall_seconds": started.elapsed().as_secs_f64(),
+        "build_seconds": build_seconds,
+        "step_seconds": timings,
+        "load_average": [load_before, report::load_average()],
         "results": rows,
+        "notes": notes,
+        "goals": goals.iter().map(report::Goal::to_json).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let json_path = out.join("report.json");
     let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, text)
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
-    let md = markdown(&report);
+    let md = report::markdown(&report);
     let md_path = out.join("report.md");
     std::fs::write(&md_path, &md)
         .map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;
     println!("{md}");
     println!("wrote {} and {}", json_path.display(), md_path.display());
-    Ok(())
-}
-
-/// Walks criterion's output for `new/benchmark.json` + `new/estimates.json`.
-fn collect(dir: &Path, rows: &mut Vec<Value>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let (bench, est) = (
-            path.join("new/benchmark.json"),
-            path.join("new/estimates.json"),
-        );
-        if bench.is_file() && est.is_file() {
-            if let Some(row) = row(&bench, &est) {
-                rows.push(row);
-            }
-        } else if path.file_name().is_some_and(|n| n != "report") {
-            collect(&path, rows);
-        }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
     }
-}
-
-fn read_json(path: &Path) -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-fn row(bench: &Path, est: &Path) -> Option<Value> {
-    let b = read_json(bench)?;
-    let e = read_json(est)?;
-    let median_ns = e["median"]["point_estimate"].as_f64()?;
-    let lower = e["median"]["confidence_interval"]["lower_bound"].as_f64();
-    let upper = e["median"]["confidence_interval"]["upper_bound"].as_f64();
-    let seconds = median_ns / 1e9;
-    let mut row = json!({
-        "id": b["full_id"].as_str().unwrap_or("?"),
-        "median_ns": median_ns,
-        "median_ci_ns": [lower, upper],
-    });
-    let throughput = &b["throughput"];
-    if let Some(bytes) = throughput["Bytes"]
-        .as_f64()
-        .or(throughput["BytesDecimal"].as_f64())
-    {
-        row["bytes_per_iter"] = json!(bytes);
-        row["mb_per_s"] = json!(bytes / seconds / 1e6);
-    }
-    if let Some(n) = throughput["Elements"].as_f64() {
-        row["elements_per_iter"] = json!(n);
-        row["elements_per_s"] = json!(n / seconds);
-    }
-    Some(row)
-}
-
-fn machine() -> Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem_gib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
-        s.lines()
-            .find(|l| l.starts_with("MemTotal"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0 / 1024.0)
-    });
-    let rustc = Command::new("rustc")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    json!({ "cpu": cpu, "cores": cores, "memory_gib": mem_gib, "rustc": rustc, "os": std::env::consts::OS })
-}
-
-fn fmt_rate(v: Option<f64>, unit: &str) -> String {
-    match v {
-        Some(x) if x >= 1e6 => format!("{:.2} M{unit}", x / 1e6),
-        Some(x) if x >= 1e3 => format!("{:.1} k{unit}", x / 1e3),
-        Some(x) => format!("{x:.1} {unit}"),
-        None => "—".into(),
-    }
-}
-
-fn markdown(report: &Value) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "Command: `{}`  \n",
-        report["command"].as_str().unwrap_or("")
-    ));
-    let m = &report["machine"];
-    s.push_str(&format!(
-        "Machine: {} ({} cores, {:.0} GiB), {}\n\n",
-        m["cpu"].as_str().unwrap_or("?"),
-        m["cores"],
-        m["memory_gib"].as_f64().unwrap_or(0.0),
-        m["rustc"].as_str().unwrap_or("")
-    ));
-    s.push_str("| benchmark | median | MB/s | items/s | ratio | peak RSS |\n|---|---:|---:|---:|---:|---:|\n");
-    for r in report["results"].as_array().into_iter().flatten() {
-        let ns = r["median_ns"].as_f64().unwrap_or(0.0);
-        let median = if ns >= 1e9 {
-            format!("{:.3} s", ns / 1e9)
-        } else if ns >= 1e6 {
-            format!("{:.2} ms", ns / 1e6)
-        } else {
-            format!("{:.1} µs", ns / 1e3)
-        };
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            r["id"].as_str().unwrap_or("?"),
-            median,
-            r["mb_per_s"]
-                .as_f64()
-                .map_or("—".into(), |x| format!("{x:.0}")),
-            fmt_rate(r["elements_per_s"].as_f64(), "/s"),
-            r["compression_ratio"]
-                .as_f64()
-                .map_or("—".into(), |x| format!("{x:.2}×")),
-            r["peak_rss_mb"]
-                .as_f64()
-                .map_or("—".into(), |x| format!("{x:.0} MB")),
-        ));
-    }
-    s
 }
