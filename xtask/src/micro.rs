@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
     }
     if ctx.quick {
         cmd.env("DATACAMP_BENCH_QUICK", "1");
-        cmd.args(["--warm-up-time", "1", "--measurement-time", "2"]);
+        cmd.args(["--warm-up-time", "0.5", "--measurement-time", "1"]);
     }
     let status = cmd
         .status()
