@@ -149,6 +149,7 @@ pub async fn backup(
         opts,
         backup_id: backup_id.as_str().to_owned(),
         started_ms: now_ms(),
+        spare: Default::default(),
     };
     job.write_checkpoint(&checkpoint).await?;
     job.run(snapshot, checkpoint).await
@@ -252,6 +253,7 @@ pub async fn resume_backup(
         opts: &opts,
         backup_id: backup_id.to_owned(),
         started_ms: now_ms(),
+        spare: Default::default(),
     };
     job.write_checkpoint(&checkpoint).await?;
     job.run(snapshot, checkpoint).await
@@ -274,6 +276,9 @@ struct Job<'a> {
     opts: &'a BackupOptions,
     backup_id: String,
     started_ms: i64,
+    /// Compressed-chunk buffers back from finished uploads, for the next
+    /// chunks (see [`Job::store_chunk`]).
+    spare: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl Job<'_> {
@@ -451,6 +456,37 @@ impl Job<'_> {
         })
     }
 
+    /// A buffer for a compressed chunk: one a finished upload gave back, or
+    /// a new, empty one.
+    fn take_spare(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Keeps an uploaded chunk's buffer for the next chunk, when the store
+    /// no longer holds a reference to it.
+    ///
+    /// Why: a buffer of several MiB allocated and freed per chunk raises
+    /// glibc's mmap threshold, after which such buffers come from its heap
+    /// and their memory stays resident, fragmented, growing with the
+    /// number of chunks: recycling them keeps a long backup's peak memory
+    /// at a short one's.
+    fn give_spare(&self, uploaded: bytes::Bytes) {
+        if let Ok(buffer) = uploaded.try_into_mut() {
+            let mut spare = self
+                .spare
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // One per worker is all the next chunks can use.
+            if spare.len() < self.opts.parallel {
+                spare.push(Vec::from(buffer));
+            }
+        }
+    }
+
     /// Compresses and hashes a chunk on a blocking thread, then stores it.
     async fn store_chunk(&self, raw: RawChunk, compression: Compression) -> Result<CompletedChunk> {
         let key = self
@@ -459,6 +495,7 @@ impl Job<'_> {
         let fressian_len = raw.fressian.len() as u64;
         let chunk_id = raw.id;
         let key_text = key.as_str().to_owned();
+        let spare = self.take_spare();
         let (bytes, sha256) = tokio::task::spawn_blocking(move || {
             // Stored as is: hand the buffer over instead of copying it.
             let bytes = match compression {
@@ -470,7 +507,9 @@ impl Job<'_> {
                     // Room for the output at once: chunks compress about
                     // 3:1, and a buffer reserved at exactly a third would
                     // often grow (a copy into a doubled buffer) near its end.
-                    let mut out = Vec::with_capacity(raw.fressian.len() / 2 + 1024);
+                    let mut out = spare;
+                    out.clear();
+                    out.reserve(raw.fressian.len() / 2 + 1024);
                     compress::compress_into(&raw.fressian, compression, &mut out)?;
                     // The uncompressed chunk goes before the upload starts.
                     drop(raw.fressian);
@@ -488,7 +527,9 @@ impl Job<'_> {
             source,
         })?;
         let size = bytes.len() as u64;
-        let outcome = self.store.put(&key, bytes).await?;
+        let bytes = bytes::Bytes::from(bytes);
+        let outcome = self.store.put(&key, bytes.clone()).await?;
+        self.give_spare(bytes);
         let mut info = ChunkInfo::new(chunk_id, sha256);
         info.tx_range = raw.tx_range;
         info.max_eid = raw.max_eid;
