@@ -38,16 +38,15 @@ struct Measured {
     json: Value,
 }
 
-fn measured(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
     let started = Instant::now();
-    let out = Command::new(me)
+    let out = Command::new(&bin.wrapper)
         .arg("rss-wrap")
-        .arg(bin)
+        .arg(&bin.datacamp)
         .args(args)
         .envs(env.iter().copied())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        .map_err(|e| format!("cannot run {}: {e}", bin.datacamp.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let wrap: Value = stderr
@@ -118,8 +117,16 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
     if !status.success() {
         return Err("cannot build the release datacamp binary".into());
     }
-    let bin = target.join("release/datacamp");
     let work: PathBuf = target.join("bench/e2e");
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    // Private copies: the target directory is shared, and another build
+    // may replace (or, for a moment, remove) the release binary or this
+    // xtask while the benchmark runs.
+    let me = std::env::current_exe().map_err(|e| format!("where is this xtask? {e}"))?;
+    let bin = Binaries {
+        datacamp: private_copy(&target.join("release/datacamp"), &work.join("datacamp"))?,
+        wrapper: private_copy(&me, &work.join("xtask-rss-wrap"))?,
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let server = runtime
         .block_on(datacamp_storage::testing::S3TestServer::start())
@@ -191,9 +198,37 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
     Ok(rows)
 }
 
+/// The measured binary and the wrapper that reports its peak RSS.
+struct Binaries {
+    datacamp: PathBuf,
+    wrapper: PathBuf,
+}
+
+/// Copies `from` to `to`, retrying a little while `from` is missing (a
+/// build elsewhere replacing it).
+fn private_copy(from: &Path, to: &Path) -> Result<PathBuf, String> {
+    let mut tries = 0;
+    loop {
+        match std::fs::copy(from, to) {
+            Ok(_) => return Ok(to.to_path_buf()),
+            Err(e) if tries < 20 && e.kind() == std::io::ErrorKind::NotFound => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot copy {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ))
+            }
+        }
+    }
+}
+
 /// One dataset being measured: its source database and report labels.
 struct Case<'a> {
-    bin: &'a Path,
+    bin: &'a Binaries,
     src: &'a str,
     name: &'a str,
     datoms: u64,
