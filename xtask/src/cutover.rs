@@ -1,8 +1,8 @@
 //! Step `cutover`: the live-migration benchmark
 //! (`crates/migrate/benches/cutover.rs`, harness-less): the fence duration
-//! at cutover over 20 migrations (5 with `--quick`) of a 100 k-datom
+//! at cutover over 20 migrations (3 with `--quick`) of a 100 k-datom
 //! database under writers at about 500 tx/s, mem → file and mem → mem, and
-//! catch-up replay throughput on a backlog of 10 000 transactions (2 000).
+//! catch-up replay throughput on a backlog of 10 000 transactions (1 000).
 
 use serde_json::{json, Value};
 
@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
     }
     eprintln!(
         "cutover: {} migrations per target under ~500 tx/s",
-        if ctx.quick { 5 } else { 20 }
+        if ctx.quick { 3 } else { 20 }
     );
     let status = cargo()
         .current_dir(ctx.root)

@@ -9,7 +9,8 @@
 //!
 //!     cargo bench -p datacamp-migrate --bench cutover
 //!
-//! `DATACAMP_BENCH_QUICK=1` runs 5 migrations per target instead of 20;
+//! `DATACAMP_BENCH_QUICK=1` runs 3 migrations per target instead of 20
+//! (and a backlog of 1,000 transactions instead of 10,000);
 //! `DATACAMP_BENCH_OUT=FILE` writes the results as JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -228,8 +229,8 @@ async fn main() {
     if filter.is_some_and(|f| !"cutover".contains(f.as_str()) && !"replay".contains(f.as_str())) {
         return;
     }
-    let rounds = if quick() { 5 } else { 20 };
-    let backlog = if quick() { 2_000 } else { 10_000 };
+    let rounds = if quick() { 3 } else { 20 };
+    let backlog = if quick() { 1_000 } else { 10_000 };
     let mut report = serde_json::Map::new();
     for kind in ["file", "mem"] {
         let mut fences = Vec::new();
