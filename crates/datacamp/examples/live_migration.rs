@@ -39,20 +39,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let (router, stop) = (router.clone(), stop.clone());
-            std::thread::spawn(move || {
+            std::thread::spawn(move || -> Result<Vec<i64>, String> {
                 let mut acknowledged = Vec::new();
                 let mut k = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let tx = parse_tx_data(&format!(
                         r#"[{{:db/id "p" :person/name "writer {w} #{k}"}}]"#
                     ))
-                    .expect("valid tx-data");
-                    let report = router.transact(&tx).expect("write");
-                    acknowledged.push(report.tempids["p"]);
+                    .map_err(|e| e.to_string())?;
+                    let report = router.transact(&tx).map_err(|e| e.to_string())?;
+                    acknowledged.extend(report.tempids.get("p"));
                     k += 1;
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                acknowledged
+                Ok(acknowledged)
             })
         })
         .collect();
@@ -66,7 +66,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut written = 0;
     let target_db = result.target.db()?;
     for writer in writers {
-        for eid in writer.join().expect("writer thread") {
+        let acknowledged = writer.join().map_err(|_| "a writer thread panicked")??;
+        for eid in acknowledged {
             let found = target_db
                 .datoms(
                     datacamp::datom::Index::Eavt,
