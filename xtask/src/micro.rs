@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
     }
     if ctx.quick {
         cmd.env("DATACAMP_BENCH_QUICK", "1");
-        cmd.args(["--warm-up-time", "0.3", "--measurement-time", "0.6"]);
+        cmd.args(["--warm-up-time", "0.2", "--measurement-time", "0.4"]);
     }
     let status = cmd
         .status()

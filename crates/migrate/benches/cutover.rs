@@ -143,7 +143,10 @@ async fn one_cutover(round: usize, kind: &str) -> CutoverSample {
     while router.status().state != MigrationState::CatchingUp {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Quick runs catch up for less long: they check the bench works, the
+    // full run measures.
+    let dwell = if quick() { 200 } else { 500 };
+    tokio::time::sleep(Duration::from_millis(dwell)).await;
     writers.max_latency_us.store(0, Ordering::Release);
     let result = router.finalize().await.unwrap();
     let max_write_ms = writers.max_latency_us.load(Ordering::Acquire) as f64 / 1e3;
@@ -182,7 +185,9 @@ async fn replay_throughput(kind: &str, backlog: u64) -> Replay {
     let times = Arc::new(Mutex::new((None::<Instant>, None::<Instant>, 0u64)));
     let seen = times.clone();
     let mut opts = MigrateOptions::new(store);
-    opts.fault_hold = Some((MigrationState::Restore, Duration::from_secs(2)));
+    // Long enough to write the whole backlog while the restore waits.
+    let hold = if quick() { 1 } else { 2 };
+    opts.fault_hold = Some((MigrationState::Restore, Duration::from_secs(hold)));
     opts.progress = Some(Arc::new(move |e: &MigrationEvent| {
         if let MigrationEvent::Replayed { .. } = e {
             let mut t = seen.lock().unwrap();
