@@ -24,14 +24,9 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
     );
     let status = cargo()
         .current_dir(ctx.root)
-        .args([
-            "bench",
-            "--quiet",
-            "-p",
-            "datacamp-migrate",
-            "--bench",
-            "cutover",
-        ])
+        // `--workspace`, not `-p`: features then unify as in the build
+        // step, so nothing is compiled again while timing.
+        .args(["bench", "--quiet", "--workspace", "--bench", "cutover"])
         .env("DATACAMP_BENCH_QUICK", if ctx.quick { "1" } else { "0" })
         .env("DATACAMP_BENCH_OUT", &out_file)
         .status()

@@ -151,11 +151,12 @@ fn last_json(stdout: &[u8]) -> Option<Value> {
 fn datacamp_side(root: &Path, plan: &Plan) -> Result<Value, String> {
     let out = cargo()
         .current_dir(root)
+        // `--workspace`, not `-p`: features then unify as in the build
+        // step, so nothing is compiled again while timing.
         .args([
             "bench",
             "--quiet",
-            "-p",
-            "datacamp-codec",
+            "--workspace",
             "--bench",
             "sidebyside",
             "--",
