@@ -43,4 +43,4 @@ pub use keyword::{Keyword, Symbol};
 pub use num_bigint::BigInt;
 pub use schema::{Attribute, Cardinality, Schema, Unique, ValueType};
 pub use tx::{EntityMap, EntityRef, TempId, TxOp, TxReport, TxValue};
-pub use value::{format_instant, parse_instant, BigDec, Uuid, Value};
+pub use value::{format_instant, now_ms, parse_instant, BigDec, Uuid, Value};

@@ -345,6 +345,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Milliseconds since the epoch, now: the clock behind every
+/// `:db/txInstant`, backup id and metadata timestamp (0 before 1970, the
+/// largest `i64` after year 292 million).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 with milliseconds, UTC:
 /// `2025-10-18T19:51:32.000Z`.
 pub fn format_instant(ms: i64) -> String {

@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use datacamp_datom::{
-    Connection, Datom, DbConfig, Error, LoadReport, Result, Snapshot, Subscribers, Subscription,
-    TxIter, TxOp, TxReport, TX0,
+    now_ms, Connection, Datom, DbConfig, Error, LoadReport, Result, Snapshot, Subscribers,
+    Subscription, TxIter, TxOp, TxReport, TX0,
 };
 
 use crate::file::FileStore;
@@ -71,12 +70,6 @@ static FILES: LazyLock<Mutex<HashMap<PathBuf, Weak<Inner>>>> = LazyLock::new(Def
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded registries stay consistent even if a holder panicked.
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn already_exists(url: &str) -> Error {

@@ -1,7 +1,6 @@
 //! Backup ids and the rules every id (database, backup, migration) obeys.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use datacamp_datom::{format_instant, parse_instant};
 
@@ -68,10 +67,7 @@ pub struct BackupId(String);
 impl BackupId {
     /// A fresh id for a backup starting now.
     pub fn generate() -> BackupId {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        BackupId::at(now_ms, fastrand::u32(..0x0100_0000))
+        BackupId::at(datacamp_datom::now_ms(), fastrand::u32(..0x0100_0000))
     }
 
     /// The id for a backup started at `ms` (milliseconds since the epoch,
@@ -268,10 +264,7 @@ mod tests {
         let text = id.as_str();
         assert_eq!(text.len(), 22, "{text}");
         assert_eq!(BackupId::parse(text).unwrap(), id);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = datacamp_datom::now_ms();
         assert!((now - id.started_at_ms()).abs() < 5_000, "{text}");
 
         assert_eq!(BackupId::at(0, 0).as_str(), "19700101-000000-000000");

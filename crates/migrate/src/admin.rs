@@ -17,7 +17,7 @@ pub async fn get_migration_status(
         .migration_manifest(database_id, migration_id)?;
     let bytes = match store.get(&key).await {
         Ok(bytes) => bytes,
-        Err(datacamp_storage::Error::NotFound { .. }) => {
+        Err(e) if e.is_not_found() => {
             return Err(Error::NotFound {
                 database_id: database_id.to_string(),
                 migration_id: migration_id.to_string(),

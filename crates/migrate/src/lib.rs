@@ -61,7 +61,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datacamp_datom::{Connection, TX0};
-use datacamp_manifest::{validate_id, BackupId, IdKind, MigrationManifest, MigrationState};
+use datacamp_manifest::{validate_id, BackupId, IdKind};
 use datacamp_ops::ProgressEvent;
 use datacamp_storage::BackupStore;
 
@@ -69,7 +69,7 @@ pub use admin::{
     active_migration, archive_completed_migrations, cleanup_completed_migrations,
     get_migration_status, list_migrations, CleanupMigrationsOptions, RemovedMigration,
 };
-pub use datacamp_manifest::{MigrationManifest as Manifest, MigrationState as State};
+pub use datacamp_manifest::{MigrationManifest, MigrationState};
 pub use error::{Error, Result};
 pub use router::{MigrationResult, MigrationStats, MigrationStatus, Route, Router};
 
@@ -181,11 +181,7 @@ impl std::fmt::Debug for MigrateOptions {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use datacamp_datom::now_ms;
 
 /// Starts migrating `source` to `target` and returns the router at once;
 /// the steps run in the background on the current tokio runtime. Writes
@@ -324,19 +320,7 @@ pub async fn recover_migration_with(
     migration_id: &str,
     progress: Option<MigrationProgressFn>,
 ) -> Result<Router> {
-    recover(store, database_id, migration_id, progress, None).await
-}
-
-#[doc(hidden)]
-/// [`recover_migration_with`] plus a crash-test hold (see
-/// [`MigrateOptions::fault_hold`]).
-pub async fn recover_migration_holding(
-    store: &BackupStore,
-    database_id: &str,
-    migration_id: &str,
-    fault_hold: Option<(MigrationState, Duration)>,
-) -> Result<Router> {
-    recover(store, database_id, migration_id, None, fault_hold).await
+    recover(store, database_id, migration_id, progress).await
 }
 
 async fn recover(
@@ -344,7 +328,6 @@ async fn recover(
     database_id: &str,
     migration_id: &str,
     progress: Option<MigrationProgressFn>,
-    fault_hold: Option<(MigrationState, Duration)>,
 ) -> Result<Router> {
     let mut manifest = admin::get_migration_status(store, database_id, migration_id).await?;
     if manifest.state == MigrationState::Failed {
@@ -377,7 +360,7 @@ async fn recover(
         progress,
         datacamp_ops::DEFAULT_CHUNK_SIZE,
         2,
-        fault_hold,
+        None,
         if completed {
             Route::Target
         } else {

@@ -183,19 +183,7 @@ async fn restore_snapshot(shared: &Arc<Shared>) -> Result<()> {
         progress: Some(progress),
         ..RestoreOptions::default()
     };
-    // The restore future is not `Send` (a higher-ranked closure inside its
-    // chunk stream), so it cannot ride inside this spawned task; it runs
-    // on a blocking thread of the same runtime instead.
-    let (target, store, handle) = (
-        shared.target.clone(),
-        shared.store.clone(),
-        tokio::runtime::Handle::current(),
-    );
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(datacamp_ops::restore(&target, &store, &backup_id, &opts))
-    })
-    .await
-    .map_err(|e| internal(shared, e))??;
+    datacamp_ops::restore(&shared.target, &shared.store, &backup_id, &opts).await?;
     Ok(())
 }
 

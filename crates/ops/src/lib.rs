@@ -74,11 +74,7 @@ use datacamp_storage::{BackupStore, S3Options, Target};
 /// The database id used when none is given, as in the Clojure library.
 pub const DEFAULT_DATABASE_ID: &str = "default-db";
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use datacamp_datom::now_ms;
 
 fn directory(path: &Path) -> Result<BackupStore> {
     Ok(BackupStore::open(&Target::Directory(path.to_path_buf()))?)

@@ -170,9 +170,17 @@ where
         });
     }
     if opts.check_all_first.unwrap_or(!store.is_s3()) {
-        let mut checks = futures::stream::iter(manifest.chunks.iter().zip(&keys))
+        // The futures are made before they become a stream: a closure
+        // inside the stream type would make this whole future not provably
+        // `Send` (rustc's higher-ranked lifetime limits), and callers
+        // spawn it.
+        let fetches: Vec<_> = manifest
+            .chunks
+            .iter()
+            .zip(&keys)
             .map(|(c, k)| fetch_checked(store, k, c))
-            .buffered(opts.parallel);
+            .collect();
+        let mut checks = futures::stream::iter(fetches).buffered(opts.parallel);
         while let Some(checked) = checks.next().await {
             checked?;
         }
