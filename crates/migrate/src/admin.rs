@@ -15,16 +15,12 @@ pub async fn get_migration_status(
     let key = store
         .layout()
         .migration_manifest(database_id, migration_id)?;
-    let bytes = match store.get(&key).await {
-        Ok(bytes) => bytes,
-        Err(e) if e.is_not_found() => {
-            return Err(Error::NotFound {
-                database_id: database_id.to_string(),
-                migration_id: migration_id.to_string(),
-                location: store.describe(),
-            })
-        }
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = store.get_opt(&key).await? else {
+        return Err(Error::NotFound {
+            database_id: database_id.to_string(),
+            migration_id: migration_id.to_string(),
+            location: store.describe(),
+        });
     };
     // Invalid UTF-8 surfaces as an EDN syntax error naming the document.
     let text = String::from_utf8_lossy(&bytes);

@@ -181,16 +181,12 @@ pub async fn resume_backup(
         });
     }
     let checkpoint_key = layout.checkpoint(db_id, backup_id)?;
-    let text = match store.get(&checkpoint_key).await {
-        Ok(bytes) => bytes,
-        Err(e) if e.is_not_found() => {
-            return Err(Error::BackupNotFound {
-                database_id: db_id.to_owned(),
-                backup_id: backup_id.to_owned(),
-                target: store.describe(),
-            })
-        }
-        Err(e) => return Err(e.into()),
+    let Some(text) = store.get_opt(&checkpoint_key).await? else {
+        return Err(Error::BackupNotFound {
+            database_id: db_id.to_owned(),
+            backup_id: backup_id.to_owned(),
+            target: store.describe(),
+        });
     };
     let mut checkpoint = Checkpoint::from_edn(&String::from_utf8_lossy(&text))?;
     let missing = |what: &str| Error::Incomplete {
@@ -227,10 +223,9 @@ pub async fn resume_backup(
         .take(resume.next_chunk_id as usize)
     {
         let key = layout.chunk(db_id, backup_id, chunk.info.id)?;
-        let intact = match store.get(&key).await {
-            Ok(bytes) => compress::sha256_hex(&bytes) == chunk.info.checksum,
-            Err(e) if e.is_not_found() => false,
-            Err(e) => return Err(e.into()),
+        let intact = match store.get_opt(&key).await? {
+            Some(bytes) => compress::sha256_hex(&bytes) == chunk.info.checksum,
+            None => false,
         };
         if !intact {
             break;

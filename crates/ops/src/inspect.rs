@@ -34,14 +34,13 @@ pub async fn document_text(
         Document::Manifest => layout.manifest(database_id, backup_id)?,
         Document::Checkpoint => layout.checkpoint(database_id, backup_id)?,
     };
-    match store.get(&key).await {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) if e.is_not_found() => Err(Error::BackupNotFound {
+    match store.get_opt(&key).await? {
+        Some(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        None => Err(Error::BackupNotFound {
             database_id: database_id.to_owned(),
             backup_id: backup_id.to_owned(),
             target: store.url_of(&key),
         }),
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -56,9 +56,9 @@ pub(crate) async fn read_manifest(
     validate_id(IdKind::Database, database_id)?;
     validate_id(IdKind::Backup, backup_id)?;
     let key = store.layout().manifest(database_id, backup_id)?;
-    match store.get(&key).await {
-        Ok(bytes) => Ok(Manifest::from_edn(&String::from_utf8_lossy(&bytes))?),
-        Err(e) if e.is_not_found() => {
+    match store.get_opt(&key).await? {
+        Some(bytes) => Ok(Manifest::from_edn(&String::from_utf8_lossy(&bytes))?),
+        None => {
             let objects = store.list_backup_objects(database_id, backup_id).await?;
             if objects.is_empty() {
                 Err(Error::BackupNotFound {
@@ -73,7 +73,6 @@ pub(crate) async fn read_manifest(
                 })
             }
         }
-        Err(e) => Err(e.into()),
     }
 }
 

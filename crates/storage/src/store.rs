@@ -311,6 +311,17 @@ impl BackupStore {
         result.bytes().await.map_err(|e| self.fail(key, e))
     }
 
+    /// The whole object, or `None` when there is none under `key`: the one
+    /// way to read an object whose absence the caller turns into its own
+    /// error (a backup not found, a migration not found, a chunk to redo).
+    pub async fn get_opt(&self, key: &Key) -> Result<Option<Bytes>> {
+        match self.get(key).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Bytes `range` of the object. The range must start inside the
     /// object; an end past it is cut to the object's end.
     pub async fn get_range(&self, key: &Key, range: Range<u64>) -> Result<Bytes> {
