@@ -91,14 +91,51 @@ pub enum Error {
         /// The store's error code and message, e.g. `InvalidAccessKeyId`.
         reason: String,
     },
-    /// The store kept failing (timeouts, connection errors, 5xx) and the
-    /// retries ran out.
-    #[error("{url}: the store kept failing after retries: {reason}")]
+    /// The store kept failing (connection errors, 5xx) and the retries ran
+    /// out.
+    #[error(
+        "{url}: the store kept failing after retries ({attempts} attempts at {endpoint}): {reason}"
+    )]
     Transient {
         /// `s3://bucket/key` or the file path.
         url: String,
+        /// The endpoint asked (URL credentials masked).
+        endpoint: String,
+        /// Requests sent, the first one included (0 when not counted).
+        attempts: u32,
         /// The last failure.
         reason: String,
+    },
+    /// The endpoint accepted no connection or sent no answer within the
+    /// configured timeouts, on every attempt the retry policy allowed.
+    #[error(
+        "{url}: no answer from {endpoint} within the timeouts (connect {connect_timeout:?}, \
+         request {request_timeout:?}) after {attempts} attempts; check the endpoint, or raise \
+         StoreOptions::request_timeout for large chunks on a slow link"
+    )]
+    TimedOut {
+        /// `s3://bucket/key`.
+        url: String,
+        /// The endpoint asked (URL credentials masked).
+        endpoint: String,
+        /// The connect timeout in force.
+        connect_timeout: std::time::Duration,
+        /// The whole-request timeout in force.
+        request_timeout: std::time::Duration,
+        /// Requests sent, the first one included.
+        attempts: u32,
+    },
+    /// A symbolic link inside a directory target. Datacamp never follows
+    /// one there: reading or deleting through it could reach files outside
+    /// the target.
+    #[error(
+        "{path} is a symbolic link; Datacamp does not follow symbolic links inside a directory \
+         target (they could lead outside it), so it neither reads nor deletes through it: replace \
+         it with the real folder or file"
+    )]
+    Symlink {
+        /// The link.
+        path: String,
     },
     /// A byte range that does not lie within the object.
     #[error("range {start}..{end} of {url} is outside the object ({size} bytes)")]
@@ -148,6 +185,8 @@ pub(crate) struct Failed<'a> {
     /// `Some` for S3 targets.
     pub bucket: Option<&'a str>,
     pub endpoint: &'a str,
+    /// Requests sent for the operation (0 when not counted).
+    pub attempts: u32,
 }
 
 /// Turns an `object_store` error into one of ours, by what the store said.
@@ -181,6 +220,8 @@ pub(crate) fn classify(failed: Failed<'_>, err: object_store::Error) -> Error {
         _ if status == Some(404) => Error::NotFound { url: failed.url },
         err if is_transient(&err, &chain) => Error::Transient {
             url: failed.url,
+            endpoint: failed.endpoint.to_string(),
+            attempts: failed.attempts,
             reason: short(&chain),
         },
         err => match io_source(&err) {

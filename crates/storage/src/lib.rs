@@ -54,4 +54,4 @@ pub use credentials::{CredentialSource, Environment};
 pub use error::{Error, Result};
 pub use layout::{Key, Layout, COMPLETE_MARKER_BYTES, DEFAULT_S3_PREFIX, MIGRATIONS_FOLDER};
 pub use store::{BackupStore, ObjectInfo, PutOutcome, RetryPolicy, StoreOptions};
-pub use target::{S3Options, Secret, Target};
+pub use target::{redact_url, S3Options, Secret, Target};

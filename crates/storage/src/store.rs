@@ -3,15 +3,21 @@
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
+    ReqwestConnector,
+};
 use object_store::limit::LimitStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
+use object_store::prefix::PrefixStore;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
@@ -76,10 +82,14 @@ pub struct StoreOptions {
     pub max_concurrency: usize,
     /// Retries of S3 requests.
     pub retry: RetryPolicy,
-    /// Time to establish a connection (default 5 s).
+    /// Time to establish a connection to an S3 endpoint (default 10 s).
     pub connect_timeout: Duration,
-    /// Time for one whole request, including the upload or download of a
-    /// chunk (default 10 minutes: a 512 MiB chunk at 1 MiB/s).
+    /// Time for one whole S3 request, including the upload or download of
+    /// a chunk (default 60 s). A request that takes longer is abandoned
+    /// and retried as the [`RetryPolicy`] allows, each retry logged
+    /// (`tracing` warning). Raise it when large chunks travel over a slow
+    /// link, and keep [`RetryPolicy::retry_timeout`] above it, or a
+    /// timed-out request is never retried.
     pub request_timeout: Duration,
     /// Send a SHA-256 checksum with every S3 upload, which the server
     /// verifies before storing (default on).
@@ -95,8 +105,8 @@ impl Default for StoreOptions {
         StoreOptions {
             max_concurrency: 16,
             retry: RetryPolicy::default(),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
             upload_checksums: true,
             fsync: true,
         }
@@ -126,8 +136,15 @@ pub struct PutOutcome {
 
 #[derive(Clone, Debug)]
 enum Location {
+    /// The directory's absolute path (it may not exist yet).
     Directory(PathBuf),
-    S3 { bucket: String, endpoint: String },
+    S3 {
+        bucket: String,
+        /// For messages, credentials masked.
+        endpoint: String,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    },
 }
 
 /// A backup target opened for use: put/get/range/head/list/delete over its
@@ -161,7 +178,9 @@ impl BackupStore {
 
     /// Opens a target. No request is made (see [`BackupStore::check`]).
     ///
-    /// A directory is created if missing. For S3, the region comes from the
+    /// Opening writes nothing: a missing directory reads as empty (no
+    /// database, no backup, every object not found) and is created by the
+    /// first write. For S3, the region comes from the
     /// options, `AWS_REGION`, `AWS_DEFAULT_REGION`, else `us-east-1`; the
     /// endpoint from the options, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`,
     /// else AWS; and credentials, first found wins:
@@ -185,20 +204,9 @@ impl BackupStore {
         let limit = options.max_concurrency.max(1);
         match target {
             Target::Directory(path) => {
-                std::fs::create_dir_all(path).map_err(|source| Error::Io {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                let fs = LocalFileSystem::new_with_prefix(path)
-                    .map_err(|e| Error::InvalidTarget {
-                        target: path.display().to_string(),
-                        reason: e.to_string(),
-                    })?
-                    .with_automatic_cleanup(true)
-                    .with_fsync(options.fsync);
-                let root = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                let (inner, root) = open_directory(path, options, limit)?;
                 Ok(BackupStore {
-                    inner: Arc::new(LimitStore::new(fs, limit)),
+                    inner,
                     layout: Layout::directory(),
                     location: Location::Directory(root),
                     credentials: CredentialSource::None,
@@ -212,6 +220,8 @@ impl BackupStore {
                     location: Location::S3 {
                         bucket: s3.bucket.clone(),
                         endpoint,
+                        connect_timeout: options.connect_timeout,
+                        request_timeout: options.request_timeout,
                     },
                     credentials,
                 })
@@ -251,19 +261,76 @@ impl BackupStore {
         }
     }
 
-    fn fail(&self, key: &Key, err: object_store::Error) -> Error {
+    /// Our error for `err`, knowing what the requests of the operation
+    /// went through: every attempt timed out becomes [`Error::TimedOut`].
+    fn fail_after(&self, key: &Key, err: object_store::Error, attempts: &Attempts) -> Error {
         let (bucket, endpoint) = match &self.location {
-            Location::S3 { bucket, endpoint } => (Some(bucket.as_str()), endpoint.as_str()),
+            Location::S3 {
+                bucket, endpoint, ..
+            } => (Some(bucket.as_str()), endpoint.as_str()),
             Location::Directory(_) => (None, ""),
         };
-        classify(
+        let sent = attempts.sent();
+        let error = classify(
             Failed {
                 url: self.url_of(key),
                 bucket,
                 endpoint,
+                attempts: sent,
             },
             err,
-        )
+        );
+        match (error, &self.location) {
+            (
+                Error::Transient { url, endpoint, .. },
+                Location::S3 {
+                    connect_timeout,
+                    request_timeout,
+                    ..
+                },
+            ) if attempts.last_timed_out() => Error::TimedOut {
+                url,
+                endpoint,
+                connect_timeout: *connect_timeout,
+                request_timeout: *request_timeout,
+                attempts: sent,
+            },
+            (error, _) => error,
+        }
+    }
+
+    /// Runs one store operation on `key`, counting its HTTP requests (the
+    /// retries `object_store` makes inside it), and maps its error.
+    async fn run<T>(
+        &self,
+        key: &Key,
+        op: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> Result<T> {
+        let attempts = Arc::new(Attempts::default());
+        let result = ATTEMPTS.scope(Arc::clone(&attempts), op).await;
+        result.map_err(|e| self.fail_after(key, e, &attempts))
+    }
+
+    /// For a directory target, refuses a symbolic link anywhere on the way
+    /// from the target's root to `key` (the key itself included): nothing
+    /// is read, written or deleted through one. S3 has no links.
+    fn refuse_links_to(&self, key: &Key) -> Result<()> {
+        match &self.location {
+            Location::Directory(root) => no_link_on_the_way(root, key.as_str()),
+            Location::S3 { .. } => Ok(()),
+        }
+    }
+
+    /// For a directory target, refuses a folder that is, lies under, or
+    /// contains a symbolic link, at any depth.
+    fn refuse_links_in(&self, folder: &Key) -> Result<()> {
+        match &self.location {
+            Location::Directory(root) => {
+                no_link_on_the_way(root, folder.as_str())?;
+                no_link_below(&root.join(folder.as_str().trim_end_matches('/')))
+            }
+            Location::S3 { .. } => Ok(()),
+        }
     }
 
     fn path(&self, key: &Key) -> Result<StorePath> {
@@ -280,12 +347,12 @@ impl BackupStore {
         let root = self.layout.root();
         let path = self.path(&root)?;
         let prefix = (!root.as_str().is_empty()).then_some(&path);
-        match self.inner.list_with_delimiter(prefix).await {
-            Ok(_) => Ok(()),
-            Err(e) => match self.fail(&root, e) {
-                Error::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
+        match self
+            .run(&root, self.inner.list_with_delimiter(prefix))
+            .await
+        {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 
@@ -294,11 +361,9 @@ impl BackupStore {
     /// (S3 by nature; a directory writes a temporary file and renames it).
     pub async fn put(&self, key: &Key, bytes: impl Into<Bytes>) -> Result<PutOutcome> {
         let path = self.path(key)?;
-        let result = self
-            .inner
-            .put(&path, PutPayload::from_bytes(bytes.into()))
-            .await
-            .map_err(|e| self.fail(key, e))?;
+        self.refuse_links_to(key)?;
+        let payload = PutPayload::from_bytes(bytes.into());
+        let result = self.run(key, self.inner.put(&path, payload)).await?;
         Ok(PutOutcome {
             e_tag: result.e_tag,
         })
@@ -307,8 +372,9 @@ impl BackupStore {
     /// The whole object.
     pub async fn get(&self, key: &Key) -> Result<Bytes> {
         let path = self.path(key)?;
-        let result = self.inner.get(&path).await.map_err(|e| self.fail(key, e))?;
-        result.bytes().await.map_err(|e| self.fail(key, e))
+        self.refuse_links_to(key)?;
+        self.run(key, async { self.inner.get(&path).await?.bytes().await })
+            .await
     }
 
     /// The whole object, or `None` when there is none under `key`: the one
@@ -342,20 +408,15 @@ impl BackupStore {
             return Ok(Bytes::new());
         }
         let path = self.path(key)?;
-        self.inner
-            .get_range(&path, range.start..end)
+        self.run(key, self.inner.get_range(&path, range.start..end))
             .await
-            .map_err(|e| self.fail(key, e))
     }
 
     /// The object's metadata.
     pub async fn head(&self, key: &Key) -> Result<ObjectInfo> {
         let path = self.path(key)?;
-        let meta = self
-            .inner
-            .head(&path)
-            .await
-            .map_err(|e| self.fail(key, e))?;
+        self.refuse_links_to(key)?;
+        let meta = self.run(key, self.inner.head(&path)).await?;
         Ok(info_of(meta))
     }
 
@@ -371,52 +432,55 @@ impl BackupStore {
     /// Removes the object; removing a missing object succeeds.
     pub async fn delete(&self, key: &Key) -> Result<()> {
         let path = self.path(key)?;
-        match self.inner.delete(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) => match self.fail(key, e) {
-                Error::NotFound { .. } => Ok(()),
-                other => Err(other),
-            },
+        self.refuse_links_to(key)?;
+        match self.run(key, self.inner.delete(&path)).await {
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(other) => Err(other),
         }
     }
 
     /// Every object under the folder `prefix` (recursively), sorted by key.
-    /// A folder that does not exist lists as empty.
+    /// A folder that does not exist lists as empty. In a directory target,
+    /// a folder that is, lies under or contains a symbolic link is refused
+    /// ([`Error::Symlink`]), so no listing ever reaches outside the target.
     pub async fn list(&self, prefix: &Key) -> Result<Vec<ObjectInfo>> {
         let path = self.path(prefix)?;
+        self.refuse_links_in(prefix)?;
         let listing = if prefix.as_str().is_empty() {
             None
         } else {
             Some(&path)
         };
-        let result: std::result::Result<Vec<_>, _> = self.inner.list(listing).try_collect().await;
+        let result = self
+            .run(prefix, self.inner.list(listing).try_collect::<Vec<_>>())
+            .await;
         let mut infos: Vec<ObjectInfo> = match result {
             Ok(metas) => metas.into_iter().map(info_of).collect(),
-            Err(e) => match self.fail(prefix, e) {
-                Error::NotFound { .. } => Vec::new(),
-                other => return Err(other),
-            },
+            Err(Error::NotFound { .. }) => Vec::new(),
+            Err(other) => return Err(other),
         };
         infos.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(infos)
     }
 
-    /// The names of the sub-folders of the folder `prefix`, sorted.
+    /// The names of the sub-folders of the folder `prefix`, sorted. In a
+    /// directory target the way to `prefix` must not pass a symbolic link;
+    /// a sub-folder that is one is listed (by name) and refused when read.
     async fn folders(&self, prefix: &Key) -> Result<Vec<String>> {
         let path = self.path(prefix)?;
+        self.refuse_links_to(prefix)?;
         let listing = if prefix.as_str().is_empty() {
             None
         } else {
             Some(&path)
         };
-        let result = match self.inner.list_with_delimiter(listing).await {
+        let result = match self
+            .run(prefix, self.inner.list_with_delimiter(listing))
+            .await
+        {
             Ok(r) => r,
-            Err(e) => {
-                return match self.fail(prefix, e) {
-                    Error::NotFound { .. } => Ok(Vec::new()),
-                    other => Err(other),
-                }
-            }
+            Err(Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(other) => return Err(other),
         };
         let mut names: Vec<String> = result
             .common_prefixes
@@ -456,7 +520,9 @@ impl BackupStore {
             .await
     }
 
-    /// Every object of a backup, sorted by key.
+    /// Every object of a backup, sorted by key. In a directory target, a
+    /// backup folder that is, lies under or contains a symbolic link is
+    /// refused with [`Error::Symlink`] naming the link.
     pub async fn list_backup_objects(
         &self,
         database_id: &str,
@@ -467,6 +533,10 @@ impl BackupStore {
     }
 
     /// Removes every object under the folder `prefix`; returns how many.
+    ///
+    /// In a directory target nothing is removed when the folder is, lies
+    /// under or contains a symbolic link ([`Error::Symlink`] names it):
+    /// deletion never follows a link, so it never leaves the folder.
     pub async fn delete_folder(&self, prefix: &Key) -> Result<u64> {
         if !prefix.is_folder() {
             return Err(Error::InvalidKey {
@@ -474,7 +544,11 @@ impl BackupStore {
                 reason: "delete_folder needs a folder key (ending in '/')".to_string(),
             });
         }
+        // `list` refuses links (at every level, before anything is deleted).
         let objects = self.list(prefix).await?;
+        if let Location::Directory(root) = &self.location {
+            return remove_directory_folder(root, prefix, objects.len()).await;
+        }
         let paths = objects
             .iter()
             .map(|o| self.path(&o.key))
@@ -483,39 +557,25 @@ impl BackupStore {
             .map(Ok)
             .collect::<Vec<_>>();
         let mut deleted = 0;
+        let attempts = Arc::new(Attempts::default());
         let mut stream = self
             .inner
             .delete_stream(futures::stream::iter(paths).boxed());
-        while let Some(result) = stream.next().await {
+        while let Some(result) = ATTEMPTS.scope(Arc::clone(&attempts), stream.next()).await {
             match result {
                 Ok(_) => deleted += 1,
-                Err(e) => match self.fail(prefix, e) {
+                Err(e) => match self.fail_after(prefix, e, &attempts) {
                     Error::NotFound { .. } => {}
                     other => return Err(other),
                 },
-            }
-        }
-        // A directory can also hold what no listing shows: the staging file
-        // of a write that a killed process never renamed into place, and the
-        // empty folders objects leave behind. The folder goes entirely.
-        if let Location::Directory(root) = &self.location {
-            let folder = root.join(prefix.as_str().trim_end_matches('/'));
-            match tokio::fs::remove_dir_all(&folder).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: folder.display().to_string(),
-                        source: e,
-                    })
-                }
             }
         }
         Ok(deleted)
     }
 
     /// Removes a whole backup (manifest, checkpoint, chunks, marker);
-    /// returns how many objects were removed.
+    /// returns how many objects were removed. See
+    /// [`BackupStore::delete_folder`] for symbolic links.
     pub async fn delete_backup(&self, database_id: &str, backup_id: &str) -> Result<u64> {
         self.delete_folder(&self.layout.backup(database_id, backup_id)?)
             .await
@@ -642,9 +702,280 @@ fn build_s3(
         Found::InstanceMetadata => builder,
     };
 
+    builder = builder.with_http_connector(WatchedConnector {
+        endpoint: shown_endpoint.clone(),
+    });
     let store = builder.build().map_err(|e| Error::InvalidTarget {
         target,
         reason: e.to_string(),
     })?;
     Ok((store, shown_endpoint, source))
+}
+
+/// Opens a directory target without writing: the directory, or its
+/// nearest existing ancestor when it does not exist yet (keys then carry
+/// the missing part as a prefix, and the first write creates it). Returns
+/// the store and the directory's absolute path.
+fn open_directory(
+    path: &std::path::Path,
+    options: &StoreOptions,
+    limit: usize,
+) -> Result<(Arc<dyn ObjectStore>, PathBuf)> {
+    let io = |source: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let invalid = |reason: String| Error::InvalidTarget {
+        target: path.display().to_string(),
+        reason,
+    };
+    let (existing, missing) = split_existing(path).map_err(io)?;
+    if !existing.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", existing.display()),
+        )));
+    }
+    let mut parts = Vec::new();
+    for component in &missing {
+        match component {
+            std::path::Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            _ => {
+                return Err(invalid(format!(
+                    "{} does not exist, and the rest of the path is not plain folder names",
+                    existing.display()
+                )))
+            }
+        }
+    }
+    let fs = LocalFileSystem::new_with_prefix(&existing)
+        .map_err(|e| invalid(e.to_string()))?
+        .with_automatic_cleanup(true)
+        .with_fsync(options.fsync);
+    let root = std::fs::canonicalize(&existing)
+        .map_err(io)?
+        .join(parts.join("/"));
+    let store: Arc<dyn ObjectStore> = if parts.is_empty() {
+        Arc::new(LimitStore::new(fs, limit))
+    } else {
+        let prefix = StorePath::from_iter(parts.iter().map(String::as_str));
+        Arc::new(LimitStore::new(PrefixStore::new(fs, prefix), limit))
+    };
+    Ok((store, root))
+}
+
+/// `path` split into its longest existing ancestor (`.` for a relative
+/// path none of whose parts exist) and the components below it.
+fn split_existing(
+    path: &std::path::Path,
+) -> std::io::Result<(PathBuf, Vec<std::path::Component<'_>>)> {
+    let mut existing = path;
+    let mut missing = Vec::new();
+    loop {
+        match std::fs::metadata(existing) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let Some(name) = existing.components().next_back() else {
+            break;
+        };
+        missing.push(name);
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => {
+                missing.reverse();
+                return Ok((PathBuf::from("."), missing));
+            }
+        }
+    }
+    missing.reverse();
+    Ok((existing.to_path_buf(), missing))
+}
+
+/// Refuses a symbolic link on the way from `root` to `key` (every folder
+/// below the root, and the key itself). A part that does not exist ends
+/// the check: nothing below it exists either.
+fn no_link_on_the_way(root: &std::path::Path, key: &str) -> Result<()> {
+    let mut path = root.to_path_buf();
+    for part in key.split('/').filter(|p| !p.is_empty()) {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Symlink {
+                    path: path.display().to_string(),
+                })
+            }
+            Ok(_) => {}
+            // Nothing below exists; the operation itself reports a file in
+            // the way.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a symbolic link anywhere below `folder` (a missing folder has
+/// none). Walks with `symlink_metadata`, so no link is ever followed.
+fn no_link_below(folder: &std::path::Path) -> Result<()> {
+    let io = |path: &std::path::Path, source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            // A file where a folder was expected holds no links.
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(e) => return Err(io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let kind = entry.file_type().map_err(|e| io(&entry.path(), e))?;
+            if kind.is_symlink() {
+                return Err(Error::Symlink {
+                    path: entry.path().display().to_string(),
+                });
+            }
+            if kind.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes a directory target's folder `prefix` entirely — what no listing
+/// shows too (a killed writer's staging file, empty folders) — and then
+/// the folders above it that it leaves empty, up to the root. `remove_dir_all`
+/// does not follow links, so even a link that appeared after the check is
+/// removed as a link, its target untouched. Returns `listed`.
+async fn remove_directory_folder(
+    root: &std::path::Path,
+    prefix: &Key,
+    listed: usize,
+) -> Result<u64> {
+    let folder = root.join(prefix.as_str().trim_end_matches('/'));
+    match tokio::fs::remove_dir_all(&folder).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::Io {
+                path: folder.display().to_string(),
+                source,
+            })
+        }
+    }
+    let mut parent = folder.parent();
+    while let Some(dir) = parent {
+        if dir == root || !dir.starts_with(root) || tokio::fs::remove_dir(dir).await.is_err() {
+            break;
+        }
+        parent = dir.parent();
+    }
+    Ok(listed as u64)
+}
+
+tokio::task_local! {
+    /// The request log of the store operation being run (see
+    /// [`BackupStore::run`]), for the HTTP layer to write to.
+    static ATTEMPTS: Arc<Attempts>;
+}
+
+/// What the HTTP requests of one store operation went through.
+#[derive(Debug, Default)]
+struct Attempts {
+    sent: AtomicU32,
+    last_timed_out: AtomicBool,
+}
+
+impl Attempts {
+    fn sent(&self) -> u32 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn last_timed_out(&self) -> bool {
+        self.last_timed_out.load(Ordering::Relaxed)
+    }
+}
+
+/// The HTTP client `object_store` gets for S3: its own reqwest client,
+/// watched. `object_store` retries inside one operation and logs those
+/// retries only at `info`; this layer counts every request of the
+/// operation (for the final error) and logs each failed one as a
+/// `tracing` warning, so a struggling endpoint shows while it is retried.
+#[derive(Debug)]
+struct WatchedConnector {
+    endpoint: String,
+}
+
+impl HttpConnector for WatchedConnector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(HttpClient::new(WatchedService {
+            inner: ReqwestConnector::default().connect(options)?,
+            endpoint: self.endpoint.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct WatchedService {
+    inner: HttpClient,
+    endpoint: String,
+}
+
+#[async_trait::async_trait]
+impl HttpService for WatchedService {
+    async fn call(&self, request: HttpRequest) -> std::result::Result<HttpResponse, HttpError> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let log = ATTEMPTS.try_with(Arc::clone).ok();
+        let attempt = log
+            .as_ref()
+            .map_or(0, |l| l.sent.fetch_add(1, Ordering::Relaxed) + 1);
+        let result = self.inner.execute(request).await;
+        let timed_out = matches!(&result, Err(e) if e.kind() == HttpErrorKind::Timeout);
+        if let Some(log) = &log {
+            log.last_timed_out.store(timed_out, Ordering::Relaxed);
+        }
+        match &result {
+            Err(e) => tracing::warn!(
+                endpoint = %self.endpoint,
+                %method,
+                path,
+                attempt,
+                "S3 request failed ({:?}): {e}; retried while the retry policy allows",
+                e.kind()
+            ),
+            Ok(response)
+                if response.status().is_server_error() || response.status().as_u16() == 429 =>
+            {
+                tracing::warn!(
+                    endpoint = %self.endpoint,
+                    %method,
+                    path,
+                    attempt,
+                    "S3 answered {}; retried while the retry policy allows",
+                    response.status()
+                )
+            }
+            Ok(_) => {}
+        }
+        result
+    }
 }

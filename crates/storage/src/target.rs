@@ -48,6 +48,26 @@ impl From<String> for Secret {
     }
 }
 
+/// `url` with any credentials in it (`user:password@`) masked, for
+/// messages and logs: `http://user:secret@host:9000/x` becomes
+/// `http://***@host:9000/x`. Anything without userinfo is returned as
+/// given; a bare `user:secret@host` is masked too.
+///
+/// ```
+/// use datacamp_storage::redact_url;
+/// assert_eq!(redact_url("http://user:secret@minio:9000/b"), "http://***@minio:9000/b");
+/// assert_eq!(redact_url("https://s3.eu-west-1.amazonaws.com"), "https://s3.eu-west-1.amazonaws.com");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 /// An access key id shown with all but its last four characters masked.
 pub(crate) fn mask_key_id(id: &str) -> String {
     let n = id.chars().count();
@@ -119,7 +139,7 @@ impl fmt::Debug for S3Options {
             .field("bucket", &self.bucket)
             .field("prefix", &self.prefix)
             .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint.as_deref().map(redact_url))
             .field("path_style", &self.path_style)
             .field("allow_http", &self.allow_http)
             .field("profile", &self.profile)
@@ -161,7 +181,7 @@ impl Target {
     /// ```
     pub fn parse(text: &str) -> Result<Target> {
         let invalid = |reason: &str| Error::InvalidTarget {
-            target: text.to_string(),
+            target: redact_url(text),
             reason: reason.to_string(),
         };
         let trimmed = text.trim();
@@ -176,6 +196,11 @@ impl Target {
         match scheme.to_ascii_lowercase().as_str() {
             "s3" => {
                 let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.contains('@') {
+                    return Err(invalid(
+                        "must not contain credentials; give them as options or in the environment",
+                    ));
+                }
                 check_bucket(bucket).map_err(|reason| invalid(&reason))?;
                 let mut options = S3Options::new(bucket);
                 if !path.is_empty() {
@@ -249,7 +274,7 @@ fn check_bucket(bucket: &str) -> Result<(), String> {
 /// bare host given `https://`. Returns the URL and whether it is plain HTTP.
 pub(crate) fn normalize_endpoint(endpoint: &str) -> Result<(String, bool)> {
     let invalid = |reason: String| Error::InvalidTarget {
-        target: format!("endpoint {endpoint:?}"),
+        target: format!("endpoint {:?}", redact_url(endpoint)),
         reason,
     };
     let trimmed = endpoint.trim().trim_end_matches('/');
@@ -283,14 +308,15 @@ pub(crate) fn normalize_endpoint(endpoint: &str) -> Result<(String, bool)> {
 /// `https://bucket.host[:port]` for virtual-hosted requests to a custom
 /// endpoint (what `object_store` expects in that mode).
 pub(crate) fn virtual_hosted_endpoint(endpoint: &str, bucket: &str) -> Result<String> {
+    let shown = redact_url(endpoint);
     let mut url = url::Url::parse(endpoint).map_err(|e| Error::InvalidTarget {
-        target: format!("endpoint {endpoint:?}"),
+        target: format!("endpoint {shown:?}"),
         reason: format!("not a URL: {e}"),
     })?;
     let host = url.host_str().unwrap_or_default().to_string();
     url.set_host(Some(&format!("{bucket}.{host}")))
         .map_err(|e| Error::InvalidTarget {
-            target: format!("endpoint {endpoint:?}"),
+            target: format!("endpoint {shown:?}"),
             reason: format!("cannot prepend the bucket for virtual-hosted requests: {e}"),
         })?;
     Ok(url.as_str().trim_end_matches('/').to_string())
@@ -384,6 +410,53 @@ mod tests {
             virtual_hosted_endpoint("https://nyc3.digitaloceanspaces.com", "b").unwrap(),
             "https://b.nyc3.digitaloceanspaces.com"
         );
+    }
+
+    #[test]
+    fn redact_url_masks_userinfo_only() {
+        for (given, shown) in [
+            ("http://user:secret@host:9000", "http://***@host:9000"),
+            (
+                "http://user:secret@host:9000/p?q=1",
+                "http://***@host:9000/p?q=1",
+            ),
+            ("https://only-user@host/", "https://***@host/"),
+            ("user:secret@host", "***@host"),
+            ("http://a@b:pw@host", "http://***@host"),
+            (
+                "https://host/path@not-userinfo",
+                "https://host/path@not-userinfo",
+            ),
+            ("http://localhost:4566", "http://localhost:4566"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_url(given), shown, "{given}");
+        }
+    }
+
+    #[test]
+    fn endpoint_passwords_are_never_echoed() {
+        for endpoint in [
+            "http://user:hunter2secret@localhost:9000",
+            "user:hunter2secret@minio.internal",
+            "ftp://user:hunter2secret@host",
+        ] {
+            let message = normalize_endpoint(endpoint).unwrap_err().to_string();
+            assert!(!message.contains("hunter2secret"), "{message}");
+            assert!(message.contains("***@"), "{message}");
+        }
+        for target in [
+            "s3://user:hunter2secret@bucket/",
+            "file://user:hunter2secret@host/x",
+        ] {
+            let message = Target::parse(target).unwrap_err().to_string();
+            assert!(!message.contains("hunter2secret"), "{message}");
+        }
+        let mut o = S3Options::new("b");
+        o.endpoint = Some("http://user:hunter2secret@localhost:9000".into());
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(shown.contains("http://***@localhost:9000"), "{shown}");
     }
 
     #[test]

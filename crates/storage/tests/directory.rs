@@ -17,10 +17,12 @@ async fn creates_the_base_directory_and_uses_the_reference_layout() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("does/not/exist/yet");
     let store = open(&Target::parse(&format!("file://{}", base.display())).unwrap());
-    assert!(base.is_dir());
+    // Opening writes nothing; the first write creates the directory.
+    assert!(!dir.path().join("does").exists());
     assert!(!store.is_s3());
     let l = store.layout();
     store.put(&l.manifest(DB, B).unwrap(), "{}").await.unwrap();
+    assert!(base.is_dir());
     store
         .put(&l.chunk(DB, B, 0).unwrap(), vec![1, 2, 3])
         .await
