@@ -149,6 +149,17 @@ pub enum Error {
         /// The object's size.
         size: u64,
     },
+    /// An object larger than the caller's bound for it (see
+    /// `BackupStore::get_bounded`); its bytes were not read.
+    #[error("{url} is {size} bytes, more than the {limit} bytes such an object may have")]
+    TooLarge {
+        /// `s3://bucket/key` or the file path.
+        url: String,
+        /// The object's size.
+        size: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// A local I/O failure.
     #[error("I/O error on {path}: {source}")]
     Io {

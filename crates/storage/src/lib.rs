@@ -10,9 +10,12 @@
 //!   never print;
 //! - [`Layout`]: the only place keys are built (`{prefix}{db}/{backup}/…`),
 //!   and where a manifest's `:chunk/s3-key` is resolved safely;
-//! - [`BackupStore`]: put / get / get_range / head / exists / delete /
-//!   list, plus listing database and backup ids and deleting a backup;
-//!   [`StoreOptions`] and [`RetryPolicy`] tune it;
+//! - [`BackupStore`]: put / get / get_opt / get_bounded / get_range / head /
+//!   exists / delete / list, plus listing database and backup ids and
+//!   deleting a backup; [`StoreOptions`] (timeouts, concurrency) and
+//!   [`RetryPolicy`] tune it. Opening writes nothing; directory targets
+//!   never follow symbolic links below their root;
+//! - [`redact_url`]: a URL with its credentials masked, for messages;
 //! - [`Error`]: typed failures (`NotFound`, `NoSuchBucket`, `AccessDenied`,
 //!   `MissingCredentials`, `Transient`, …) naming the key or URL;
 //! - `testing::S3TestServer` (feature `test-server`): an in-process S3

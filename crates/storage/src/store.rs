@@ -377,6 +377,33 @@ impl BackupStore {
             .await
     }
 
+    /// The whole object, refused with [`Error::TooLarge`] — before its
+    /// bytes are read — when it is larger than `max_bytes`: for objects
+    /// whose size has a known bound (metadata documents), so a forged
+    /// giant cannot take the memory.
+    pub async fn get_bounded(&self, key: &Key, max_bytes: u64) -> Result<Bytes> {
+        let path = self.path(key)?;
+        self.refuse_links_to(key)?;
+        let result = self.run(key, self.inner.get(&path)).await?;
+        if result.meta.size > max_bytes {
+            return Err(Error::TooLarge {
+                url: self.url_of(key),
+                size: result.meta.size,
+                limit: max_bytes,
+            });
+        }
+        self.run(key, result.bytes()).await
+    }
+
+    /// [`BackupStore::get_bounded`], with `None` when there is no object.
+    pub async fn get_opt_bounded(&self, key: &Key, max_bytes: u64) -> Result<Option<Bytes>> {
+        match self.get_bounded(key, max_bytes).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The whole object, or `None` when there is none under `key`: the one
     /// way to read an object whose absence the caller turns into its own
     /// error (a backup not found, a migration not found, a chunk to redo).

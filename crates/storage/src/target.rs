@@ -157,7 +157,7 @@ impl fmt::Debug for S3Options {
 /// A backup target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// A local directory (created if missing).
+    /// A local directory (created by the first write, never by opening).
     Directory(PathBuf),
     /// An S3 (or S3-compatible) bucket.
     S3(S3Options),

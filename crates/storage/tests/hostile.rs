@@ -279,14 +279,41 @@ async fn get_opt_is_none_only_when_missing(f: Fixture) {
     );
 }
 
+/// A bounded read refuses an object over its bound, naming it and both
+/// sizes, and reads one within it.
+async fn get_bounded_refuses_oversized_objects(f: Fixture) {
+    let s = &f.store;
+    let key = s.layout().manifest(DB, B).unwrap();
+    s.put(&key, vec![b'x'; 5000]).await.unwrap();
+    match s.get_bounded(&key, 4096).await {
+        Err(e @ Error::TooLarge { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message
+                    .ends_with("is 5000 bytes, more than the 4096 bytes such an object may have"),
+                "{}: {message}",
+                f.kind
+            );
+            assert!(message.contains("manifest.edn"), "{message}");
+        }
+        other => panic!("{}: expected TooLarge, got {other:?}", f.kind),
+    }
+    assert_eq!(s.get_bounded(&key, 5000).await.unwrap().len(), 5000);
+    assert!(s.get_opt_bounded(&key, 10).await.is_err());
+    let missing = s.layout().checkpoint(DB, B).unwrap();
+    assert_eq!(s.get_opt_bounded(&missing, 10).await.unwrap(), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_opt_on_a_directory() {
     get_opt_is_none_only_when_missing(common::directory().await.unwrap()).await;
+    get_bounded_refuses_oversized_objects(common::directory().await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_opt_on_s3() {
     get_opt_is_none_only_when_missing(common::s3s().await.unwrap()).await;
+    get_bounded_refuses_oversized_objects(common::s3s().await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
