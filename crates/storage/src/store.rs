@@ -262,7 +262,8 @@ impl BackupStore {
     }
 
     /// Our error for `err`, knowing what the requests of the operation
-    /// went through: every attempt timed out becomes [`Error::TimedOut`].
+    /// went through: retries that ran out on a timeout become
+    /// [`Error::TimedOut`].
     fn fail_after(&self, key: &Key, err: object_store::Error, attempts: &Attempts) -> Error {
         let (bucket, endpoint) = match &self.location {
             Location::S3 {
@@ -322,15 +323,21 @@ impl BackupStore {
     }
 
     /// For a directory target, refuses a folder that is, lies under, or
-    /// contains a symbolic link, at any depth.
-    fn refuse_links_in(&self, folder: &Key) -> Result<()> {
-        match &self.location {
-            Location::Directory(root) => {
-                no_link_on_the_way(root, folder.as_str())?;
-                no_link_below(&root.join(folder.as_str().trim_end_matches('/')))
-            }
-            Location::S3 { .. } => Ok(()),
-        }
+    /// contains a symbolic link, at any depth. The walk runs on the
+    /// blocking pool: a backup folder may hold many thousand chunks.
+    async fn refuse_links_in(&self, folder: &Key) -> Result<()> {
+        let Location::Directory(root) = &self.location else {
+            return Ok(());
+        };
+        no_link_on_the_way(root, folder.as_str())?;
+        let dir = root.join(folder.as_str().trim_end_matches('/'));
+        let shown = dir.display().to_string();
+        tokio::task::spawn_blocking(move || no_link_below(&dir))
+            .await
+            .map_err(|e| Error::Io {
+                path: shown,
+                source: std::io::Error::other(format!("the folder walk failed: {e}")),
+            })?
     }
 
     fn path(&self, key: &Key) -> Result<StorePath> {
@@ -472,7 +479,7 @@ impl BackupStore {
     /// ([`Error::Symlink`]), so no listing ever reaches outside the target.
     pub async fn list(&self, prefix: &Key) -> Result<Vec<ObjectInfo>> {
         let path = self.path(prefix)?;
-        self.refuse_links_in(prefix)?;
+        self.refuse_links_in(prefix).await?;
         let listing = if prefix.as_str().is_empty() {
             None
         } else {

@@ -423,53 +423,6 @@ async fn a_silent_endpoint_times_out_with_retries_and_says_so() {
     );
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every failed attempt shows as a warning while the retries go on,
-/// naming the endpoint and the attempt (object_store itself logs retries
-/// only at `info`).
-#[tokio::test(flavor = "current_thread")]
-async fn each_failed_attempt_is_logged_as_a_warning() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let (endpoint, _) = silent_server().await;
-    let mut options = S3Options::new("bucket");
-    options.endpoint = Some(endpoint.clone());
-    options.access_key_id = Some("k".into());
-    options.secret_access_key = Some("s".into());
-    let store =
-        BackupStore::open_with(&Target::S3(options), &impatient_options(), &empty_env()).unwrap();
-    assert!(store.list_backup_ids(DB).await.is_err());
-
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
-    assert_eq!(warnings.len(), 3, "{log}");
-    for (i, line) in warnings.iter().enumerate() {
-        assert!(line.contains(&format!("endpoint={endpoint}")), "{line}");
-        assert!(line.contains(&format!("attempt={}", i + 1)), "{line}");
-        assert!(line.contains("S3 request failed (Timeout)"), "{line}");
-    }
-}
-
 /// The defaults: connect 10 s, request 60 s, and a retry window longer
 /// than one request, so a timed-out request is retried.
 #[test]
