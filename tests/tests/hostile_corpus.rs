@@ -231,6 +231,33 @@ fn run_case(case: &str, dir: &Path) -> ! {
             )
             .finish(case)
         }
+        ["chunk-deep", depth] => {
+            // The value "short" (packed string code 0xDF) replaced by a
+            // one-element list (0xE5) nested `depth` deep around an int.
+            let valid = std::fs::read(dir.join("valid-chunk.fressian")).unwrap();
+            let at = valid.windows(6).position(|w| w == b"\xDFshort").unwrap();
+            let depth: usize = depth.parse().unwrap();
+            let mut plain = valid[..at].to_vec();
+            plain.extend(std::iter::repeat_n(0xE5u8, depth));
+            plain.push(0x01);
+            plain.extend_from_slice(&valid[at + 6..]);
+            let file = dir.join(format!("deep-{depth}.fressian.gz"));
+            std::fs::write(
+                &file,
+                compress::compress(&plain, Compression::default()).unwrap(),
+            )
+            .unwrap();
+            tally(
+                &[Vec::new()],
+                |_| {
+                    let result = datacamp::inspect::chunk_file_datoms(&file, |_| Ok(()));
+                    println!("chunk reader: {result:?}");
+                    result.is_ok()
+                },
+                |_| true,
+            )
+            .finish(case)
+        }
         ["chunk-bomb-file"] => {
             let file = dir.join("bomb.fressian.gz");
             tally(
@@ -461,6 +488,23 @@ fn chunk_reader_survives_random_bytes() {
     check_cases(&["chunk-random".to_string()], dir.path());
 }
 
+/// A datom value nested 10,000 and 100,000 lists deep: an error (the
+/// codec's depth limit), not a stack overflow.
+#[test]
+fn chunk_reader_survives_deep_nesting() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (chunk, _) = runtime.block_on(real_chunk(dir.path(), 64));
+    std::fs::write(dir.path().join("valid-chunk.fressian"), chunk).unwrap();
+    check_cases(
+        &[
+            "chunk-deep:10000".to_string(),
+            "chunk-deep:100000".to_string(),
+        ],
+        dir.path(),
+    );
+}
+
 /// A 0.5 MB gzip chunk that inflates to a 512 MiB string, far beyond what
 /// its manifest says the chunk holds (its checksum forged to match): the
 /// chunk reader and `verify --deep` refuse it in bounded memory.
@@ -498,8 +542,10 @@ const BOMB_PIECES: usize = 8 * 1024;
 /// Backs up a small database holding one string of `marker_len` `Q`s to
 /// `dir/backups`; returns chunk 0 uncompressed and the backup id.
 async fn real_chunk(dir: &Path, marker_len: usize) -> (Vec<u8>, String) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let db = datacamp::db::create(
-        &format!("mem://corpus-{}-{marker_len}", std::process::id()),
+        &format!("mem://corpus-{}-{n}", std::process::id()),
         datacamp::datom::DbConfig::default(),
     )
     .unwrap();
