@@ -2,10 +2,13 @@
 //! progress on stderr, diagnostics through `tracing` when `-v` is given.
 
 use std::io::{self, IsTerminal as _, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use datacamp::{ProgressEvent, ProgressFn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
 
-use crate::cmd::GlobalArgs;
 use crate::error::CliError;
 
 /// Sends tracing events to stderr: `-v` info, `-vv` debug, `-vvv` trace.
@@ -23,7 +26,7 @@ pub fn init_tracing(verbose: u8) {
         .init();
 }
 
-/// How results and progress are shown, from the global flags.
+/// How results and progress are shown: the two global flags that decide it.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     /// `--json`: the result is one JSON object on stdout.
@@ -33,11 +36,8 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(global: &GlobalArgs) -> Output {
-        Output {
-            json: global.json,
-            quiet: global.quiet,
-        }
+    pub fn new(json: bool, quiet: bool) -> Output {
+        Output { json, quiet }
     }
 
     /// A progress line on stderr (not with `--quiet`).
@@ -47,15 +47,21 @@ impl Output {
         }
     }
 
-    /// Prints the command's result: `json` with `--json`, otherwise the
-    /// human text (not with `--quiet`).
-    pub fn result(
+    /// Prints the command's result: `json` serialized with `--json`,
+    /// otherwise the human text (not with `--quiet`).
+    ///
+    /// The JSON goes through a `serde_json::Value`, whose map sorts keys,
+    /// so the keys print in the same (alphabetical) order whatever order a
+    /// view struct declares its fields in.
+    pub fn result<T: Serialize>(
         &self,
-        json: serde_json::Value,
+        json: &T,
         human: impl FnOnce() -> String,
     ) -> Result<(), CliError> {
         let text = if self.json {
-            let mut text = json.to_string();
+            let value =
+                serde_json::to_value(json).map_err(|e| CliError::Output(io::Error::other(e)))?;
+            let mut text = value.to_string();
             text.push('\n');
             text
         } else if self.quiet {
@@ -85,6 +91,23 @@ impl Output {
         }
         bar
     }
+}
+
+/// A progress bar fed by a backup's, restore's or verify's stage events.
+pub fn operation_progress(out: &Output) -> (ProgressBar, ProgressFn) {
+    let bar = out.bar(0, "datoms");
+    let fed = bar.clone();
+    let chunks = Arc::new(AtomicU64::new(0));
+    let callback: ProgressFn = Arc::new(move |event: &ProgressEvent| match event {
+        ProgressEvent::Started { total_datoms, .. } => fed.set_length(total_datoms.unwrap_or(0)),
+        ProgressEvent::ChunkWritten { datoms, .. } | ProgressEvent::ChunkRead { datoms, .. } => {
+            let n = chunks.fetch_add(1, Ordering::Relaxed) + 1;
+            fed.inc(*datoms);
+            fed.set_message(format!("{n} chunks"));
+        }
+        _ => {}
+    });
+    (bar, callback)
 }
 
 /// A reader of `| head` closing the pipe early is not a failure.

@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use clap::Args;
 use datacamp::datom::{synthetic, Connection as _, DbConfig};
-use serde_json::json;
+use serde::Serialize;
 
+use crate::cmd::common::{human_bytes, runtime};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -51,6 +52,37 @@ pub struct DemoArgs {
     /// dataset every benchmark uses, for reproducing their numbers.
     #[arg(long)]
     only_create: bool,
+}
+
+/// `demo --json`: the sample database, and with the whole cycle run, what
+/// each step did.
+#[derive(Serialize)]
+struct DemoView<'a> {
+    dir: String,
+    db: &'a str,
+    datoms: u64,
+    entities: u64,
+    transactions: u64,
+    basis_tx: i64,
+    bytes_on_disk: Option<u64>,
+    load_seconds: f64,
+    #[serde(flatten)]
+    cycle: Option<CycleView<'a>>,
+}
+
+/// The backup, verify, restore and compare steps of `demo --json`.
+#[derive(Serialize)]
+struct CycleView<'a> {
+    backup_id: &'a str,
+    backup_chunks: u64,
+    backup_bytes: u64,
+    backup_seconds: f64,
+    verified: bool,
+    restored_db: &'a str,
+    restored_datoms: u64,
+    restore_seconds: f64,
+    datoms_compared: u64,
+    equal: bool,
 }
 
 pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
@@ -101,20 +133,19 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         stats.datoms, stats.entities, loaded.transactions
     ));
 
+    let mut view = DemoView {
+        dir: dir.display().to_string(),
+        db: &url,
+        datoms: stats.datoms,
+        entities: stats.entities,
+        transactions: loaded.transactions,
+        basis_tx: stats.basis_tx,
+        bytes_on_disk: stats.bytes_on_disk,
+        load_seconds: seconds,
+        cycle: None,
+    };
     if args.only_create {
-        return out.result(
-            json!({
-                "dir": dir.display().to_string(),
-                "db": url,
-                "datoms": stats.datoms,
-                "entities": stats.entities,
-                "transactions": loaded.transactions,
-                "basis_tx": stats.basis_tx,
-                "bytes_on_disk": stats.bytes_on_disk,
-                "load_seconds": seconds,
-            }),
-            || format!("demo database ready: {url}\n"),
-        );
+        return out.result(&view, || format!("demo database ready: {url}\n"));
     }
 
     let backups = dir.join(BACKUPS);
@@ -128,7 +159,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         backups.clone(),
     ))
     .map_err(CliError::op(format!("cannot open {}", backups.display())))?;
-    let rt = super::backup::runtime()?;
+    let rt = runtime()?;
 
     step(3, format!("backing up to {}", backups.display()));
     let opts = datacamp::BackupOptions {
@@ -143,7 +174,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         "      backup {}: {} chunk(s), {} in {:.2} s",
         backup.backup_id,
         backup.chunk_count,
-        super::backup::human_bytes(backup.total_bytes),
+        human_bytes(backup.total_bytes),
         backup.duration_secs
     ));
 
@@ -190,27 +221,20 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         datacamp::db::open(restored).map_err(CliError::db(format!("cannot open {restored}")))?;
     let compared = compare(&db, &target)?;
 
+    view.cycle = Some(CycleView {
+        backup_id: &backup.backup_id,
+        backup_chunks: backup.chunk_count,
+        backup_bytes: backup.total_bytes,
+        backup_seconds: backup.duration_secs,
+        verified: verified.success,
+        restored_db: &restore.database_url,
+        restored_datoms: restore.datom_count,
+        restore_seconds: restore.duration_secs,
+        datoms_compared: compared,
+        equal: true,
+    });
     out.result(
-        json!({
-            "dir": dir.display().to_string(),
-            "db": url,
-            "datoms": stats.datoms,
-            "entities": stats.entities,
-            "transactions": loaded.transactions,
-            "basis_tx": stats.basis_tx,
-            "bytes_on_disk": stats.bytes_on_disk,
-            "load_seconds": seconds,
-            "backup_id": backup.backup_id,
-            "backup_chunks": backup.chunk_count,
-            "backup_bytes": backup.total_bytes,
-            "backup_seconds": backup.duration_secs,
-            "verified": verified.success,
-            "restored_db": restore.database_url,
-            "restored_datoms": restore.datom_count,
-            "restore_seconds": restore.duration_secs,
-            "datoms_compared": compared,
-            "equal": true,
-        }),
+        &view,
         || {
             format!(
                 "demo complete: {url} backed up, verified and restored; the restored database equals the source ({compared} datoms compared)\n\
