@@ -4,7 +4,7 @@ use clap::Args;
 use datacamp::codec::Compression;
 use serde::Serialize;
 
-use crate::cmd::common::{human_bytes, parse_size, runtime, BackupsArgs};
+use crate::cmd::common::{human_bytes, parse_chunk_size, runtime, BackupsArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -31,7 +31,7 @@ pub struct BackupArgs {
     #[arg(long, value_name = "TARGET")]
     pub to: String,
     /// Target size of a chunk's uncompressed Fressian.
-    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    #[arg(long, default_value = "64MiB", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
     /// Chunks compressed and uploaded at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::common::{runtime, FromArgs};
+use crate::cmd::common::{parse_hours, runtime, FromArgs};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -18,8 +18,10 @@ Examples:
 pub struct CleanupArgs {
     #[command(flatten)]
     pub from: FromArgs,
-    /// Only backups untouched for longer than this.
-    #[arg(long, default_value_t = 24.0)]
+    /// Only backups untouched for longer than this many hours (0 or more).
+    // Negative numbers reach the parser, so `-5` gets its message rather
+    // than "unexpected argument".
+    #[arg(long, default_value_t = 24.0, value_parser = parse_hours, allow_negative_numbers = true)]
     pub older_than_hours: f64,
     /// Show what would be removed; remove nothing.
     #[arg(long)]

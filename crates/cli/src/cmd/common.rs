@@ -1,5 +1,6 @@
 //! What the commands share, in the spirit of cargo's `command_prelude`:
-//! the flag groups that name a backup target, the value parsers, the async runtime and the
+//! the flag groups that name a backup target, the value parsers that make a bad flag
+//! value a usage error (exit 2, like clap's own), the async runtime and the
 //! human formatting of sizes. Command modules import from here, never from
 //! each other.
 
@@ -142,6 +143,47 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// A chunk size: a [`parse_size`] size of at least one byte (a chunk of
+/// zero bytes would hold no datom, so no backup could end).
+pub fn parse_chunk_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!(
+            "{text:?} is zero; a chunk needs a size of at least 1 byte, like 64MiB"
+        )),
+        n => Ok(n),
+    }
+}
+
+/// A number of hours: finite and not negative (`-5`, `NaN` and `inf` would
+/// make an age comparison meaningless).
+pub fn parse_hours(text: &str) -> Result<f64, String> {
+    let hours: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of hours like 24 or 0.5"))?;
+    if !hours.is_finite() || hours < 0.0 {
+        return Err(format!(
+            "{text:?} is not a number of hours of 0 or more, like 24 or 0.5"
+        ));
+    }
+    Ok(hours)
+}
+
+/// A database URL for a command whose result must outlive the process
+/// (`restore --db`, `migrate --to-db`): `mem://` databases are refused,
+/// since one lives only inside the process that creates it, and what the
+/// command wrote would vanish when it exits. The library allows them.
+pub fn parse_durable_db(text: &str) -> Result<String, String> {
+    if text.trim_start().starts_with("mem://") {
+        return Err(format!(
+            "{text} is an in-memory database, which lives only as long as this process: \
+             the data written into it would vanish when the command exits; \
+             give a file:///path or a path"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// The runtime the async operations run on.
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
@@ -166,6 +208,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -178,5 +221,38 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5XB").is_err());
         assert!(parse_size("99999999999GiB").is_err());
+    }
+
+    #[test]
+    fn chunk_sizes_are_not_zero() {
+        assert_eq!(parse_chunk_size("4KiB"), Ok(4096));
+        assert_eq!(parse_chunk_size("1"), Ok(1));
+        for zero in ["0", "0KiB", "0 MB"] {
+            let err = parse_chunk_size(zero).unwrap_err();
+            assert!(err.contains("zero"), "{zero}: {err}");
+        }
+    }
+
+    #[test]
+    fn hours_are_finite_and_not_negative() {
+        assert_eq!(parse_hours("24"), Ok(24.0));
+        assert_eq!(parse_hours("0"), Ok(0.0));
+        assert_eq!(parse_hours("0.5"), Ok(0.5));
+        for bad in [
+            "-5", "-0.1", "NaN", "nan", "inf", "-inf", "infinity", "soon", "",
+        ] {
+            assert!(parse_hours(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn mem_databases_are_not_durable() {
+        assert_eq!(parse_durable_db("./r.db"), Ok("./r.db".to_owned()));
+        assert_eq!(
+            parse_durable_db("file:///tmp/r.db"),
+            Ok("file:///tmp/r.db".to_owned())
+        );
+        let err = parse_durable_db("mem://x").unwrap_err();
+        assert!(err.contains("in-memory") && err.contains("vanish"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ use datacamp::migrate::{
 };
 use serde::Serialize;
 
-use crate::cmd::common::{parse_size, runtime, BackupsArgs};
+use crate::cmd::common::{parse_chunk_size, parse_durable_db, runtime, BackupsArgs};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -43,8 +43,9 @@ pub struct MigrateArgs {
     /// process).
     #[arg(long, required = true)]
     pub from_db: Option<String>,
-    /// The target database, created if absent; must be empty.
-    #[arg(long, required = true)]
+    /// The target database, created if absent; must be empty. Not mem://:
+    /// an in-memory database would vanish when the command exits.
+    #[arg(long, required = true, value_parser = parse_durable_db)]
     pub to_db: Option<String>,
     /// Backup target for the snapshot and the migration state: a
     /// directory, file:///path or s3://bucket/prefix/.
@@ -56,7 +57,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub migration_id: Option<String>,
     /// Target size of a snapshot chunk's uncompressed Fressian.
-    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    #[arg(long, default_value = "64MiB", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
     /// Snapshot chunks compressed and written at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]

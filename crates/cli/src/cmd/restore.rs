@@ -3,7 +3,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::common::{runtime, FromArgs};
+use crate::cmd::common::{parse_durable_db, runtime, FromArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -21,8 +21,10 @@ pub struct RestoreArgs {
     /// The backup to restore.
     #[arg(long)]
     pub backup_id: String,
-    /// The target database (created when it does not exist; must be empty).
-    #[arg(long)]
+    /// The target database: file:///path or a path (created when it does
+    /// not exist; must be empty). Not mem://: an in-memory database would
+    /// vanish when the command exits.
+    #[arg(long, value_parser = parse_durable_db)]
     pub db: String,
     /// Chunks fetched ahead.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]

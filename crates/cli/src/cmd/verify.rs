@@ -119,18 +119,116 @@ pub fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
     Err(failure(&result))
 }
 
-/// The error of a backup that failed verification, listing what is wrong.
+/// How many bad chunks the error lists; `--json` has them all.
+const BAD_CHUNKS_SHOWN: usize = 20;
+
+/// The error of a backup that failed verification: a headline counting
+/// what is wrong, then one line per problem, the missing chunks, and one
+/// line per bad chunk (the first [`BAD_CHUNKS_SHOWN`], then "and N more").
 fn failure(result: &datacamp::VerifyResult) -> CliError {
-    let mut lines: Vec<String> = result.problems.clone();
+    let bad = bad_chunks(&result.bad_chunks);
+    let mut counts = Vec::new();
+    if !result.problems.is_empty() {
+        counts.push(plural(result.problems.len(), "problem"));
+    }
     if !result.missing_chunks.is_empty() {
-        lines.push(format!("missing chunk(s) {:?}", result.missing_chunks));
+        counts.push(plural(result.missing_chunks.len(), "missing chunk"));
     }
-    for p in &result.bad_chunks {
-        lines.push(format!("chunk {} ({}): {}", p.chunk_id, p.key, p.problem));
+    if !bad.is_empty() {
+        counts.push(plural(bad.len(), "bad chunk"));
     }
-    CliError::Refused(format!(
-        "backup {} failed verification: {}",
-        result.backup_id,
-        lines.join("; ")
-    ))
+    let mut text = format!("backup {} failed verification", result.backup_id);
+    if !counts.is_empty() {
+        text.push_str(&format!(": {}", counts.join(", ")));
+    }
+    for problem in &result.problems {
+        text.push_str(&format!("\n  {problem}"));
+    }
+    if !result.missing_chunks.is_empty() {
+        text.push_str(&format!(
+            "\n  missing chunk(s) {}",
+            id_list(&result.missing_chunks)
+        ));
+    }
+    for (id, key, problems) in bad.iter().take(BAD_CHUNKS_SHOWN) {
+        text.push_str(&format!("\n  chunk {id} ({key}): {}", problems.join("; ")));
+    }
+    if bad.len() > BAD_CHUNKS_SHOWN {
+        text.push_str(&format!(
+            "\n  and {} more bad chunks",
+            bad.len() - BAD_CHUNKS_SHOWN
+        ));
+    }
+    CliError::Refused(text)
+}
+
+/// The bad chunks in the order reported, each once with all its problems.
+fn bad_chunks(problems: &[datacamp::ChunkProblem]) -> Vec<(u64, &str, Vec<&str>)> {
+    let mut chunks: Vec<(u64, &str, Vec<&str>)> = Vec::new();
+    for p in problems {
+        match chunks.iter_mut().find(|(id, _, _)| *id == p.chunk_id) {
+            Some((_, _, list)) => list.push(&p.problem),
+            None => chunks.push((p.chunk_id, &p.key, vec![&p.problem])),
+        }
+    }
+    chunks
+}
+
+/// `[0, 1, 2]`, or the first [`BAD_CHUNKS_SHOWN`] ids and how many more.
+fn id_list(ids: &[u64]) -> String {
+    let shown: Vec<String> = ids
+        .iter()
+        .take(BAD_CHUNKS_SHOWN)
+        .map(u64::to_string)
+        .collect();
+    let mut text = format!("[{}", shown.join(", "));
+    if ids.len() > BAD_CHUNKS_SHOWN {
+        text.push_str(&format!(", and {} more", ids.len() - BAD_CHUNKS_SHOWN));
+    }
+    text.push(']');
+    text
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(chunk_id: u64, problem: &str) -> datacamp::ChunkProblem {
+        datacamp::ChunkProblem {
+            chunk_id,
+            key: format!("chunks/datoms-{chunk_id}.fressian.gz"),
+            problem: problem.into(),
+        }
+    }
+
+    #[test]
+    fn a_chunk_with_two_problems_is_one_line() {
+        let bad = [
+            problem(3, "size is 1 bytes"),
+            problem(3, "does not decode"),
+            problem(4, "x"),
+        ];
+        let chunks = bad_chunks(&bad);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].2, ["size is 1 bytes", "does not decode"]);
+    }
+
+    #[test]
+    fn long_id_lists_are_cut() {
+        assert_eq!(id_list(&[0, 1, 2]), "[0, 1, 2]");
+        let many: Vec<u64> = (0..25).collect();
+        assert!(
+            id_list(&many).ends_with("19, and 5 more]"),
+            "{}",
+            id_list(&many)
+        );
+    }
 }
