@@ -139,9 +139,10 @@ fn invalid_flag_values_are_usage_errors() {
         base.iter().chain(extra).map(|s| s.to_string()).collect()
     };
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (with(&backup, &["--chunk-size", "0"]), "zero"),
-        (with(&backup, &["--chunk-size", "0KiB"]), "zero"),
-        (with(&migrate, &["--chunk-size", "0"]), "zero"),
+        (with(&backup, &["--chunk-size", "0"]), "1 KiB"),
+        (with(&backup, &["--chunk-size", "0KiB"]), "1 KiB"),
+        (with(&backup, &["--chunk-size", "512"]), "1 KiB"),
+        (with(&migrate, &["--chunk-size", "0"]), "1 KiB"),
         (with(&backup, &["--parallel", "0"]), "--parallel"),
         (with(&backup, &["--parallel", "65"]), "--parallel"),
         (with(&migrate, &["--parallel", "0"]), "--parallel"),

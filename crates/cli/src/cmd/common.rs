@@ -143,12 +143,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// A chunk size: a [`parse_size`] size of at least one byte (a chunk of
-/// zero bytes would hold no datom, so no backup could end).
+/// The smallest chunk size a backup accepts; the library refuses smaller
+/// ones too (after opening the database), the CLI as a usage error.
+const MIN_CHUNK_SIZE: u64 = 1024;
+
+/// A chunk size: a [`parse_size`] size of at least 1 KiB (a chunk of zero
+/// bytes would hold no datom, so no backup could end; tiny ones make
+/// thousands of objects).
 pub fn parse_chunk_size(text: &str) -> Result<u64, String> {
     match parse_size(text)? {
-        0 => Err(format!(
-            "{text:?} is zero; a chunk needs a size of at least 1 byte, like 64MiB"
+        n if n < MIN_CHUNK_SIZE => Err(format!(
+            "{text:?} is below the smallest chunk size, 1 KiB (1024 bytes); use e.g. 64MiB"
         )),
         n => Ok(n),
     }
@@ -224,12 +229,12 @@ mod tests {
     }
 
     #[test]
-    fn chunk_sizes_are_not_zero() {
+    fn chunk_sizes_are_at_least_1_kib() {
         assert_eq!(parse_chunk_size("4KiB"), Ok(4096));
-        assert_eq!(parse_chunk_size("1"), Ok(1));
-        for zero in ["0", "0KiB", "0 MB"] {
-            let err = parse_chunk_size(zero).unwrap_err();
-            assert!(err.contains("zero"), "{zero}: {err}");
+        assert_eq!(parse_chunk_size("1024"), Ok(1024));
+        for small in ["0", "0KiB", "0 MB", "1", "1023", "1KB"] {
+            let err = parse_chunk_size(small).unwrap_err();
+            assert!(err.contains("1 KiB"), "{small}: {err}");
         }
     }
 
