@@ -37,7 +37,7 @@ pub fn reference() -> Option<Reference> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("the Clojure reference implementation is required on CI: {why}");
         }
-        eprintln!("SKIPPED: {why}");
+        crate::print_skipped(why);
         None
     };
     let found = Command::new("clojure").arg("-e").arg("nil").output();

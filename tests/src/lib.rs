@@ -103,6 +103,17 @@ fn newest_source(workspace: &Path) -> SystemTime {
     newest
 }
 
+/// Prints `SKIPPED: <test>: why` where a normal `cargo test` run shows it:
+/// libtest captures `eprintln!` (shown only for failing tests), but not
+/// writes to the stderr handle itself. Tests that skip for a missing tool
+/// call this (and fail instead when `CI=true`, see [`clojure::reference`]).
+pub fn print_skipped(why: &str) {
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    // One write, so the line stays whole among the harness's output.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {

@@ -230,7 +230,7 @@ fn failures_have_clear_errors_and_exit_codes() {
         "--backup-id",
         "a/../b",
         "--db",
-        "mem://x",
+        tmp.path().join("x.db").to_str().unwrap(),
     ])
     .expect_code(1);
     assert!(run.stderr.contains("backup id"), "{}", run.stderr);

@@ -1,11 +1,16 @@
 //! Where output goes: results on stdout (human text or one JSON object),
 //! progress on stderr, diagnostics through `tracing` when `-v` is given.
 
+use std::fmt;
 use std::io::{self, IsTerminal as _, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use datacamp::{ProgressEvent, ProgressFn};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use serde::Serialize;
 
-use crate::cmd::GlobalArgs;
 use crate::error::CliError;
 
 /// Sends tracing events to stderr: `-v` info, `-vv` debug, `-vvv` trace.
@@ -23,7 +28,7 @@ pub fn init_tracing(verbose: u8) {
         .init();
 }
 
-/// How results and progress are shown, from the global flags.
+/// How results and progress are shown: the two global flags that decide it.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     /// `--json`: the result is one JSON object on stdout.
@@ -33,11 +38,8 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(global: &GlobalArgs) -> Output {
-        Output {
-            json: global.json,
-            quiet: global.quiet,
-        }
+    pub fn new(json: bool, quiet: bool) -> Output {
+        Output { json, quiet }
     }
 
     /// A progress line on stderr (not with `--quiet`).
@@ -47,15 +49,21 @@ impl Output {
         }
     }
 
-    /// Prints the command's result: `json` with `--json`, otherwise the
-    /// human text (not with `--quiet`).
-    pub fn result(
+    /// Prints the command's result: `json` serialized with `--json`,
+    /// otherwise the human text (not with `--quiet`).
+    ///
+    /// The JSON goes through a `serde_json::Value`, whose map sorts keys,
+    /// so the keys print in the same (alphabetical) order whatever order a
+    /// view struct declares its fields in.
+    pub fn result<T: Serialize>(
         &self,
-        json: serde_json::Value,
+        json: &T,
         human: impl FnOnce() -> String,
     ) -> Result<(), CliError> {
         let text = if self.json {
-            let mut text = json.to_string();
+            let value =
+                serde_json::to_value(json).map_err(|e| CliError::Output(io::Error::other(e)))?;
+            let mut text = value.to_string();
             text.push('\n');
             text
         } else if self.quiet {
@@ -77,14 +85,73 @@ impl Output {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        let template = format!(
-            "      {{bar:40}} {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}})"
-        );
-        if let Ok(style) = ProgressStyle::with_template(&template) {
-            bar.set_style(style);
-        }
+        bar.set_style(bar_style(unit));
         bar
     }
+}
+
+/// The bar: position, length, rate in human units (`1.24 M datoms/s`) and
+/// the time left.
+fn bar_style(unit: &str) -> ProgressStyle {
+    let template =
+        format!("      {{bar:40}} {{human_pos}}/{{human_len}} {unit} ({{rate}}, eta {{eta}})");
+    let unit = unit.to_owned();
+    let rate = move |state: &ProgressState, w: &mut dyn fmt::Write| {
+        let _ = w.write_str(&human_rate(state.per_sec(), &unit));
+    };
+    ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", rate)
+}
+
+/// The spinner for work after the stream whose length is unknown (a
+/// restore's index build): no bar stuck at 100 % and `eta 0s`.
+fn stage_style() -> ProgressStyle {
+    ProgressStyle::with_template("      {spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// `per_sec` items a second in human units: `950 datoms/s`,
+/// `12.5 k datoms/s`, `1.24 M datoms/s`.
+pub fn human_rate(per_sec: f64, unit: &str) -> String {
+    let r = if per_sec.is_finite() {
+        per_sec.max(0.0)
+    } else {
+        0.0
+    };
+    if r >= 1e9 {
+        format!("{:.2} G {unit}/s", r / 1e9)
+    } else if r >= 1e6 {
+        format!("{:.2} M {unit}/s", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1} k {unit}/s", r / 1e3)
+    } else {
+        format!("{r:.0} {unit}/s")
+    }
+}
+
+/// A progress bar fed by a backup's, restore's or verify's stage events.
+pub fn operation_progress(out: &Output) -> (ProgressBar, ProgressFn) {
+    let bar = out.bar(0, "datoms");
+    let fed = bar.clone();
+    let chunks = Arc::new(AtomicU64::new(0));
+    let callback: ProgressFn = Arc::new(move |event: &ProgressEvent| match event {
+        ProgressEvent::Started { total_datoms, .. } => fed.set_length(total_datoms.unwrap_or(0)),
+        ProgressEvent::ChunkWritten { datoms, .. } | ProgressEvent::ChunkRead { datoms, .. } => {
+            let n = chunks.fetch_add(1, Ordering::Relaxed) + 1;
+            fed.inc(*datoms);
+            fed.set_message(format!("{n} chunks"));
+        }
+        ProgressEvent::Indexing { datoms } => {
+            fed.set_style(stage_style());
+            fed.set_message(format!("building indexes… ({datoms} datoms)"));
+            if !fed.is_hidden() {
+                fed.enable_steady_tick(Duration::from_millis(120));
+            }
+        }
+        _ => {}
+    });
+    (bar, callback)
 }
 
 /// A reader of `| head` closing the pipe early is not a failure.
@@ -92,5 +159,40 @@ pub fn quiet_broken_pipe(result: io::Result<()>) -> Result<(), CliError> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(CliError::Output),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_in_human_units() {
+        assert_eq!(human_rate(1_242_535.335_2, "datoms"), "1.24 M datoms/s");
+        assert_eq!(human_rate(12_480.0, "datoms"), "12.5 k datoms/s");
+        assert_eq!(human_rate(950.4, "datoms"), "950 datoms/s");
+        assert_eq!(human_rate(3.2e9, "datoms"), "3.20 G datoms/s");
+        assert_eq!(human_rate(f64::NAN, "datoms"), "0 datoms/s");
+    }
+
+    #[test]
+    fn the_bar_shows_the_index_build_after_the_stream() {
+        let out = Output::new(false, true);
+        let (bar, progress) = operation_progress(&out);
+        progress(&ProgressEvent::Started {
+            operation: "restore",
+            backup_id: "b".into(),
+            total_datoms: Some(100),
+            total_chunks: Some(1),
+        });
+        progress(&ProgressEvent::ChunkRead {
+            chunk_id: 0,
+            datoms: 100,
+            bytes: 10,
+        });
+        assert_eq!(bar.position(), 100);
+        assert_eq!(bar.message(), "1 chunks");
+        progress(&ProgressEvent::Indexing { datoms: 100 });
+        assert_eq!(bar.message(), "building indexes… (100 datoms)");
     }
 }

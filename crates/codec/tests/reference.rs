@@ -18,6 +18,17 @@ use datacamp_codec::CodecError;
 use datacamp_datom::{synthetic, BigDec, Datom, Keyword, Symbol, Value as DValue, TX0};
 use num_bigint::BigInt;
 
+/// Prints `SKIPPED: <test>: why` where a normal `cargo test` run shows it:
+/// libtest captures `eprintln!` (shown only for failing tests), but not
+/// writes to the stderr handle itself.
+fn print_skipped(why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    // One write, so the line stays whole among the harness's output.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 // ---------------------------------------------------------------- harness
 
 struct Clojure {
@@ -30,7 +41,7 @@ fn clojure() -> Option<Clojure> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("reference interop tests cannot run on CI: {why}");
         }
-        eprintln!("SKIPPED: {why}");
+        print_skipped(why);
         None
     };
     let found = Command::new("clojure").arg("-e").arg("nil").output();

@@ -80,6 +80,17 @@ async fn corrupt(
     store.put(&key, bytes).await.unwrap();
 }
 
+/// Prints `SKIPPED: <test>: why` where a normal `cargo test` run shows it:
+/// libtest captures `eprintln!` (shown only for failing tests), but not
+/// writes to the stderr handle itself.
+fn print_skipped(why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    // One write, so the line stays whole among the harness's output.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 /// A fresh bucket on the moto_server named by DATACAMP_TEST_MOTO_ENDPOINT
 /// (CI starts one); `None` with a loud skip when it is not set, and a
 /// failure in CI.
@@ -89,7 +100,7 @@ fn moto_bucket(case: &str) -> Option<datacamp::storage::S3Options> {
             std::env::var("CI").as_deref() != Ok("true"),
             "moto_server is required in CI: set DATACAMP_TEST_MOTO_ENDPOINT"
         );
-        eprintln!("SKIPPED: moto_server not configured (DATACAMP_TEST_MOTO_ENDPOINT)");
+        print_skipped("moto_server not configured (DATACAMP_TEST_MOTO_ENDPOINT)");
         return None;
     };
     let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);

@@ -18,12 +18,23 @@ fn clojure() -> Option<&'static str> {
     if Path::new(path).exists() {
         return Some(path);
     }
-    let why = "SKIPPED: clojure is not installed (/usr/bin/clojure; Debian package `clojure`)";
+    let why = "clojure is not installed (/usr/bin/clojure; Debian package `clojure`)";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}, and CI=true requires it");
+        panic!("SKIPPED: {why}, and CI=true requires it");
     }
-    eprintln!("{why}");
+    print_skipped(why);
     None
+}
+
+/// Prints `SKIPPED: <test>: why` where a normal `cargo test` run shows it:
+/// libtest captures `eprintln!` (shown only for failing tests), but not
+/// writes to the stderr handle itself.
+fn print_skipped(why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    // One write, so the line stays whole among the harness's output.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 #[test]

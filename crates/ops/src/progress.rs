@@ -41,6 +41,13 @@ pub enum ProgressEvent {
         /// Datoms handed over so far.
         datoms: u64,
     },
+    /// A restore has handed every datom to the database, which now builds
+    /// its indexes: work after the stream, of unknown length, before
+    /// [`ProgressEvent::Completed`].
+    Indexing {
+        /// Datoms being indexed.
+        datoms: u64,
+    },
     /// The operation finished.
     Completed {
         /// Datoms processed.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use datacamp::datom::{edn, format_instant, Connection as _, DbConfig, Index, SchemaFlexibility};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::error::CliError;
 use crate::json::JsonDatom;
@@ -118,6 +118,35 @@ enum Format {
     Json,
 }
 
+/// `db create --json`.
+#[derive(Serialize)]
+struct CreatedView<'a> {
+    db: &'a str,
+    schema_flexibility: &'a str,
+    keep_history: bool,
+}
+
+/// `db transact --json`.
+#[derive(Serialize)]
+struct TransactedView<'a> {
+    tx: i64,
+    tx_instant: &'a str,
+    tempids: &'a std::collections::BTreeMap<String, i64>,
+    datoms: usize,
+}
+
+/// `db stats --json`.
+#[derive(Serialize)]
+struct StatsView<'a> {
+    db: &'a str,
+    datoms: u64,
+    entities: u64,
+    max_eid: i64,
+    basis_tx: i64,
+    attributes: u64,
+    bytes_on_disk: Option<u64>,
+}
+
 pub fn run(args: DbArgs, out: &Output) -> Result<(), CliError> {
     match args.command {
         DbCommand::Create {
@@ -155,10 +184,14 @@ fn create(url: &str, flexibility: Flexibility, out: &Output) -> Result<(), CliEr
         .map_err(CliError::db(format!("cannot create database {url}")))?;
     let url = db.url();
     let flex = config.schema_flexibility.name();
-    out.result(
-        json!({"db": url, "schema_flexibility": flex, "keep_history": config.keep_history}),
-        || format!("created database {url} (schema-flexibility {flex})\n"),
-    )
+    let view = CreatedView {
+        db: &url,
+        schema_flexibility: flex,
+        keep_history: config.keep_history,
+    };
+    out.result(&view, || {
+        format!("created database {url} (schema-flexibility {flex})\n")
+    })
 }
 
 fn transact(url: &str, input: Option<PathBuf>, out: &Output) -> Result<(), CliError> {
@@ -197,19 +230,25 @@ fn transact(url: &str, input: Option<PathBuf>, out: &Output) -> Result<(), CliEr
     )))?;
     let instant = format_instant(report.tx_instant);
     let datoms = report.tx_data.len();
-    out.result(
-        json!({"tx": report.tx, "tx_instant": instant, "tempids": report.tempids, "datoms": datoms}),
-        || {
-            let mut text = format!("transaction {} committed at {instant}: {datoms} datoms\n", report.tx);
-            if !report.tempids.is_empty() {
-                text.push_str("tempids:\n");
-                for (tempid, id) in &report.tempids {
-                    text.push_str(&format!("  {tempid} -> {id}\n"));
-                }
+    let view = TransactedView {
+        tx: report.tx,
+        tx_instant: &instant,
+        tempids: &report.tempids,
+        datoms,
+    };
+    out.result(&view, || {
+        let mut text = format!(
+            "transaction {} committed at {instant}: {datoms} datoms\n",
+            report.tx
+        );
+        if !report.tempids.is_empty() {
+            text.push_str("tempids:\n");
+            for (tempid, id) in &report.tempids {
+                text.push_str(&format!("  {tempid} -> {id}\n"));
             }
-            text
-        },
-    )
+        }
+        text
+    })
 }
 
 fn datoms(
@@ -264,16 +303,17 @@ fn stats(url: &str, out: &Output) -> Result<(), CliError> {
         .stats()
         .map_err(CliError::db(format!("cannot read statistics of {url}")))?;
     let url = db.url();
+    let view = StatsView {
+        db: &url,
+        datoms: s.datoms,
+        entities: s.entities,
+        max_eid: s.max_eid,
+        basis_tx: s.basis_tx,
+        attributes: s.attributes,
+        bytes_on_disk: s.bytes_on_disk,
+    };
     out.result(
-        json!({
-            "db": url,
-            "datoms": s.datoms,
-            "entities": s.entities,
-            "max_eid": s.max_eid,
-            "basis_tx": s.basis_tx,
-            "attributes": s.attributes,
-            "bytes_on_disk": s.bytes_on_disk,
-        }),
+        &view,
         || {
             let on_disk = s.bytes_on_disk.map_or_else(|| "- (in memory)".to_owned(), |b| b.to_string());
             format!(

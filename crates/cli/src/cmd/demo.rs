@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use clap::Args;
 use datacamp::datom::{synthetic, Connection as _, DbConfig};
-use serde_json::json;
+use serde::Serialize;
 
+use crate::cmd::common::{human_bytes, runtime};
 use crate::error::CliError;
-use crate::output::Output;
+use crate::output::{human_rate, Output};
 
 /// Marks a directory the demo created and may therefore clean out.
 const MARKER: &str = ".datacamp-demo";
@@ -51,6 +52,37 @@ pub struct DemoArgs {
     /// dataset every benchmark uses, for reproducing their numbers.
     #[arg(long)]
     only_create: bool,
+}
+
+/// `demo --json`: the sample database, and with the whole cycle run, what
+/// each step did.
+#[derive(Serialize)]
+struct DemoView<'a> {
+    dir: String,
+    db: &'a str,
+    datoms: u64,
+    entities: u64,
+    transactions: u64,
+    basis_tx: i64,
+    bytes_on_disk: Option<u64>,
+    load_seconds: f64,
+    #[serde(flatten)]
+    cycle: Option<CycleView<'a>>,
+}
+
+/// The backup, verify, restore and compare steps of `demo --json`.
+#[derive(Serialize)]
+struct CycleView<'a> {
+    backup_id: &'a str,
+    backup_chunks: u64,
+    backup_bytes: u64,
+    backup_seconds: f64,
+    verified: bool,
+    restored_db: &'a str,
+    restored_datoms: u64,
+    restore_seconds: f64,
+    datoms_compared: u64,
+    equal: bool,
 }
 
 pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
@@ -97,24 +129,26 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         0.0
     };
     out.progress(format!(
-        "      {} datoms, {} entities, {} transactions in {seconds:.2} s ({rate:.0} datoms/s)",
-        stats.datoms, stats.entities, loaded.transactions
+        "      {} datoms, {} entities, {} transactions in {seconds:.2} s ({})",
+        stats.datoms,
+        stats.entities,
+        loaded.transactions,
+        human_rate(rate, "datoms")
     ));
 
+    let mut view = DemoView {
+        dir: dir.display().to_string(),
+        db: &url,
+        datoms: stats.datoms,
+        entities: stats.entities,
+        transactions: loaded.transactions,
+        basis_tx: stats.basis_tx,
+        bytes_on_disk: stats.bytes_on_disk,
+        load_seconds: seconds,
+        cycle: None,
+    };
     if args.only_create {
-        return out.result(
-            json!({
-                "dir": dir.display().to_string(),
-                "db": url,
-                "datoms": stats.datoms,
-                "entities": stats.entities,
-                "transactions": loaded.transactions,
-                "basis_tx": stats.basis_tx,
-                "bytes_on_disk": stats.bytes_on_disk,
-                "load_seconds": seconds,
-            }),
-            || format!("demo database ready: {url}\n"),
-        );
+        return out.result(&view, || format!("demo database ready: {url}\n"));
     }
 
     let backups = dir.join(BACKUPS);
@@ -128,7 +162,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         backups.clone(),
     ))
     .map_err(CliError::op(format!("cannot open {}", backups.display())))?;
-    let rt = super::backup::runtime()?;
+    let rt = runtime()?;
 
     step(3, format!("backing up to {}", backups.display()));
     let opts = datacamp::BackupOptions {
@@ -143,7 +177,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         "      backup {}: {} chunk(s), {} in {:.2} s",
         backup.backup_id,
         backup.chunk_count,
-        super::backup::human_bytes(backup.total_bytes),
+        human_bytes(backup.total_bytes),
         backup.duration_secs
     ));
 
@@ -190,38 +224,77 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         datacamp::db::open(restored).map_err(CliError::db(format!("cannot open {restored}")))?;
     let compared = compare(&db, &target)?;
 
+    view.cycle = Some(CycleView {
+        backup_id: &backup.backup_id,
+        backup_chunks: backup.chunk_count,
+        backup_bytes: backup.total_bytes,
+        backup_seconds: backup.duration_secs,
+        verified: verified.success,
+        restored_db: &restore.database_url,
+        restored_datoms: restore.datom_count,
+        restore_seconds: restore.duration_secs,
+        datoms_compared: compared,
+        equal: true,
+    });
     out.result(
-        json!({
-            "dir": dir.display().to_string(),
-            "db": url,
-            "datoms": stats.datoms,
-            "entities": stats.entities,
-            "transactions": loaded.transactions,
-            "basis_tx": stats.basis_tx,
-            "bytes_on_disk": stats.bytes_on_disk,
-            "load_seconds": seconds,
-            "backup_id": backup.backup_id,
-            "backup_chunks": backup.chunk_count,
-            "backup_bytes": backup.total_bytes,
-            "backup_seconds": backup.duration_secs,
-            "verified": verified.success,
-            "restored_db": restore.database_url,
-            "restored_datoms": restore.datom_count,
-            "restore_seconds": restore.duration_secs,
-            "datoms_compared": compared,
-            "equal": true,
-        }),
+        &view,
         || {
-            format!(
+            let (bin, install) = invocation();
+            let backups = shell_quote(&backups.display().to_string());
+            let mut text = format!(
                 "demo complete: {url} backed up, verified and restored; the restored database equals the source ({compared} datoms compared)\n\
-                 try:\n  datacamp list --from {}\n  datacamp verify --from {} --backup-id {} --deep\n  datacamp db stats --db {}\n",
-                backups.display(),
-                backups.display(),
+                 try:\n  {bin} list --from {backups}\n  {bin} verify --from {backups} --backup-id {} --deep\n  {bin} db stats --db {}\n",
                 backup.backup_id,
-                restore.database_url
-            )
+                shell_quote(&restore.database_url),
+            );
+            if install {
+                text.push_str(INSTALL_HINT);
+            }
+            text
         },
     )
+}
+
+/// Said once after the demo's commands when `datacamp` is not on PATH.
+const INSTALL_HINT: &str =
+    "(this binary is not on your PATH as `datacamp`; to install it, run in the source tree: cargo install --path crates/cli)\n";
+
+/// How a shell runs this binary again: `datacamp` when that is what the
+/// name finds on PATH, otherwise the binary's own path (after `cargo run`
+/// or `cargo build` it is in a target directory, not on PATH), with `true`
+/// to say how to install it.
+fn invocation() -> (String, bool) {
+    let Ok(exe) = std::env::current_exe() else {
+        return ("datacamp".to_owned(), true);
+    };
+    let exe = fs::canonicalize(&exe).unwrap_or(exe);
+    let name = Path::new("datacamp").with_extension(std::env::consts::EXE_EXTENSION);
+    // The shell runs the first `datacamp` on PATH, which may be another
+    // (older, installed) binary than this one.
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(&name))
+            .find(|candidate| candidate.is_file())
+    });
+    let on_path = found
+        .and_then(|f| fs::canonicalize(f).ok())
+        .is_some_and(|f| f == exe);
+    if on_path {
+        ("datacamp".to_owned(), false)
+    } else {
+        (shell_quote(&exe.display().to_string()), true)
+    }
+}
+
+/// `text` as one shell word: as is when it holds only characters no shell
+/// treats specially, otherwise in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Compares two databases datom by datom in EAVT order, leaving out each
@@ -305,4 +378,18 @@ fn write_marker(dir: &Path) -> Result<(), CliError> {
         "Created by `datacamp demo`. The next `datacamp demo` run may replace everything in this directory.\n",
     )
     .map_err(CliError::io(format!("cannot write {}", marker.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_quote("/tmp/demo/backups"), "/tmp/demo/backups");
+        assert_eq!(shell_quote("file:///tmp/r.db"), "file:///tmp/r.db");
+        assert_eq!(shell_quote("/tmp/demo dir"), "'/tmp/demo dir'");
+        assert_eq!(shell_quote("/tmp/it's"), "'/tmp/it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

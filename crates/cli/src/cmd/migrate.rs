@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use datacamp::datom::Connection;
-use datacamp::manifest::{MigrationManifest, MigrationState};
+use datacamp::manifest::{MigrationFailure, MigrationManifest, MigrationState};
 use datacamp::migrate::{
     CleanupMigrationsOptions, MigrateOptions, MigrationEvent, MigrationProgressFn, MigrationResult,
-    MigrationTarget,
+    MigrationTarget, RemovedMigration,
 };
-use serde_json::json;
+use serde::Serialize;
 
-use crate::cmd::backup::{runtime, TargetArgs};
+use crate::cmd::common::{parse_chunk_size, parse_durable_db, runtime, BackupsArgs};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -43,23 +43,21 @@ pub struct MigrateArgs {
     /// process).
     #[arg(long, required = true)]
     pub from_db: Option<String>,
-    /// The target database, created if absent; must be empty.
-    #[arg(long, required = true)]
+    /// The target database, created if absent; must be empty. Not mem://:
+    /// an in-memory database would vanish when the command exits.
+    #[arg(long, required = true, value_parser = parse_durable_db)]
     pub to_db: Option<String>,
     /// Backup target for the snapshot and the migration state: a
     /// directory, file:///path or s3://bucket/prefix/.
     #[arg(long, value_name = "TARGET", required = true)]
     pub backup_dir: Option<String>,
-    /// The id backups and migrations are filed under.
-    #[arg(long, default_value = datacamp::DEFAULT_DATABASE_ID)]
-    pub database_id: String,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub backups: BackupsArgs,
     /// The migration id (default: generated, YYYYMMDD-HHMMSS-hhhhhh).
     #[arg(long)]
     pub migration_id: Option<String>,
     /// Target size of a snapshot chunk's uncompressed Fressian.
-    #[arg(long, default_value = "64MiB", value_parser = crate::cmd::backup::parse_size)]
+    #[arg(long, default_value = "64MiB", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
     /// Snapshot chunks compressed and written at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -73,11 +71,15 @@ pub struct PlaceArgs {
     /// directory, file:///path or s3://bucket/prefix/.
     #[arg(long, value_name = "TARGET")]
     pub backup_dir: String,
-    /// The id backups and migrations are filed under.
-    #[arg(long, default_value = datacamp::DEFAULT_DATABASE_ID)]
-    pub database_id: String,
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub backups: BackupsArgs,
+}
+
+impl PlaceArgs {
+    /// Opens the backup target.
+    fn open(&self) -> Result<datacamp::storage::BackupStore, CliError> {
+        self.backups.open(&self.backup_dir)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,8 +141,7 @@ pub fn run(args: MigrateArgs, out: &Output) -> Result<(), CliError> {
             args.to_db.unwrap_or_default(),
             PlaceArgs {
                 backup_dir: args.backup_dir.unwrap_or_default(),
-                database_id: args.database_id,
-                target: args.target,
+                backups: args.backups,
             },
             args.migration_id,
             args.chunk_size,
@@ -181,12 +182,12 @@ fn migrate(
     parallel: usize,
     out: &Output,
 ) -> Result<(), CliError> {
-    let store = place.target.open(&place.backup_dir)?;
+    let store = place.open()?;
     let source = datacamp::db::open(&from_db).map_err(CliError::db(format!(
         "cannot open source database {from_db}"
     )))?;
     let mut opts = MigrateOptions::new(store);
-    opts.database_id = place.database_id.clone();
+    opts.database_id = place.backups.database_id.clone();
     opts.migration_id = migration_id;
     opts.chunk_size = chunk_size;
     opts.parallel = parallel;
@@ -211,21 +212,7 @@ fn migrate(
 fn print_result(result: &MigrationResult, out: &Output) -> Result<(), CliError> {
     let s = &result.stats;
     out.result(
-        json!({
-            "success": true,
-            "status": result.status.name(),
-            "migration_id": result.migration_id,
-            "database_id": result.database_id,
-            "target": result.target.url(),
-            "backup_id": s.backup_id,
-            "snapshot_datoms": s.snapshot_datoms,
-            "watermark_tx": s.watermark_tx,
-            "cutover_tx": s.cutover_tx,
-            "transactions_replayed": s.transactions_replayed,
-            "datoms_replayed": s.datoms_replayed,
-            "fence_ms": s.fence_ms,
-            "duration_secs": s.total_secs,
-        }),
+        &MigrationResultView::from(result),
         || {
             format!(
                 "migration {} completed: {} now holds the database ({} snapshot datoms, \
@@ -242,61 +229,182 @@ fn print_result(result: &MigrationResult, out: &Output) -> Result<(), CliError> 
     )
 }
 
-fn manifest_json(m: &MigrationManifest) -> serde_json::Value {
-    json!({
-        "migration_id": m.migration_id,
-        "database_id": m.database_id,
-        "state": m.state.name(),
-        "source": m.source_url,
-        "target": m.target_url,
-        "started_at_ms": m.started_at_ms,
-        "updated_at_ms": m.updated_at_ms,
-        "completed_at_ms": m.completed_at_ms,
-        "archived_at_ms": m.archived_at_ms,
-        "backup_id": m.backup_id,
-        "watermark_tx": m.watermark_tx,
-        "replayed_tx": m.replayed_tx,
-        "cutover_tx": m.cutover_tx,
-        "transactions_replayed": m.transactions_replayed,
-        "datoms_replayed": m.datoms_replayed,
-        "fence_ms": m.fence_ms,
-        "error": m.failure.as_ref().map(|f| json!({
-            "step": f.step.name(), "message": f.message, "at_ms": f.at_ms
-        })),
-    })
+/// A finished migration, for `migrate --json` and `migrate recover --json`.
+#[derive(Serialize)]
+struct MigrationResultView<'a> {
+    success: bool,
+    status: &'static str,
+    migration_id: &'a str,
+    database_id: &'a str,
+    target: String,
+    backup_id: &'a str,
+    snapshot_datoms: u64,
+    watermark_tx: i64,
+    cutover_tx: i64,
+    transactions_replayed: u64,
+    datoms_replayed: u64,
+    fence_ms: f64,
+    duration_secs: f64,
+}
+
+impl<'a> From<&'a MigrationResult> for MigrationResultView<'a> {
+    fn from(r: &'a MigrationResult) -> Self {
+        let s = &r.stats;
+        MigrationResultView {
+            success: true,
+            status: r.status.name(),
+            migration_id: &r.migration_id,
+            database_id: &r.database_id,
+            target: r.target.url(),
+            backup_id: &s.backup_id,
+            snapshot_datoms: s.snapshot_datoms,
+            watermark_tx: s.watermark_tx,
+            cutover_tx: s.cutover_tx,
+            transactions_replayed: s.transactions_replayed,
+            datoms_replayed: s.datoms_replayed,
+            fence_ms: s.fence_ms,
+            duration_secs: s.total_secs,
+        }
+    }
+}
+
+/// A migration's persisted state, for `migrate status --json` and each
+/// entry of `migrate list --json`.
+#[derive(Serialize)]
+struct ManifestView<'a> {
+    migration_id: &'a str,
+    database_id: &'a str,
+    state: &'static str,
+    source: &'a str,
+    target: &'a str,
+    started_at_ms: i64,
+    updated_at_ms: i64,
+    completed_at_ms: Option<i64>,
+    archived_at_ms: Option<i64>,
+    backup_id: Option<&'a str>,
+    watermark_tx: Option<i64>,
+    replayed_tx: Option<i64>,
+    cutover_tx: Option<i64>,
+    transactions_replayed: u64,
+    datoms_replayed: u64,
+    fence_ms: Option<f64>,
+    error: Option<FailureView<'a>>,
+}
+
+/// Why a migration failed.
+#[derive(Serialize)]
+struct FailureView<'a> {
+    step: &'static str,
+    message: &'a str,
+    at_ms: i64,
+}
+
+impl<'a> From<&'a MigrationFailure> for FailureView<'a> {
+    fn from(f: &'a MigrationFailure) -> Self {
+        FailureView {
+            step: f.step.name(),
+            message: &f.message,
+            at_ms: f.at_ms,
+        }
+    }
+}
+
+impl<'a> From<&'a MigrationManifest> for ManifestView<'a> {
+    fn from(m: &'a MigrationManifest) -> Self {
+        ManifestView {
+            migration_id: &m.migration_id,
+            database_id: &m.database_id,
+            state: m.state.name(),
+            source: &m.source_url,
+            target: &m.target_url,
+            started_at_ms: m.started_at_ms,
+            updated_at_ms: m.updated_at_ms,
+            completed_at_ms: m.completed_at_ms,
+            archived_at_ms: m.archived_at_ms,
+            backup_id: m.backup_id.as_deref(),
+            watermark_tx: m.watermark_tx,
+            replayed_tx: m.replayed_tx,
+            cutover_tx: m.cutover_tx,
+            transactions_replayed: m.transactions_replayed,
+            datoms_replayed: m.datoms_replayed,
+            fence_ms: m.fence_ms,
+            error: m.failure.as_ref().map(FailureView::from),
+        }
+    }
+}
+
+/// `migrate list --json`.
+#[derive(Serialize)]
+struct MigrationsView<'a> {
+    migrations: Vec<ManifestView<'a>>,
+}
+
+/// `migrate archive --json`.
+#[derive(Serialize)]
+struct ArchivedView<'a> {
+    archived: &'a [String],
+}
+
+/// `migrate cleanup --json`.
+#[derive(Serialize)]
+struct RemovedView<'a> {
+    removed: Vec<RemovedMigrationView<'a>>,
+}
+
+/// One removed migration of `migrate cleanup --json`.
+#[derive(Serialize)]
+struct RemovedMigrationView<'a> {
+    migration_id: &'a str,
+    state: &'static str,
+    objects: u64,
+}
+
+impl<'a> From<&'a RemovedMigration> for RemovedMigrationView<'a> {
+    fn from(r: &'a RemovedMigration) -> Self {
+        RemovedMigrationView {
+            migration_id: &r.migration_id,
+            state: r.state.name(),
+            objects: r.objects,
+        }
+    }
 }
 
 fn status(args: IdArgs, out: &Output) -> Result<(), CliError> {
     let place = &args.place;
-    let store = place.target.open(&place.backup_dir)?;
+    let store = place.open()?;
     let m = runtime()?
         .block_on(datacamp::get_migration_status(
             &store,
-            &place.database_id,
+            &place.backups.database_id,
             &args.migration_id,
         ))
         .map_err(CliError::migrate(format!(
             "cannot read migration {} of {} in {}",
-            args.migration_id, place.database_id, place.backup_dir
+            args.migration_id, place.backups.database_id, place.backup_dir
         )))?;
-    out.result(manifest_json(&m), || m.to_edn())
+    out.result(&ManifestView::from(&m), || m.to_edn())
 }
 
 fn list(place: PlaceArgs, out: &Output) -> Result<(), CliError> {
-    let store = place.target.open(&place.backup_dir)?;
+    let store = place.open()?;
     let all = runtime()?
-        .block_on(datacamp::list_migrations(&store, &place.database_id))
+        .block_on(datacamp::list_migrations(
+            &store,
+            &place.backups.database_id,
+        ))
         .map_err(CliError::migrate(format!(
             "cannot list migrations of {} in {}",
-            place.database_id, place.backup_dir
+            place.backups.database_id, place.backup_dir
         )))?;
     out.result(
-        json!({ "migrations": all.iter().map(manifest_json).collect::<Vec<_>>() }),
+        &MigrationsView {
+            migrations: all.iter().map(ManifestView::from).collect(),
+        },
         || {
             if all.is_empty() {
                 return format!(
                     "no migrations of {} in {}\n",
-                    place.database_id, place.backup_dir
+                    place.backups.database_id, place.backup_dir
                 );
             }
             let mut text = format!(
@@ -323,15 +431,15 @@ fn list(place: PlaceArgs, out: &Output) -> Result<(), CliError> {
 
 fn recover(args: IdArgs, out: &Output) -> Result<(), CliError> {
     let place = &args.place;
-    let store = place.target.open(&place.backup_dir)?;
+    let store = place.open()?;
     let action = format!(
         "cannot recover migration {} of {} in {}",
-        args.migration_id, place.database_id, place.backup_dir
+        args.migration_id, place.backups.database_id, place.backup_dir
     );
     let result = runtime()?.block_on(async {
         let router = datacamp::migrate::recover_migration_with(
             &store,
-            &place.database_id,
+            &place.backups.database_id,
             &args.migration_id,
             Some(progress(*out)),
         )
@@ -346,24 +454,24 @@ fn recover(args: IdArgs, out: &Output) -> Result<(), CliError> {
 }
 
 fn archive(place: PlaceArgs, out: &Output) -> Result<(), CliError> {
-    let store = place.target.open(&place.backup_dir)?;
+    let store = place.open()?;
     let ids = runtime()?
         .block_on(datacamp::archive_completed_migrations(
             &store,
-            &place.database_id,
+            &place.backups.database_id,
         ))
         .map_err(CliError::migrate(format!(
             "cannot archive migrations of {} in {}",
-            place.database_id, place.backup_dir
+            place.backups.database_id, place.backup_dir
         )))?;
-    out.result(json!({ "archived": ids }), || {
+    out.result(&ArchivedView { archived: &ids }, || {
         format!("archived {} completed migration(s)\n", ids.len())
     })
 }
 
 fn cleanup(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
     let place = &args.place;
-    let store = place.target.open(&place.backup_dir)?;
+    let store = place.open()?;
     let opts = CleanupMigrationsOptions {
         include_failed: args.include_failed,
         delete_snapshots: args.delete_snapshots,
@@ -371,17 +479,17 @@ fn cleanup(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
     let removed = runtime()?
         .block_on(datacamp::cleanup_completed_migrations(
             &store,
-            &place.database_id,
+            &place.backups.database_id,
             &opts,
         ))
         .map_err(CliError::migrate(format!(
             "cannot clean up migrations of {} in {}",
-            place.database_id, place.backup_dir
+            place.backups.database_id, place.backup_dir
         )))?;
     out.result(
-        json!({ "removed": removed.iter().map(|r| json!({
-            "migration_id": r.migration_id, "state": r.state.name(), "objects": r.objects
-        })).collect::<Vec<_>>() }),
+        &RemovedView {
+            removed: removed.iter().map(RemovedMigrationView::from).collect(),
+        },
         || {
             let mut text = format!("removed {} migration(s)\n", removed.len());
             for r in &removed {

@@ -1,12 +1,21 @@
 //! The command tree: global flags and one module per command group.
 //!
-//! Adding a command group: write `cmd/<group>.rs` with an `Args` struct and
-//! a `run(args, &Output)`, add a variant to [`Command`] and a line to [`run`].
+//! Adding a command: write `cmd/<command>.rs` with an `Args` struct and a
+//! `run(args, &Output)`, add a variant to [`Command`] and a line to [`run`].
+//! What commands share (flag groups, value parsers, the runtime) is in
+//! [`common`]; a command module imports from there, never from another
+//! command's module.
 
 pub mod backup;
+pub mod cleanup;
+pub mod common;
 pub mod db;
 pub mod demo;
+pub mod inspect;
+pub mod list;
 pub mod migrate;
+pub mod restore;
+pub mod verify;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -57,15 +66,15 @@ pub enum Command {
     /// Back up a database to a directory or S3.
     Backup(backup::BackupArgs),
     /// Restore a backup into an empty (or new) database.
-    Restore(backup::RestoreArgs),
+    Restore(restore::RestoreArgs),
     /// List the backups of a database, newest first.
-    List(backup::ListArgs),
+    List(list::ListArgs),
     /// Check a backup (--deep: re-hash and decode every chunk).
-    Verify(backup::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Remove incomplete backups (never complete ones).
-    Cleanup(backup::CleanupArgs),
+    Cleanup(cleanup::CleanupArgs),
     /// Print a backup's manifest or checkpoint, or a chunk file's datoms.
-    Inspect(backup::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Live-migrate a database to another backend; show, list, recover,
     /// archive and clean up migrations.
     Migrate(Box<migrate::MigrateArgs>),
@@ -73,16 +82,16 @@ pub enum Command {
 
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let out = Output::new(&cli.global);
+    let out = Output::new(cli.global.json, cli.global.quiet);
     match cli.command {
         Command::Db(args) => db::run(args, &out),
         Command::Demo(args) => demo::run(args, &out),
-        Command::Backup(args) => backup::backup(args, &out),
-        Command::Restore(args) => backup::restore(args, &out),
-        Command::List(args) => backup::list(args, &out),
-        Command::Verify(args) => backup::verify(args, &out),
-        Command::Cleanup(args) => backup::cleanup(args, &out),
-        Command::Inspect(args) => backup::inspect(args, &out),
+        Command::Backup(args) => backup::run(args, &out),
+        Command::Restore(args) => restore::run(args, &out),
+        Command::List(args) => list::run(args, &out),
+        Command::Verify(args) => verify::run(args, &out),
+        Command::Cleanup(args) => cleanup::run(args, &out),
+        Command::Inspect(args) => inspect::run(args, &out),
         Command::Migrate(args) => migrate::run(*args, &out),
     }
 }

@@ -97,7 +97,18 @@ pub fn skip(why: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("SKIPPED: {why} — but CI=true requires it");
     }
-    eprintln!("SKIPPED: {why}");
+    print_skipped(why);
+}
+
+/// Prints `SKIPPED: <test>: why` where a normal `cargo test` run shows it:
+/// libtest captures `eprintln!` (shown only for failing tests), but not
+/// writes to the stderr handle itself.
+fn print_skipped(why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    // One write, so the line stays whole among the harness's output.
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 pub fn moto_endpoint() -> Option<String> {

@@ -1,0 +1,263 @@
+//! What the commands share, in the spirit of cargo's `command_prelude`:
+//! the flag groups that name a backup target, the value parsers that make a bad flag
+//! value a usage error (exit 2, like clap's own), the async runtime and the
+//! human formatting of sizes. Command modules import from here, never from
+//! each other.
+
+use clap::Args;
+use datacamp::storage::{BackupStore, S3Options, Target};
+
+use crate::error::CliError;
+
+/// How to reach an S3 target: the S3 flags.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// S3 region (default: AWS_REGION, then us-east-1).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// S3 endpoint: a URL (http://localhost:4566) or a bare host
+    /// (nyc3.digitaloceanspaces.com, meaning https).
+    #[arg(long, env = "AWS_ENDPOINT_URL_S3")]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (http://host/bucket/key), for MinIO, LocalStack…
+    #[arg(long)]
+    pub path_style: bool,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Key prefix inside the bucket, replacing the default `datahike-backups/`.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Profile of the shared credentials file (default: AWS_PROFILE, then `default`).
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+impl TargetArgs {
+    /// Opens `target` (a path, `file:///path` or `s3://bucket/prefix/`).
+    pub fn open(&self, target: &str) -> Result<BackupStore, CliError> {
+        let parsed =
+            Target::parse(target).map_err(CliError::op(format!("invalid target {target}")))?;
+        let parsed = match parsed {
+            Target::S3(mut s3) => {
+                self.apply(&mut s3);
+                Target::S3(s3)
+            }
+            dir => {
+                if self.endpoint.is_some() || self.prefix.is_some() || self.path_style {
+                    tracing::warn!("S3 options are ignored for the directory target {target}");
+                }
+                dir
+            }
+        };
+        BackupStore::open(&parsed)
+            .map_err(CliError::op(format!("cannot open backup target {target}")))
+    }
+
+    fn apply(&self, s3: &mut S3Options) {
+        if self.region.is_some() {
+            s3.region.clone_from(&self.region);
+        }
+        if self.endpoint.is_some() {
+            s3.endpoint.clone_from(&self.endpoint);
+        }
+        if self.path_style {
+            s3.path_style = Some(true);
+        }
+        if self.allow_http {
+            s3.allow_http = true;
+        }
+        if self.prefix.is_some() {
+            s3.prefix.clone_from(&self.prefix);
+        }
+        if self.profile.is_some() {
+            s3.profile.clone_from(&self.profile);
+        }
+    }
+}
+
+/// Whose backups, and how to reach their target: `--database-id` and the
+/// S3 flags, flattened into every command that works on a backup target.
+#[derive(Debug, Args, Clone)]
+pub struct BackupsArgs {
+    /// The id the backups (and migrations) are filed under.
+    #[arg(long, default_value = datacamp::DEFAULT_DATABASE_ID)]
+    pub database_id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+impl BackupsArgs {
+    /// Opens the backup target `location` with the S3 flags.
+    pub fn open(&self, location: &str) -> Result<BackupStore, CliError> {
+        self.target.open(location)
+    }
+}
+
+/// `--from TARGET` and [`BackupsArgs`]: the group of the commands that
+/// read existing backups (`restore`, `list`, `verify`, `cleanup`).
+#[derive(Debug, Args, Clone)]
+pub struct FromArgs {
+    /// Where the backups are: a directory, file:///path or s3://bucket/prefix/.
+    #[arg(long, value_name = "TARGET")]
+    pub from: String,
+    #[command(flatten)]
+    pub backups: BackupsArgs,
+}
+
+impl FromArgs {
+    /// Opens the `--from` target.
+    pub fn open(&self) -> Result<BackupStore, CliError> {
+        self.backups.open(&self.from)
+    }
+
+    /// The database id the backups are filed under.
+    pub fn database_id(&self) -> &str {
+        &self.backups.database_id
+    }
+}
+
+/// Parses `64MiB`, `8MB`, `512KiB`, `1048576`…
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 64MiB or 1048576"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?} (use KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// The smallest chunk size a backup accepts; the library refuses smaller
+/// ones too (after opening the database), the CLI as a usage error.
+const MIN_CHUNK_SIZE: u64 = 1024;
+
+/// A chunk size: a [`parse_size`] size of at least 1 KiB (a chunk of zero
+/// bytes would hold no datom, so no backup could end; tiny ones make
+/// thousands of objects).
+pub fn parse_chunk_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        n if n < MIN_CHUNK_SIZE => Err(format!(
+            "{text:?} is below the smallest chunk size, 1 KiB (1024 bytes); use e.g. 64MiB"
+        )),
+        n => Ok(n),
+    }
+}
+
+/// A number of hours: finite and not negative (`-5`, `NaN` and `inf` would
+/// make an age comparison meaningless).
+pub fn parse_hours(text: &str) -> Result<f64, String> {
+    let hours: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of hours like 24 or 0.5"))?;
+    if !hours.is_finite() || hours < 0.0 {
+        return Err(format!(
+            "{text:?} is not a number of hours of 0 or more, like 24 or 0.5"
+        ));
+    }
+    Ok(hours)
+}
+
+/// A database URL for a command whose result must outlive the process
+/// (`restore --db`, `migrate --to-db`): `mem://` databases are refused,
+/// since one lives only inside the process that creates it, and what the
+/// command wrote would vanish when it exits. The library allows them.
+pub fn parse_durable_db(text: &str) -> Result<String, String> {
+    if text.trim_start().starts_with("mem://") {
+        return Err(format!(
+            "{text} is an in-memory database, which lives only as long as this process: \
+             the data written into it would vanish when the command exits; \
+             give a file:///path or a path"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// The runtime the async operations run on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::io("cannot start the async runtime"))
+}
+
+/// A byte count in decimal units: `512 B`, `1.5 kB`, `64.0 MB`, `1.20 GB`.
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n >= 1e9 {
+        format!("{:.2} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("8MB"), Ok(8_000_000));
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("16 KiB"), Ok(16 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5XB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+
+    #[test]
+    fn chunk_sizes_are_at_least_1_kib() {
+        assert_eq!(parse_chunk_size("4KiB"), Ok(4096));
+        assert_eq!(parse_chunk_size("1024"), Ok(1024));
+        for small in ["0", "0KiB", "0 MB", "1", "1023", "1KB"] {
+            let err = parse_chunk_size(small).unwrap_err();
+            assert!(err.contains("1 KiB"), "{small}: {err}");
+        }
+    }
+
+    #[test]
+    fn hours_are_finite_and_not_negative() {
+        assert_eq!(parse_hours("24"), Ok(24.0));
+        assert_eq!(parse_hours("0"), Ok(0.0));
+        assert_eq!(parse_hours("0.5"), Ok(0.5));
+        for bad in [
+            "-5", "-0.1", "NaN", "nan", "inf", "-inf", "infinity", "soon", "",
+        ] {
+            assert!(parse_hours(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn mem_databases_are_not_durable() {
+        assert_eq!(parse_durable_db("./r.db"), Ok("./r.db".to_owned()));
+        assert_eq!(
+            parse_durable_db("file:///tmp/r.db"),
+            Ok("file:///tmp/r.db".to_owned())
+        );
+        let err = parse_durable_db("mem://x").unwrap_err();
+        assert!(err.contains("in-memory") && err.contains("vanish"), "{err}");
+    }
+}
