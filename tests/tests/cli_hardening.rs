@@ -368,3 +368,23 @@ fn demo_prints_commands_that_work_as_shown() {
         );
     }
 }
+
+/// Credentials written into a target or endpoint URL never reach the
+/// terminal, whichever of the two carries them (issue 11 item 16).
+#[test]
+fn passwords_in_target_and_endpoint_urls_are_never_echoed() {
+    let run = datacamp(&["list", "--from", "s3://user:hunter2secret@bucket/p/"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2secret"), "{}", run.stderr);
+    assert!(run.stderr.contains("***@"), "{}", run.stderr);
+
+    let run = datacamp(&[
+        "list",
+        "--from",
+        "s3://bucket/p/",
+        "--endpoint",
+        "http://user:hunter2secret@127.0.0.1:9/",
+    ]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2secret"), "{}", run.stderr);
+}

@@ -36,8 +36,11 @@ pub struct TargetArgs {
 impl TargetArgs {
     /// Opens `target` (a path, `file:///path` or `s3://bucket/prefix/`).
     pub fn open(&self, target: &str) -> Result<BackupStore, CliError> {
+        // A target that failed to parse may hold credentials
+        // (`s3://user:secret@bucket`): never echo them.
+        let shown = shown_target(target);
         let parsed =
-            Target::parse(target).map_err(CliError::op(format!("invalid target {target}")))?;
+            Target::parse(target).map_err(CliError::op(format!("invalid target {shown}")))?;
         let parsed = match parsed {
             Target::S3(mut s3) => {
                 self.apply(&mut s3);
@@ -45,13 +48,13 @@ impl TargetArgs {
             }
             dir => {
                 if self.endpoint.is_some() || self.prefix.is_some() || self.path_style {
-                    tracing::warn!("S3 options are ignored for the directory target {target}");
+                    tracing::warn!("S3 options are ignored for the directory target {shown}");
                 }
                 dir
             }
         };
         BackupStore::open(&parsed)
-            .map_err(CliError::op(format!("cannot open backup target {target}")))
+            .map_err(CliError::op(format!("cannot open backup target {shown}")))
     }
 
     fn apply(&self, s3: &mut S3Options) {
@@ -259,5 +262,16 @@ mod tests {
         );
         let err = parse_durable_db("mem://x").unwrap_err();
         assert!(err.contains("in-memory") && err.contains("vanish"), "{err}");
+    }
+}
+
+/// A backup target as it may be shown: a URL with its userinfo masked
+/// (`s3://***@bucket/`), a directory path as given (an `@` in a path is
+/// not a password).
+pub fn shown_target(target: &str) -> String {
+    if target.contains("://") {
+        datacamp::storage::redact_url(target)
+    } else {
+        target.to_owned()
     }
 }
