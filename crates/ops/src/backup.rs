@@ -259,6 +259,20 @@ pub async fn resume_backup(
     job.run(snapshot, checkpoint).await
 }
 
+/// What the stages of one backup run learn and hand on to the next.
+struct Tally {
+    /// When the run started (for the result's duration).
+    clock: Instant,
+    /// Datoms the snapshot holds, as the database counts them.
+    source_count: u64,
+    /// Where the stream starts (after the chunks a resume keeps).
+    resume: ResumeFrom,
+    /// Chunks a resume found stored and kept.
+    chunks_reused: u64,
+    /// Datoms the producer put into chunks in this run.
+    produced_datoms: u64,
+}
+
 /// A chunk as the producer hands it over: encoded, not yet compressed.
 struct RawChunk {
     id: u64,
@@ -309,31 +323,58 @@ impl Job<'_> {
         result
     }
 
+    /// The pipeline as named stages: what is known before streaming, the
+    /// stream of chunks, and the commit (manifest, then marker). Stages
+    /// added later (incremental, encryption) slot in between.
     async fn run_inner(
         &self,
         snapshot: Snapshot,
         checkpoint: &mut Checkpoint,
     ) -> Result<BackupResult> {
-        let clock = Instant::now();
-        let db_id = self.opts.database_id.clone();
-        // The independent count: what the database says the snapshot holds,
-        // not what the pipeline streamed. Both go into the manifest.
-        let source_count = snapshot.datom_count();
-        let resume = checkpoint.resume_from();
+        let mut tally = self.preflight(&snapshot, checkpoint);
+        self.stream(&snapshot, checkpoint, &mut tally).await?;
+        self.finish(&snapshot, checkpoint, &tally).await
+    }
+
+    /// Counts what the snapshot holds and where the stream starts, and
+    /// announces the backup.
+    fn preflight(&self, snapshot: &Snapshot, checkpoint: &Checkpoint) -> Tally {
+        let tally = Tally {
+            clock: Instant::now(),
+            // The independent count: what the database says the snapshot
+            // holds, not what the pipeline streamed. Both go into the
+            // manifest.
+            source_count: snapshot.datom_count(),
+            resume: checkpoint.resume_from(),
+            chunks_reused: checkpoint.datacamp.chunks.len() as u64,
+            produced_datoms: 0,
+        };
         emit(
             &self.opts.progress,
             ProgressEvent::Started {
                 operation: "backup",
                 backup_id: self.backup_id.clone(),
-                total_datoms: Some(source_count),
+                total_datoms: Some(tally.source_count),
                 total_chunks: None,
             },
         );
+        tally
+    }
 
+    /// Streams the snapshot from the resume point into chunks, stores them
+    /// with bounded concurrency and records each stored chunk in the
+    /// checkpoint.
+    async fn stream(
+        &self,
+        snapshot: &Snapshot,
+        checkpoint: &mut Checkpoint,
+        tally: &mut Tally,
+    ) -> Result<()> {
         let (sender, mut receiver) = mpsc::channel::<RawChunk>(1);
         let chunk_size = self.opts.chunk_size;
         let producer_snapshot = snapshot.clone();
         let parallel = self.opts.parallel;
+        let resume = tally.resume;
         let producer = tokio::task::spawn_blocking(move || {
             produce_chunks(producer_snapshot, chunk_size, parallel, resume, sender)
         });
@@ -344,7 +385,6 @@ impl Job<'_> {
             .map(|raw| self.store_chunk(raw, compression))
             .buffered(self.opts.parallel);
 
-        let chunks_reused = checkpoint.datacamp.chunks.len() as u64;
         let mut failure = None;
         while let Some(done) = stored.next().await {
             match done {
@@ -371,10 +411,83 @@ impl Job<'_> {
         if let Some(e) = failure {
             return Err(e);
         }
-        let produced_datoms = produced?;
+        tally.produced_datoms = produced?;
+        Ok(())
+    }
 
-        // Everything is stored: the manifest, then the marker.
-        let mut manifest = Manifest::new(self.backup_id.clone(), db_id.clone());
+    /// Everything is stored: checks the counts, then writes the final
+    /// checkpoint, the manifest and, last, the marker.
+    async fn finish(
+        &self,
+        snapshot: &Snapshot,
+        checkpoint: &mut Checkpoint,
+        tally: &Tally,
+    ) -> Result<BackupResult> {
+        let db_id = self.opts.database_id.as_str();
+        let manifest = self.manifest(snapshot, checkpoint, tally.source_count);
+        let streamed = manifest.datom_count;
+        if streamed != tally.source_count
+            || tally.produced_datoms + resumed_datoms(&tally.resume) != streamed
+        {
+            return Err(Error::CountMismatch {
+                what: format!(
+                    "backup {} of a snapshot at tx {}",
+                    self.backup_id,
+                    snapshot.basis_tx()
+                ),
+                expected: tally.source_count,
+                actual: streamed,
+            });
+        }
+
+        checkpoint.total_chunks = TotalChunks::Known(manifest.chunk_count);
+        self.write_checkpoint(checkpoint).await?;
+        let layout = self.layout();
+        self.store
+            .put(
+                &layout.manifest(db_id, &self.backup_id)?,
+                manifest.to_edn().into_bytes(),
+            )
+            .await?;
+        self.store
+            .put(
+                &layout.complete_marker(db_id, &self.backup_id)?,
+                COMPLETE_MARKER_BYTES,
+            )
+            .await?;
+
+        emit(
+            &self.opts.progress,
+            ProgressEvent::Completed {
+                datoms: manifest.datom_count,
+                chunks: manifest.chunk_count,
+                bytes: manifest.size_bytes,
+            },
+        );
+        Ok(BackupResult {
+            success: true,
+            backup_id: self.backup_id.clone(),
+            database_id: db_id.to_owned(),
+            datom_count: manifest.datom_count,
+            chunk_count: manifest.chunk_count,
+            chunks_reused: tally.chunks_reused,
+            max_eid: manifest.max_eid,
+            max_tx: manifest.max_tx,
+            total_bytes: manifest.size_bytes,
+            uncompressed_bytes: manifest.datacamp.uncompressed_bytes.unwrap_or(0),
+            duration_secs: tally.clock.elapsed().as_secs_f64(),
+            location: self.store.url_of(&layout.backup(db_id, &self.backup_id)?),
+        })
+    }
+
+    /// The completed manifest of the chunks the checkpoint records.
+    fn manifest(
+        &self,
+        snapshot: &Snapshot,
+        checkpoint: &Checkpoint,
+        source_count: u64,
+    ) -> Manifest {
+        let mut manifest = Manifest::new(self.backup_id.clone(), self.opts.database_id.clone());
         manifest.created_at = BackupId::parse(&self.backup_id)
             .ok()
             .map(|id| id.started_at_ms());
@@ -396,64 +509,10 @@ impl Job<'_> {
         manifest.datacamp.compression_level = Some(compression_level(self.opts.compression));
         manifest.datacamp.chunk_size = Some(self.opts.chunk_size);
         manifest.datacamp.db_config = Some(snapshot.config());
-        let completed_ms = now_ms();
-        manifest.timing = Timing::between(
-            checkpoint.started_at.unwrap_or(self.started_ms),
-            completed_ms,
-        );
+        manifest.timing =
+            Timing::between(checkpoint.started_at.unwrap_or(self.started_ms), now_ms());
         manifest.completed = true;
-
-        let streamed = manifest.datom_count;
-        if streamed != source_count || produced_datoms + resumed_datoms(&resume) != streamed {
-            return Err(Error::CountMismatch {
-                what: format!(
-                    "backup {} of a snapshot at tx {}",
-                    self.backup_id,
-                    snapshot.basis_tx()
-                ),
-                expected: source_count,
-                actual: streamed,
-            });
-        }
-
-        checkpoint.total_chunks = TotalChunks::Known(manifest.chunk_count);
-        self.write_checkpoint(checkpoint).await?;
-        let layout = self.layout();
-        self.store
-            .put(
-                &layout.manifest(&db_id, &self.backup_id)?,
-                manifest.to_edn().into_bytes(),
-            )
-            .await?;
-        self.store
-            .put(
-                &layout.complete_marker(&db_id, &self.backup_id)?,
-                COMPLETE_MARKER_BYTES,
-            )
-            .await?;
-
-        emit(
-            &self.opts.progress,
-            ProgressEvent::Completed {
-                datoms: manifest.datom_count,
-                chunks: manifest.chunk_count,
-                bytes: manifest.size_bytes,
-            },
-        );
-        Ok(BackupResult {
-            success: true,
-            backup_id: self.backup_id.clone(),
-            database_id: db_id.clone(),
-            datom_count: manifest.datom_count,
-            chunk_count: manifest.chunk_count,
-            chunks_reused,
-            max_eid: manifest.max_eid,
-            max_tx: manifest.max_tx,
-            total_bytes: manifest.size_bytes,
-            uncompressed_bytes: manifest.datacamp.uncompressed_bytes.unwrap_or(0),
-            duration_secs: clock.elapsed().as_secs_f64(),
-            location: self.store.url_of(&layout.backup(&db_id, &self.backup_id)?),
-        })
+        manifest
     }
 
     /// A buffer for a compressed chunk: one a finished upload gave back, or
