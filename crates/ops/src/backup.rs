@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
-use crate::{now_ms, DEFAULT_DATABASE_ID};
+use crate::{now_ms, validate_parallel, DEFAULT_DATABASE_ID};
 
 /// Default target size of a chunk: 64 MiB of uncompressed Fressian.
 pub const DEFAULT_CHUNK_SIZE: u64 = 64 * 1024 * 1024;
@@ -108,12 +108,7 @@ fn compression_level(c: Compression) -> u32 {
 
 fn validate_options(opts: &BackupOptions) -> Result<()> {
     validate_id(IdKind::Database, &opts.database_id).map_err(Error::Manifest)?;
-    if opts.parallel == 0 || opts.parallel > 64 {
-        return Err(Error::InvalidOption {
-            option: "parallel",
-            reason: format!("{} is not between 1 and 64", opts.parallel),
-        });
-    }
+    validate_parallel(opts.parallel)?;
     if opts.chunk_size < 1024 {
         return Err(Error::InvalidOption {
             option: "chunk-size",

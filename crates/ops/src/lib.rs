@@ -76,6 +76,22 @@ pub const DEFAULT_DATABASE_ID: &str = "default-db";
 
 pub(crate) use datacamp_datom::now_ms;
 
+/// The most chunks any operation compresses, uploads or fetches at once.
+pub const MAX_PARALLEL: usize = 64;
+
+/// The one rule for every operation's `parallel` option (backup, restore,
+/// verify, migration): 1 to [`MAX_PARALLEL`]. Returns the value when it is
+/// in range, so callers can validate and use it in one step.
+pub fn validate_parallel(parallel: usize) -> Result<usize> {
+    if parallel == 0 || parallel > MAX_PARALLEL {
+        return Err(Error::InvalidOption {
+            option: "parallel",
+            reason: format!("{parallel} is not between 1 and {MAX_PARALLEL}"),
+        });
+    }
+    Ok(parallel)
+}
+
 fn directory(path: &Path) -> Result<BackupStore> {
     Ok(BackupStore::open(&Target::Directory(path.to_path_buf()))?)
 }
