@@ -93,10 +93,8 @@ async fn every_operation_rejects_parallel_0_and_65_with_one_message() {
         let mut m = MigrateOptions::new(store.clone());
         m.parallel = n;
         let source: Arc<dyn Connection> = Arc::new(src.clone());
-        let migrate_target = MigrationTarget::Url(format!(
-            "mem://parallel-migrate-{}-{n}",
-            std::process::id()
-        ));
+        let migrate_target =
+            MigrationTarget::Url(format!("mem://parallel-migrate-{}-{n}", std::process::id()));
         messages.push((
             "live_migrate",
             datacamp::live_migrate(source, migrate_target, m)
@@ -110,6 +108,8 @@ async fn every_operation_rejects_parallel_0_and_65_with_one_message() {
         }
     }
     // Nothing was written besides the one good backup.
-    let listed = datacamp::list_backups_in(&store, "default-db").await.unwrap();
+    let listed = datacamp::list_backups_in(&store, "default-db")
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
 }

@@ -106,16 +106,127 @@ fn compression_level(c: Compression) -> u32 {
     }
 }
 
+/// `:gzip` or `:none`, as the manifest and the checkpoint say it.
+fn compression_keyword(c: Compression) -> datacamp_datom::Keyword {
+    datacamp_datom::Keyword::parse(match c {
+        Compression::None => "none",
+        Compression::Gzip { .. } => "gzip",
+    })
+}
+
+fn compression_name(c: Compression) -> String {
+    match c {
+        Compression::None => "none".to_owned(),
+        Compression::Gzip { level } => format!("gzip level {level}"),
+    }
+}
+
+fn validate_chunk_size(chunk_size: u64) -> Result<u64> {
+    if chunk_size < 1024 {
+        return Err(Error::InvalidOption {
+            option: "chunk-size",
+            reason: format!("{chunk_size} bytes is below the 1 KiB minimum"),
+        });
+    }
+    Ok(chunk_size)
+}
+
 fn validate_options(opts: &BackupOptions) -> Result<()> {
     validate_id(IdKind::Database, &opts.database_id).map_err(Error::Manifest)?;
     validate_parallel(opts.parallel)?;
-    if opts.chunk_size < 1024 {
-        return Err(Error::InvalidOption {
-            option: "chunk-size",
-            reason: format!("{} bytes is below the 1 KiB minimum", opts.chunk_size),
-        });
-    }
+    validate_chunk_size(opts.chunk_size)?;
     Ok(())
+}
+
+/// Compression without its level, as a resuming caller may name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompressionKind {
+    /// Stored as is.
+    None,
+    /// gzip, at whatever level.
+    Gzip,
+}
+
+impl std::fmt::Display for CompressionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CompressionKind::None => "none",
+            CompressionKind::Gzip => "gzip",
+        })
+    }
+}
+
+/// The settings that shape a backup's bytes, as a resuming caller gave
+/// them explicitly: `None` is "not given".
+///
+/// A resume always continues with the checkpoint's chunk size, compression
+/// and level (anything else would mix two encodings in one backup); these
+/// are checks only: a setting given here that differs from the
+/// checkpoint's is refused with [`Error::InvalidOption`], naming the
+/// setting and both values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResumeSettings {
+    /// The chunk size the caller expects, in bytes.
+    pub chunk_size: Option<u64>,
+    /// gzip or none.
+    pub compression: Option<CompressionKind>,
+    /// The gzip level (given with a checkpoint that says `none`, it is a
+    /// contradiction unless `compression` is given as none too).
+    pub compression_level: Option<u32>,
+}
+
+impl ResumeSettings {
+    /// Refuses a given setting that contradicts what the backup was started
+    /// with.
+    fn check(&self, backup_id: &str, chunk_size: u64, compression: Compression) -> Result<()> {
+        let contradiction =
+            |option: &'static str, started: String, given: String| Error::InvalidOption {
+                option,
+                reason: format!(
+                    "backup {backup_id} was started with {option} {started} and a resume \
+                     continues with it, but {given} was given (leave the option out or give \
+                     the same value)"
+                ),
+            };
+        if let Some(given) = self.chunk_size {
+            if given != chunk_size {
+                return Err(contradiction(
+                    "chunk-size",
+                    format!("{chunk_size} bytes"),
+                    format!("{given} bytes"),
+                ));
+            }
+        }
+        let kind = match compression {
+            Compression::None => CompressionKind::None,
+            Compression::Gzip { .. } => CompressionKind::Gzip,
+        };
+        if let Some(given) = self.compression {
+            if given != kind {
+                return Err(contradiction(
+                    "compression",
+                    compression_name(compression),
+                    given.to_string(),
+                ));
+            }
+        }
+        if let Some(given) = self.compression_level {
+            let agrees = match compression {
+                Compression::Gzip { level } => level == given,
+                // A level alone says gzip; with "none" given too, it is
+                // ignored, as on a fresh backup.
+                Compression::None => self.compression == Some(CompressionKind::None),
+            };
+            if !agrees {
+                return Err(contradiction(
+                    "compression-level",
+                    compression_name(compression),
+                    format!("level {given}"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Backs up `conn`'s current database to `store`.
@@ -137,6 +248,7 @@ pub async fn backup(
         basis_tx: Some(snapshot.basis_tx()),
         chunk_size: Some(opts.chunk_size),
         compression_level: Some(compression_level(opts.compression)),
+        compression: Some(compression_keyword(opts.compression)),
         chunks: Vec::new(),
     };
     let job = Job {
@@ -156,14 +268,29 @@ pub async fn backup(
 /// same chunk size and compression, keeps the chunks the checkpoint records
 /// whose stored bytes still hash to the recorded checksum, and writes the
 /// rest, so the finished backup is identical to an uninterrupted one.
-/// `opts.chunk_size` and `opts.compression` are taken from the checkpoint.
+/// `opts.chunk_size` and `opts.compression` are ignored: they are taken
+/// from the checkpoint. To have settings the caller gave explicitly
+/// checked against the checkpoint, use [`resume_backup_with`].
 pub async fn resume_backup(
     conn: &dyn Connection,
     store: &BackupStore,
     backup_id: &str,
     opts: &BackupOptions,
 ) -> Result<BackupResult> {
-    validate_options(opts)?;
+    resume_backup_with(conn, store, backup_id, opts, &ResumeSettings::default()).await
+}
+
+/// [`resume_backup`], refusing (before anything is written) when a setting
+/// in `given` contradicts the checkpoint (see [`ResumeSettings`]).
+pub async fn resume_backup_with(
+    conn: &dyn Connection,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &BackupOptions,
+    given: &ResumeSettings,
+) -> Result<BackupResult> {
+    validate_id(IdKind::Database, &opts.database_id).map_err(Error::Manifest)?;
+    validate_parallel(opts.parallel)?;
     validate_id(IdKind::Backup, backup_id).map_err(Error::Manifest)?;
     let layout = store.layout();
     let db_id = opts.database_id.as_str();
@@ -200,17 +327,16 @@ pub async fn resume_backup(
         .datacamp
         .chunk_size
         .ok_or_else(|| missing(":datacamp/chunk-size"))?;
-    let level = checkpoint.datacamp.compression_level.unwrap_or(6);
+    let chunk_size = validate_chunk_size(chunk_size)?;
+    let compression = recorded_compression(store, db_id, &checkpoint).await?;
+    given.check(backup_id, chunk_size, compression)?;
+    // From here on the checkpoint says what the backup was started with,
+    // whatever the caller's options are.
     let mut opts = opts.clone();
     opts.chunk_size = chunk_size;
-    opts.compression = if level == 0 && matches!(opts.compression, Compression::None) {
-        Compression::None
-    } else {
-        Compression::gzip(level).map_err(|e| Error::InvalidOption {
-            option: "compression-level",
-            reason: e.to_string(),
-        })?
-    };
+    opts.compression = compression;
+    checkpoint.datacamp.compression_level = Some(compression_level(compression));
+    checkpoint.datacamp.compression = Some(compression_keyword(compression));
 
     // Keep only the prefix of recorded chunks whose stored bytes are intact.
     let resume = checkpoint.resume_from();
@@ -252,6 +378,54 @@ pub async fn resume_backup(
     };
     job.write_checkpoint(&checkpoint).await?;
     job.run(snapshot, checkpoint).await
+}
+
+/// The compression a backup was started with, as its checkpoint records
+/// it.
+///
+/// `:datacamp/compression` says gzip or none; checkpoints written before it
+/// was recorded have only `:datacamp/compression-level` (absent too in the
+/// Clojure library's, whose only compression is gzip level 6). Level 0
+/// alone is ambiguous (no compression was recorded as 0, like gzip's store
+/// level): the first stored chunk decides, by the gzip magic bytes.
+async fn recorded_compression(
+    store: &BackupStore,
+    db_id: &str,
+    checkpoint: &Checkpoint,
+) -> Result<Compression> {
+    let backup_id = checkpoint.backup_id.as_str();
+    let level = checkpoint.datacamp.compression_level.unwrap_or(6);
+    let gzip = || {
+        Compression::gzip(level).map_err(|e| Error::InvalidOption {
+            option: "compression-level",
+            reason: e.to_string(),
+        })
+    };
+    match &checkpoint.datacamp.compression {
+        Some(k) if k.namespace().is_none() && k.name() == "none" => Ok(Compression::None),
+        Some(k) if k.namespace().is_none() && k.name() == "gzip" => gzip(),
+        Some(other) => Err(Error::Incomplete {
+            backup_id: backup_id.to_owned(),
+            reason: format!(
+                "its checkpoint's :datacamp/compression is {other}, expected :gzip or :none, \
+                 so it cannot be resumed"
+            ),
+        }),
+        None if level != 0 => gzip(),
+        None => {
+            let Some(first) = checkpoint.datacamp.chunks.first() else {
+                return Ok(Compression::None);
+            };
+            let key = store.layout().chunk(db_id, backup_id, first.info.id)?;
+            match store.get(&key).await {
+                Ok(bytes) if bytes.starts_with(&[0x1f, 0x8b]) => gzip(),
+                Ok(_) => Ok(Compression::None),
+                // Not kept then: every chunk is written again, uniformly.
+                Err(e) if e.is_not_found() => Ok(Compression::None),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
 }
 
 /// What the stages of one backup run learn and hand on to the next.
@@ -495,10 +669,7 @@ impl Job<'_> {
         manifest.recompute_stats();
         manifest.max_eid = snapshot.max_eid();
         manifest.max_tx = snapshot.basis_tx();
-        manifest.compression = datacamp_datom::Keyword::parse(match self.opts.compression {
-            Compression::None => "none",
-            Compression::Gzip { .. } => "gzip",
-        });
+        manifest.compression = compression_keyword(self.opts.compression);
         manifest.datacamp.source_datom_count = Some(source_count);
         manifest.datacamp.basis_tx = Some(snapshot.basis_tx());
         manifest.datacamp.compression_level = Some(compression_level(self.opts.compression));

@@ -6,7 +6,9 @@
 //! operations (`backup_to_directory`, `restore_from_s3`, …).
 //!
 //! - operations, each over a [`storage::BackupStore`] (a directory or S3):
-//!   [`backup()`], [`resume_backup`], [`restore()`], [`restore_to_url`],
+//!   [`backup()`], [`resume_backup`] (and [`resume_backup_with`], which
+//!   checks the settings a caller gave against the checkpoint's),
+//!   [`restore()`], [`restore_to_url`],
 //!   [`verify()`], [`list_backups_in`], [`cleanup_incomplete_in`];
 //! - [`validate_parallel`]: the one rule for every operation's `parallel`;
 //! - [`inspect`]: a backup's manifest and checkpoint as text, a chunk
@@ -48,7 +50,10 @@ mod read;
 mod restore;
 mod verify;
 
-pub use backup::{backup, resume_backup, BackupOptions, BackupResult, DEFAULT_CHUNK_SIZE};
+pub use backup::{
+    backup, resume_backup, resume_backup_with, BackupOptions, BackupResult, CompressionKind,
+    ResumeSettings, DEFAULT_CHUNK_SIZE,
+};
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
 pub use datacamp_db as db;
