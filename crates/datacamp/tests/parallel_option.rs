@@ -99,8 +99,7 @@ async fn every_operation_rejects_parallel_0_and_65_with_one_message() {
             "live_migrate",
             datacamp::live_migrate(source, migrate_target, m)
                 .await
-                .err()
-                .expect("live_migrate refuses")
+                .expect_err("live_migrate refuses")
                 .to_string(),
         ));
         for (operation, message) in messages {

@@ -1,5 +1,6 @@
-//! `checkpoint.edn`: progress of a running backup, rewritten after every
-//! chunk, so that an interrupted backup can resume instead of restarting.
+//! `checkpoint.edn`: progress of a running backup, rewritten as chunks are
+//! stored (how often: `datacamp-ops`'s backup), so that an interrupted
+//! backup can resume instead of restarting.
 
 use std::collections::{BTreeMap, BTreeSet};
 
