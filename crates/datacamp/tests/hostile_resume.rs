@@ -67,6 +67,10 @@ async fn interrupted(
         r = backup(src, store, &opts) => panic!("backup finished before the interruption: {r:?}"),
         _ = stop.notified() => (),
     }
+    // A directory put runs on a blocking thread that outlives the dropped
+    // future: let a checkpoint write in flight land before the test reads
+    // or edits the checkpoint.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let listed = datacamp::list_backups_in(store, "default-db")
         .await
         .unwrap();
@@ -151,6 +155,7 @@ suite!(
     resume_with_contradicting_flags_is_refused_before_writing,
     resume_of_an_old_checkpoint_without_compression_key_keeps_none,
     resume_keeps_a_gzip_level_from_the_checkpoint,
+    resume_refuses_a_checkpoint_chunk_size_out_of_range,
 );
 
 /// The resuming caller's options say gzip 6 and 64 MiB chunks (the
@@ -311,4 +316,37 @@ async fn resume_keeps_a_gzip_level_from_the_checkpoint(store: &BackupStore) {
         chunk_bytes(store, &resumed.backup_id, resumed.chunk_count).await,
     );
     assert!(a == b, "gzip level 1 chunks differ after the resume");
+}
+
+/// The chunk size comes from the checkpoint, so it is input: out of the
+/// 1 KiB..=1 GiB range it is refused (before, 2^62 bytes was allocated up
+/// front and aborted the process), and nothing is written.
+async fn resume_refuses_a_checkpoint_chunk_size_out_of_range(store: &BackupStore) {
+    let src = source(30_000);
+    let id = interrupted(&src, store, &started_with(), 2).await;
+    let key = store.layout().checkpoint("default-db", &id).unwrap();
+    let text = String::from_utf8(store.get(&key).await.unwrap().to_vec()).unwrap();
+    for (size, words) in [
+        (1u64 << 62, "above the 1 GiB maximum"),
+        (10, "below the 1 KiB minimum"),
+    ] {
+        let mut checkpoint = datacamp::manifest::Checkpoint::from_edn(&text).unwrap();
+        checkpoint.datacamp.chunk_size = Some(size);
+        let edited = checkpoint.to_edn();
+        store.put(&key, edited.clone().into_bytes()).await.unwrap();
+        let err = resume_backup(&src, store, &id, &BackupOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidOption {
+                    option: "chunk-size",
+                    ..
+                }
+            ) && err.to_string().contains(words),
+            "{size}: {err}"
+        );
+        assert_eq!(store.get(&key).await.unwrap(), edited.as_bytes(), "{size}");
+    }
 }

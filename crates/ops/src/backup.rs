@@ -32,6 +32,11 @@ use crate::{now_ms, validate_parallel, DEFAULT_DATABASE_ID};
 /// Default target size of a chunk: 64 MiB of uncompressed Fressian.
 pub const DEFAULT_CHUNK_SIZE: u64 = 64 * 1024 * 1024;
 
+/// The largest chunk size: a chunk's buffer is allocated at its target
+/// size up front, and memory is about `(parallel + 2)` of them, so the
+/// size, which a resume reads from a checkpoint, must be bounded.
+pub const MAX_CHUNK_SIZE: u64 = 1024 * 1024 * 1024;
+
 /// How to run a backup.
 #[derive(Clone)]
 pub struct BackupOptions {
@@ -122,11 +127,19 @@ fn compression_name(c: Compression) -> String {
     }
 }
 
+/// The chunk-size rule for a new backup and for the chunk size a resume
+/// reads from a checkpoint: 1 KiB to [`MAX_CHUNK_SIZE`].
 fn validate_chunk_size(chunk_size: u64) -> Result<u64> {
     if chunk_size < 1024 {
         return Err(Error::InvalidOption {
             option: "chunk-size",
             reason: format!("{chunk_size} bytes is below the 1 KiB minimum"),
+        });
+    }
+    if chunk_size > MAX_CHUNK_SIZE {
+        return Err(Error::InvalidOption {
+            option: "chunk-size",
+            reason: format!("{chunk_size} bytes is above the 1 GiB maximum"),
         });
     }
     Ok(chunk_size)

@@ -52,7 +52,7 @@ mod verify;
 
 pub use backup::{
     backup, resume_backup, resume_backup_with, BackupOptions, BackupResult, CompressionKind,
-    ResumeSettings, DEFAULT_CHUNK_SIZE,
+    ResumeSettings, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
 };
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
