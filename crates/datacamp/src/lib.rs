@@ -1,11 +1,17 @@
 //! # datacamp — back up, restore, verify and live-migrate datom databases
 //!
 //! The umbrella crate: one dependency gives every operation and every crate
-//! below them. It holds no code of its own.
+//! below them. Its only code is the Clojure library's names for the
+//! operations, each a thin wrapper that opens the target.
 //!
 //! - backup, resume, restore, verify, list, clean-up and inspect come from
 //!   `datacamp-ops` and are re-exported at the top level ([`backup()`],
-//!   [`restore()`], [`verify()`], [`backup_to_directory`], …);
+//!   [`restore()`], [`verify()`], …);
+//! - the Clojure library's names, over a directory path or [`storage::S3Options`]:
+//!   [`backup_to_directory`], [`backup_to_s3`], [`restore_from_directory`],
+//!   [`restore_from_s3`], [`list_backups_in_directory`], [`list_backups`],
+//!   [`verify_backup_in_directory`], [`verify_backup`],
+//!   [`cleanup_incomplete_in_directory`], [`cleanup_incomplete`];
 //! - live migration comes from `datacamp-migrate`, as [`migrate`] and at the
 //!   top level;
 //! - the lower crates are re-exported as [`datom`] (the vocabulary), [`db`]
@@ -44,3 +50,101 @@ pub use datacamp_migrate::{
     MigrationResult, MigrationStats, MigrationStatus, MigrationTarget, Route, Router,
 };
 pub use datacamp_ops::*;
+
+use std::path::Path;
+
+use datacamp_ops::datom::Connection;
+use datacamp_ops::storage::{BackupStore, S3Options, Target};
+
+fn directory(path: &Path) -> Result<BackupStore> {
+    Ok(BackupStore::open(&Target::Directory(path.to_path_buf()))?)
+}
+
+fn s3(options: &S3Options) -> Result<BackupStore> {
+    Ok(BackupStore::open(&Target::S3(options.clone()))?)
+}
+
+/// [`backup()`] to a local directory.
+pub async fn backup_to_directory(
+    conn: &dyn Connection,
+    path: &Path,
+    opts: &BackupOptions,
+) -> Result<BackupResult> {
+    backup(conn, &directory(path)?, opts).await
+}
+
+/// [`backup()`] to an S3 bucket.
+pub async fn backup_to_s3(
+    conn: &dyn Connection,
+    s3_options: &S3Options,
+    opts: &BackupOptions,
+) -> Result<BackupResult> {
+    backup(conn, &s3(s3_options)?, opts).await
+}
+
+/// [`restore()`] from a local directory.
+pub async fn restore_from_directory<C: Connection + Clone + 'static>(
+    conn: &C,
+    path: &Path,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult> {
+    restore(conn, &directory(path)?, backup_id, opts).await
+}
+
+/// [`restore()`] from an S3 bucket.
+pub async fn restore_from_s3<C: Connection + Clone + 'static>(
+    conn: &C,
+    s3_options: &S3Options,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult> {
+    restore(conn, &s3(s3_options)?, backup_id, opts).await
+}
+
+/// [`list_backups_in`] a local directory.
+pub async fn list_backups_in_directory(
+    path: &Path,
+    database_id: &str,
+) -> Result<Vec<BackupSummary>> {
+    list_backups_in(&directory(path)?, database_id).await
+}
+
+/// [`list_backups_in`] an S3 bucket.
+pub async fn list_backups(s3_options: &S3Options, database_id: &str) -> Result<Vec<BackupSummary>> {
+    list_backups_in(&s3(s3_options)?, database_id).await
+}
+
+/// [`verify()`] a backup in a local directory.
+pub async fn verify_backup_in_directory(
+    path: &Path,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
+    verify(&directory(path)?, backup_id, opts).await
+}
+
+/// [`verify()`] a backup in an S3 bucket.
+pub async fn verify_backup(
+    s3_options: &S3Options,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
+    verify(&s3(s3_options)?, backup_id, opts).await
+}
+
+/// [`cleanup_incomplete_in`] a local directory.
+pub async fn cleanup_incomplete_in_directory(
+    path: &Path,
+    opts: &CleanupOptions,
+) -> Result<CleanupResult> {
+    cleanup_incomplete_in(&directory(path)?, opts).await
+}
+
+/// [`cleanup_incomplete_in`] an S3 bucket.
+pub async fn cleanup_incomplete(
+    s3_options: &S3Options,
+    opts: &CleanupOptions,
+) -> Result<CleanupResult> {
+    cleanup_incomplete_in(&s3(s3_options)?, opts).await
+}

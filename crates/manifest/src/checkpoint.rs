@@ -1,5 +1,6 @@
-//! `checkpoint.edn`: progress of a running backup, rewritten after every
-//! chunk, so that an interrupted backup can resume instead of restarting.
+//! `checkpoint.edn`: progress of a running backup, rewritten as chunks are
+//! stored (how often: `datacamp-ops`'s backup), so that an interrupted
+//! backup can resume instead of restarting.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +64,11 @@ pub struct CheckpointDatacamp {
     pub chunk_size: Option<u64>,
     /// `:datacamp/compression-level`.
     pub compression_level: Option<u32>,
+    /// `:datacamp/compression`: `:gzip` or `:none`, so that a resume
+    /// compresses as the backup started (a level of 0 alone cannot tell
+    /// gzip's store level from no compression). Absent in checkpoints
+    /// written before it was recorded.
+    pub compression: Option<Keyword>,
     /// `:datacamp/chunks`: every completed chunk with its end position, in
     /// id order.
     pub chunks: Vec<CompletedChunk>,
@@ -82,7 +88,8 @@ pub struct ResumeFrom {
 /// Besides the Clojure library's keys it carries, under `:datacamp/…`,
 /// what a resume needs: `:datacamp/database-id`, `:datacamp/basis-tx` (the
 /// snapshot to keep reading), `:datacamp/chunk-size` and
-/// `:datacamp/compression-level` (to cut and compress identically), and
+/// `:datacamp/compression-level` and `:datacamp/compression` (to cut and
+/// compress identically), and
 /// `:datacamp/chunks`, one map per stored chunk: its manifest entry
 /// (`:chunk/id`, `:chunk/checksum`, …) plus `:datacamp/end-offset`,
 /// `:datacamp/last-eid` and `:datacamp/last-eid-datoms` (see
@@ -249,6 +256,9 @@ impl Checkpoint {
                 Edn::Int(i64::from(level)),
             ));
         }
+        if let Some(compression) = &d.compression {
+            e.push((Edn::kw("datacamp/compression"), Edn::keyword(compression)));
+        }
         let chunks = d
             .chunks
             .iter()
@@ -381,6 +391,7 @@ impl Checkpoint {
                 basis_tx: f.i64("datacamp/basis-tx")?,
                 chunk_size: f.u64("datacamp/chunk-size")?,
                 compression_level: f.u32("datacamp/compression-level")?,
+                compression: f.keyword("datacamp/compression")?,
                 chunks,
             },
         })

@@ -196,12 +196,7 @@ pub async fn live_migrate(
     opts: MigrateOptions,
 ) -> Result<Router> {
     validate_id(IdKind::Database, &opts.database_id)?;
-    if opts.parallel == 0 {
-        return Err(Error::InvalidOption {
-            option: "parallel",
-            reason: "must be at least 1".into(),
-        });
-    }
+    datacamp_ops::validate_parallel(opts.parallel)?;
     let store = &opts.store;
     if let Some(id) = &opts.migration_id {
         validate_id(IdKind::Migration, id)?;

@@ -135,12 +135,7 @@ where
     C: Connection + Clone + 'static,
 {
     let clock = Instant::now();
-    if opts.parallel == 0 || opts.parallel > 64 {
-        return Err(Error::InvalidOption {
-            option: "parallel",
-            reason: format!("{} is not between 1 and 64", opts.parallel),
-        });
-    }
+    crate::validate_parallel(opts.parallel)?;
     let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
     let compression = manifest_compression(&manifest);
 

@@ -96,6 +96,7 @@ pub async fn verify(
     backup_id: &str,
     opts: &VerifyOptions,
 ) -> Result<VerifyResult> {
+    crate::validate_parallel(opts.parallel)?;
     let db_id = opts.database_id.as_str();
     let mut result = VerifyResult {
         success: false,
@@ -246,7 +247,7 @@ async fn deep_check(
             .await?;
             Ok::<_, Error>(checked)
         })
-        .buffered(opts.parallel.max(1));
+        .buffered(opts.parallel);
     let mut total = 0u64;
     let mut all_decoded = true;
     while let Some(read) = reads.next().await {

@@ -30,18 +30,20 @@ pub struct BackupArgs {
     /// Where to: a directory, file:///path or s3://bucket/prefix/.
     #[arg(long, value_name = "TARGET")]
     pub to: String,
-    /// Target size of a chunk's uncompressed Fressian.
-    #[arg(long, default_value = "64MiB", value_parser = parse_chunk_size)]
-    pub chunk_size: u64,
+    /// Target size of a chunk's uncompressed Fressian [default: 64MiB].
+    /// `Option`s here and below: a resume takes them from the checkpoint
+    /// and must tell "not given" from "given".
+    #[arg(long, value_parser = parse_chunk_size)]
+    pub chunk_size: Option<u64>,
     /// Chunks compressed and uploaded at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
-    /// Chunk compression.
-    #[arg(long, value_enum, default_value = "gzip")]
-    pub compression: CompressionArg,
-    /// gzip level, 0 (store) to 9 (smallest).
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
-    pub compression_level: u32,
+    /// Chunk compression [default: gzip].
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
+    /// gzip level, 0 (store) to 9 (smallest) [default: 6].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compression_level: Option<u32>,
     /// Continue this interrupted backup instead of starting a new one.
     #[arg(long, value_name = "BACKUP-ID")]
     pub resume: Option<String>,
@@ -99,20 +101,31 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
     let (bar, callback) = operation_progress(out);
     let opts = datacamp::BackupOptions {
         database_id: args.backups.database_id.clone(),
-        chunk_size: args.chunk_size,
+        chunk_size: args.chunk_size.unwrap_or(datacamp::DEFAULT_CHUNK_SIZE),
         parallel: usize::from(args.parallel),
-        compression: match args.compression {
+        compression: match args.compression.unwrap_or(CompressionArg::Gzip) {
             CompressionArg::None => Compression::None,
             CompressionArg::Gzip => Compression::Gzip {
-                level: args.compression_level,
+                level: args.compression_level.unwrap_or(6),
             },
         },
         progress: Some(callback),
     };
+    // On resume only the flags given are checked against the checkpoint.
+    let given = datacamp::ResumeSettings {
+        chunk_size: args.chunk_size,
+        compression: args.compression.map(|c| match c {
+            CompressionArg::None => datacamp::CompressionKind::None,
+            CompressionArg::Gzip => datacamp::CompressionKind::Gzip,
+        }),
+        compression_level: args.compression_level,
+    };
     let rt = runtime()?;
     let result = match &args.resume {
         Some(id) => rt
-            .block_on(datacamp::resume_backup(&conn, &store, id, &opts))
+            .block_on(datacamp::resume_backup_with(
+                &conn, &store, id, &opts, &given,
+            ))
             .map_err(CliError::op(format!(
                 "cannot resume backup {id} of {} to {}",
                 args.db, args.to

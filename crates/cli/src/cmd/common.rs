@@ -7,6 +7,8 @@
 use clap::Args;
 use datacamp::storage::{BackupStore, S3Options, Target};
 
+use datacamp::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+
 use crate::error::CliError;
 
 /// How to reach an S3 target: the S3 flags.
@@ -146,17 +148,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// The smallest chunk size a backup accepts; the library refuses smaller
-/// ones too (after opening the database), the CLI as a usage error.
-const MIN_CHUNK_SIZE: u64 = 1024;
-
-/// A chunk size: a [`parse_size`] size of at least 1 KiB (a chunk of zero
+/// A chunk size: a [`parse_size`] size from 1 KiB to 1 GiB, the library's
+/// rule as a usage error (a chunk of zero
 /// bytes would hold no datom, so no backup could end; tiny ones make
 /// thousands of objects).
 pub fn parse_chunk_size(text: &str) -> Result<u64, String> {
     match parse_size(text)? {
         n if n < MIN_CHUNK_SIZE => Err(format!(
             "{text:?} is below the smallest chunk size, 1 KiB (1024 bytes); use e.g. 64MiB"
+        )),
+        n if n > MAX_CHUNK_SIZE => Err(format!(
+            "{text:?} is above the largest chunk size, 1 GiB; use e.g. 64MiB"
         )),
         n => Ok(n),
     }
