@@ -85,6 +85,15 @@ pub fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
+/// Writes `s` as an EDN string literal: `"` and `\` escaped, `\n`, `\t`,
+/// `\r` as such, other control characters (U+0000–U+001F, U+007F) as
+/// `\uXXXX`, everything else as is. The one string escaper of the
+/// workspace: values, datoms and the metadata documents all print through
+/// it, and `clojure.edn` and [`read`] read every such literal back exactly.
+pub fn write_string(out: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
+    crate::value::write_edn_string(out, s)
+}
+
 /// Parses tx-data: a vector or list of statements, each an entity map,
 /// `[:db/add e a v]`, `[:db/retract e a v]`, `[:db/retract e a]` or
 /// `[:db/retractEntity e]`.

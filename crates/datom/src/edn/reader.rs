@@ -186,11 +186,15 @@ impl<'a> Reader<'a> {
             } else if b == b'#' && self.bytes.get(self.pos + 1) == Some(&b'_') {
                 let start = self.pos;
                 self.pos += 2;
+                // `#_ #_ #_ …` recurses through here: it counts as nesting,
+                // so a long chain cannot overflow the stack either.
+                self.enter(start)?;
                 self.skip_space()?;
                 if self.at_end() {
                     return Err(self.error_at(start, "#_ must be followed by a form to discard"));
                 }
                 self.read_form()?;
+                self.depth -= 1;
             } else {
                 break;
             }
@@ -503,9 +507,7 @@ impl<'a> Reader<'a> {
                 self.depth -= 1;
                 Ok(FormKind::Tagged(tag, Box::new(form)))
             }
-            Some(b':') => {
-                Err(self.error_at(start, "namespaced map syntax #:ns{…} is not supported"))
-            }
+            Some(b':') => self.read_namespaced_map(start),
             Some(b'"') => Err(self.error_at(start, "regular expressions #\"…\" are not EDN")),
             Some(b'(') => Err(self.error_at(start, "anonymous functions #(…) are not EDN")),
             _ => Err(self.error_at(
@@ -513,6 +515,49 @@ impl<'a> Reader<'a> {
                 "`#` must start a set #{…}, a tag such as #inst, or ##NaN/##Inf/##-Inf",
             )),
         }
+    }
+
+    /// Reads `#:ns{…}`, the map syntax `clojure.pprint` uses when every
+    /// key shares a namespace: keywords and symbols without a namespace
+    /// get `ns`, those in `_` lose theirs, others are kept. `#` is at
+    /// `start`, `:` at the current position.
+    fn read_namespaced_map(&mut self, start: usize) -> Result<FormKind, EdnError> {
+        self.pos += 1;
+        let ns = self.read_token();
+        if ns.is_empty() || ns.starts_with(':') || ns.contains('/') {
+            let why = if ns.starts_with(':') || ns.is_empty() {
+                "auto-resolved namespaced maps #::{…} are Clojure syntax, not EDN".to_owned()
+            } else {
+                format!("invalid namespace {ns:?} in #:{ns}{{…}}; expected a name without '/'")
+            };
+            return Err(self.error_at(start, why));
+        }
+        self.skip_space()?;
+        if self.peek() != Some(b'{') {
+            return Err(self.error_at(
+                start,
+                format!("#:{ns} must be followed by a map {{…}}"),
+            ));
+        }
+        let FormKind::Map(entries) = self.read_map()? else {
+            return Err(self.error_at(start, "expected a map"));
+        };
+        let entries = entries
+            .into_iter()
+            .map(|(mut key, value)| {
+                key.kind = match key.kind {
+                    FormKind::Keyword(k) => {
+                        FormKind::Keyword(Keyword::new(qualified(ns, k.namespace()), k.name()))
+                    }
+                    FormKind::Symbol(s) => {
+                        FormKind::Symbol(Symbol::new(qualified(ns, s.namespace()), s.name()))
+                    }
+                    other => other,
+                };
+                (key, value)
+            })
+            .collect();
+        Ok(FormKind::Map(entries))
     }
 
     fn read_token(&mut self) -> &'a str {
@@ -564,6 +609,16 @@ impl<'a> Reader<'a> {
         check_name(token)
             .map_err(|why| self.error_at(start, format!("invalid symbol {token}: {why}")))?;
         Ok(FormKind::Symbol(Symbol::parse(token)))
+    }
+}
+
+/// The namespace of a key inside `#:ns{…}`: `ns` for a key without one,
+/// none for `_`, the key's own otherwise (as Clojure's reader does).
+fn qualified<'x>(ns: &'x str, written: Option<&'x str>) -> Option<&'x str> {
+    match written {
+        None => Some(ns),
+        Some("_") => None,
+        Some(other) => Some(other),
     }
 }
 
