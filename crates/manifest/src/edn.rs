@@ -304,7 +304,9 @@ impl<'a> Fields<'a> {
         for (k, _) in self.map {
             if let FormKind::Keyword(kw) = &k.kind {
                 if !seen.insert(kw.as_str()) {
-                    return Err(self.invalid(kw.as_str(), "the key appears twice in its map".into()));
+                    return Err(
+                        self.invalid(kw.as_str(), "the key appears twice in its map".into())
+                    );
                 }
             }
         }

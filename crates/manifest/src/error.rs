@@ -166,7 +166,10 @@ pub enum Error {
     /// The manifest reads, but is not consistent with itself (see
     /// [`crate::Manifest::validate`]); restore refuses it, verify reports
     /// each problem.
-    #[error("manifest of backup {backup_id} is inconsistent: {}", join_problems(problems))]
+    #[error(
+        "manifest of backup {backup_id} is inconsistent: {}",
+        join_problems(problems)
+    )]
     Inconsistent {
         /// The backup id, shortened if very long.
         backup_id: String,
@@ -230,4 +233,3 @@ fn join_problems(problems: &[crate::ManifestProblem]) -> String {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-

@@ -54,8 +54,8 @@ mod migration;
 pub use checkpoint::{
     Checkpoint, CheckpointDatacamp, CompletedChunk, ResumeFrom, ResumePoint, TotalChunks,
 };
-pub use error::{Document, Error, IdKind, IdRule, Result};
 pub use edn::MAX_DOCUMENT_BYTES;
+pub use error::{Document, Error, IdKind, IdRule, Result};
 pub use id::{short_id, validate_id, BackupId, DEFAULT_DATABASE_ID, ID_SHOWN_CHARS, MAX_ID_LEN};
 pub use manifest::{
     ChunkInfo, DatacampInfo, Manifest, ManifestProblem, Timing, TxRange, DATACAMP_VERSION,

@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use datacamp_manifest::{
-    Checkpoint, ChunkInfo, Error, Manifest, ManifestProblem, MigrationManifest,
-    MAX_DOCUMENT_BYTES,
+    Checkpoint, ChunkInfo, Error, Manifest, ManifestProblem, MigrationManifest, MAX_DOCUMENT_BYTES,
 };
 
 const SUM: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -40,7 +39,10 @@ fn deeply_nested_metadata_is_an_error_not_a_stack_overflow() {
             MigrationManifest::from_edn(&migration).unwrap_err(),
         ]
     });
-    for (err, doc) in errors.iter().zip(["manifest", "checkpoint", "migration manifest"]) {
+    for (err, doc) in errors
+        .iter()
+        .zip(["manifest", "checkpoint", "migration manifest"])
+    {
         let msg = err.to_string();
         assert!(
             msg.starts_with(&format!("{doc} is not valid EDN: line 1, column ")),
@@ -250,7 +252,10 @@ fn validate_is_bounded_by_entries_not_by_claimed_counts() {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
-    assert!(text.contains(&format!("and {} more]", u64::MAX - 22)), "{text}");
+    assert!(
+        text.contains(&format!("and {} more]", u64::MAX - 22)),
+        "{text}"
+    );
 }
 
 #[test]

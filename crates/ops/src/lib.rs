@@ -61,7 +61,7 @@ pub use datacamp_storage as storage;
 pub use error::{Error, Result};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
-    RemovedBackup,
+    RemovedBackup, SkippedFolder,
 };
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::SUPPORTED_FORMAT;
@@ -71,8 +71,7 @@ pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 use datacamp_datom::Connection;
 use datacamp_storage::{BackupStore, S3Options, Target};
 
-/// The database id used when none is given, as in the Clojure library.
-pub const DEFAULT_DATABASE_ID: &str = "default-db";
+pub use datacamp_manifest::DEFAULT_DATABASE_ID;
 
 pub(crate) use datacamp_datom::now_ms;
 

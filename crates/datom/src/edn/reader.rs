@@ -534,10 +534,7 @@ impl<'a> Reader<'a> {
         }
         self.skip_space()?;
         if self.peek() != Some(b'{') {
-            return Err(self.error_at(
-                start,
-                format!("#:{ns} must be followed by a map {{…}}"),
-            ));
+            return Err(self.error_at(start, format!("#:{ns} must be followed by a map {{…}}")));
         }
         let FormKind::Map(entries) = self.read_map()? else {
             return Err(self.error_at(start, "expected a map"));
