@@ -154,6 +154,7 @@ suite!(
     verify_and_restore_refuse_an_unknown_format_version,
     deeply_nested_metadata_is_an_error_in_every_reader,
     renamed_database_folder_is_named_and_restores,
+    oversized_manifest_is_refused_without_reading_it_whole,
 );
 
 async fn cleanup_leaves_non_backup_folders(store: &BackupStore) {
@@ -469,4 +470,34 @@ async fn renamed_database_folder_is_named_and_restores(store: &BackupStore) {
         .unwrap();
     assert_eq!(restored.chunk_count, chunks);
     assert_eq!(user_datoms(&target), user_datoms(&src));
+}
+
+async fn oversized_manifest_is_refused_without_reading_it_whole(store: &BackupStore) {
+    let db = "default-db";
+    let (good, _) = backed_up(store, db).await;
+    let (big, _) = backed_up(store, db).await;
+    let m = read_manifest(store, db, &big).await;
+    let limit = datacamp::manifest::MAX_DOCUMENT_BYTES;
+    let padding = " ".repeat(limit);
+    let text = m.to_edn().replacen('{', &format!("{{{padding}"), 1);
+    let size = text.len();
+    put_manifest_text(store, db, &big, text).await;
+    let key = store.layout().manifest(db, &big).unwrap();
+    let expected = format!("{key}: manifest is {size} bytes long; at most {limit} bytes are read");
+
+    let listed = list_backups_in(store, db).await.unwrap();
+    let of = |id: &str| listed.iter().find(|s| s.backup_id == id).unwrap();
+    assert_eq!(of(&big).problem.as_deref(), Some(expected.as_str()));
+    assert!(of(&good).completed && of(&good).problem.is_none());
+    let v = verify(store, &big, &verify_opts(db, false)).await.unwrap();
+    assert!(!v.success);
+    assert!(
+        v.problems.iter().any(|p| p.ends_with(&expected)),
+        "{:?}",
+        v.problems
+    );
+    let err = restore(&mem_db(), store, &big, &restore_opts(db))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), expected);
 }

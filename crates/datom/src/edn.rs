@@ -43,7 +43,7 @@ mod reader;
 mod tests;
 
 pub use convert::value_from_form;
-pub use reader::{read, read_all, Form, FormKind};
+pub use reader::{read, read_all, read_bounded, Form, FormKind};
 
 use crate::datom::Datom;
 use crate::tx::TxOp;

@@ -224,16 +224,21 @@ fn format_double(d: f64) -> String {
 // ---------------------------------------------------------------------------
 // Reading
 
-/// The largest metadata document read, in bytes: 64 MiB. A manifest entry
-/// takes about 400 bytes, so this holds some 160,000 chunks (160 TB of
-/// backup at the default 1 MiB chunk size); anything larger is refused
-/// before it is parsed, so a hostile document cannot make a reader hold
-/// more than a small multiple of this.
-pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
+/// The largest metadata document read, in bytes: 16 MiB. A manifest entry
+/// takes some 400 bytes, so this holds about 40,000 chunks (2.6 PB of
+/// backup at the default 64 MiB chunk size, 40 GB even at 1 MiB); a larger
+/// document is refused before it is parsed.
+pub const MAX_DOCUMENT_BYTES: usize = 16 << 20;
+
+/// The most EDN forms a metadata document may hold: one per 8 bytes of
+/// [`MAX_DOCUMENT_BYTES`] (a manifest has about one per 16). Without it a
+/// degenerate document such as `[1 1 1 …]` would parse into a tree some
+/// 30 times its size; with it the tree stays under ~150 MB.
+pub const MAX_DOCUMENT_FORMS: usize = MAX_DOCUMENT_BYTES / 8;
 
 /// Parses a document's text with the workspace's EDN reader
 /// (`datacamp_datom::edn`, which refuses nesting deeper than 512 levels),
-/// after checking its size.
+/// after checking its size, and with at most [`MAX_DOCUMENT_FORMS`] forms.
 pub(crate) fn parse_document(doc: Document, text: &str) -> Result<Form> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(Error::TooLarge {
@@ -242,7 +247,7 @@ pub(crate) fn parse_document(doc: Document, text: &str) -> Result<Form> {
             limit: MAX_DOCUMENT_BYTES as u64,
         });
     }
-    edn::read(text).map_err(|e| Error::Syntax {
+    edn::read_bounded(text, MAX_DOCUMENT_FORMS).map_err(|e| Error::Syntax {
         doc,
         reason: e.to_string(),
     })

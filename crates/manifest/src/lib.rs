@@ -54,7 +54,7 @@ mod migration;
 pub use checkpoint::{
     Checkpoint, CheckpointDatacamp, CompletedChunk, ResumeFrom, ResumePoint, TotalChunks,
 };
-pub use edn::MAX_DOCUMENT_BYTES;
+pub use edn::{MAX_DOCUMENT_BYTES, MAX_DOCUMENT_FORMS};
 pub use error::{Document, Error, IdKind, IdRule, Result};
 pub use id::{short_id, validate_id, BackupId, DEFAULT_DATABASE_ID, ID_SHOWN_CHARS, MAX_ID_LEN};
 pub use manifest::{

@@ -6,6 +6,7 @@
 
 use datacamp_manifest::{
     Checkpoint, ChunkInfo, Error, Manifest, ManifestProblem, MigrationManifest, MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_FORMS,
 };
 
 const SUM: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -62,7 +63,7 @@ fn documents_beyond_the_size_limit_are_refused_before_parsing() {
     match Manifest::from_edn(&text) {
         Err(Error::TooLarge { bytes, limit, .. }) => {
             assert_eq!(bytes, text.len() as u64);
-            assert_eq!(limit, 64 << 20);
+            assert_eq!(limit, 16 << 20);
         }
         other => panic!("{other:?}"),
     }
@@ -71,7 +72,7 @@ fn documents_beyond_the_size_limit_are_refused_before_parsing() {
     assert_eq!(
         msg,
         format!(
-            "checkpoint is {} bytes long; at most 67108864 bytes are read",
+            "checkpoint is {} bytes long; at most 16777216 bytes are read",
             text.len()
         )
     );
@@ -267,4 +268,22 @@ fn clojure_namespaced_chunk_maps_read() {
     assert_eq!(m.chunks[0].id, 0);
     assert_eq!(m.chunks[0].datom_count, Some(3));
     assert_eq!(m.validate(), Ok(()));
+}
+
+#[test]
+fn a_document_of_too_many_small_forms_is_refused() {
+    // Within the size limit, but it would parse into a tree ~30x its size.
+    let body = "1 ".repeat(MAX_DOCUMENT_FORMS);
+    let text = format!(r#"{{:backup/id "b" :chunks [] :_comment [{body}]}}"#);
+    assert!(text.len() <= MAX_DOCUMENT_BYTES);
+    let msg = Manifest::from_edn(&text).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("manifest is not valid EDN: line 1, column "),
+        "{msg}"
+    );
+    assert!(msg.contains("too many forms"), "{msg}");
+    // Half as many read.
+    let body = "1 ".repeat(MAX_DOCUMENT_FORMS / 2);
+    let text = format!(r#"{{:backup/id "b" :chunks [] :_comment [{body}]}}"#);
+    assert!(Manifest::from_edn(&text).is_ok());
 }

@@ -92,7 +92,16 @@ impl FormKind {
 /// Reads exactly one form; only whitespace, commas, comments and `#_`
 /// discards may surround it.
 pub fn read(text: &str) -> Result<Form, EdnError> {
+    read_bounded(text, usize::MAX)
+}
+
+/// [`read`], refusing text of more than `max_forms` forms (discarded ones
+/// included). A parsed form takes some 60 bytes while `1 ` takes two, so
+/// this bounds the memory a reader of untrusted text holds, whatever the
+/// text's length.
+pub fn read_bounded(text: &str, max_forms: usize) -> Result<Form, EdnError> {
     let mut reader = Reader::new(text);
+    reader.forms_left = max_forms;
     reader.skip_space()?;
     if reader.at_end() {
         return Err(reader.error_at(reader.pos, "expected an EDN form, found only whitespace"));
@@ -123,6 +132,8 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    /// How many more forms may be read.
+    forms_left: usize,
 }
 
 fn is_space(b: u8) -> bool {
@@ -156,6 +167,7 @@ impl<'a> Reader<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
+            forms_left: usize::MAX,
         }
     }
 
@@ -205,6 +217,12 @@ impl<'a> Reader<'a> {
     /// Reads one form starting at the current (non-space) position.
     fn read_form(&mut self) -> Result<Form, EdnError> {
         let start = self.pos;
+        self.forms_left = self.forms_left.checked_sub(1).ok_or_else(|| {
+            self.error_at(
+                start,
+                "too many forms: the text holds more than this reader accepts",
+            )
+        })?;
         let Some(b) = self.peek() else {
             return Err(self.error_at(start, "unexpected end of input, expected a form"));
         };
