@@ -43,7 +43,7 @@ mod reader;
 mod tests;
 
 pub use convert::value_from_form;
-pub use reader::{read, read_all, Form, FormKind};
+pub use reader::{read, read_all, read_bounded, Form, FormKind};
 
 use crate::datom::Datom;
 use crate::tx::TxOp;
@@ -83,6 +83,15 @@ pub fn position(text: &str, offset: usize) -> (usize, usize) {
     let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
+}
+
+/// Writes `s` as an EDN string literal: `"` and `\` escaped, `\n`, `\t`,
+/// `\r` as such, other control characters (U+0000–U+001F, U+007F) as
+/// `\uXXXX`, everything else as is. The one string escaper of the
+/// workspace: values, datoms and the metadata documents all print through
+/// it, and `clojure.edn` and [`read`] read every such literal back exactly.
+pub fn write_string(out: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
+    crate::value::write_edn_string(out, s)
 }
 
 /// Parses tx-data: a vector or list of statements, each an entity map,

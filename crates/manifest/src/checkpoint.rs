@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use datacamp_datom::edn::FormKind;
 use datacamp_datom::Keyword;
-use edn_format::Value;
 
-use crate::edn::{as_i64, describe, items_of, parse_document, Edn, Fields};
+use crate::edn::{as_i64, items_of, parse_document, Edn, Fields};
 use crate::error::{Document, Result};
 use crate::manifest::{ChunkInfo, FORMAT_VERSION};
 
@@ -284,12 +284,12 @@ impl Checkpoint {
 
     /// Reads a checkpoint written by Datacamp (Rust or Clojure).
     pub fn from_edn(text: &str) -> Result<Checkpoint> {
-        let map = parse_document(Document::Checkpoint, text)?;
-        let f = Fields::top(Document::Checkpoint, &map);
+        let root = parse_document(Document::Checkpoint, text)?;
+        let f = Fields::top(Document::Checkpoint, text, &root)?;
 
         let total_chunks = match f.get("progress/total-chunks") {
             None => TotalChunks::Unknown,
-            Some(Value::Keyword(k)) if k.namespace().is_none() && k.name() == "unknown" => {
+            Some(v) if matches!(&v.kind, FormKind::Keyword(k) if k.as_str() == "unknown") => {
                 TotalChunks::Unknown
             }
             Some(v) => match as_i64(v).and_then(|n| u64::try_from(n).ok()) {
@@ -315,9 +315,9 @@ impl Checkpoint {
                 .collect::<Result<_>>()?,
         };
 
-        let failed_chunks = match f.get("state/failed-chunks") {
+        let failed_chunks = match f.entries("state/failed-chunks")? {
             None => BTreeMap::new(),
-            Some(Value::Map(m)) => m
+            Some(m) => m
                 .iter()
                 .map(|(k, why)| {
                     let id = as_i64(k)
@@ -325,17 +325,16 @@ impl Checkpoint {
                         .ok_or_else(|| {
                             f.invalid(
                                 "state/failed-chunks",
-                                format!("expected chunk ids as keys, found {}", describe(k)),
+                                format!("expected chunk ids as keys, found {}", f.describe(k)),
                             )
                         })?;
-                    let why = match why {
-                        Value::String(s) => s.clone(),
-                        other => edn_format::emit_str(other),
+                    let why = match &why.kind {
+                        FormKind::String(s) => s.clone(),
+                        _ => f.written(why),
                     };
                     Ok((id, why))
                 })
                 .collect::<Result<_>>()?,
-            Some(other) => return Err(f.wrong_type("state/failed-chunks", "a map", other)),
         };
 
         let chunks = match f.items("datacamp/chunks")? {

@@ -114,6 +114,17 @@ pub enum Error {
         /// The parser's message, with line and column.
         reason: String,
     },
+    /// The document is larger than [`crate::MAX_DOCUMENT_BYTES`]; it is
+    /// refused before it is parsed.
+    #[error("{doc} is {bytes} bytes long; at most {limit} bytes are read")]
+    TooLarge {
+        /// The document.
+        doc: Document,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The text is EDN but not a map.
     #[error("{doc}: expected a map at the top level, found {found}")]
     NotAMap {
@@ -152,6 +163,28 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The manifest reads, but is not consistent with itself (see
+    /// [`crate::Manifest::validate`]); restore refuses it, verify reports
+    /// each problem.
+    #[error(
+        "manifest of backup {backup_id} is inconsistent: {}",
+        join_problems(problems)
+    )]
+    Inconsistent {
+        /// The backup id, shortened if very long.
+        backup_id: String,
+        /// Every problem found.
+        problems: Vec<crate::ManifestProblem>,
+    },
+    /// Any of the other errors, in the named file (an object key or path).
+    #[error("{file}: {source}")]
+    InFile {
+        /// The object key or path the document was read from.
+        file: String,
+        /// What was wrong in it.
+        #[source]
+        source: Box<Error>,
+    },
     /// An id breaks a rule (see [`IdRule`]).
     #[error("invalid {kind} {id}: {rule}")]
     InvalidId {
@@ -168,22 +201,35 @@ impl Error {
     pub(crate) fn invalid_id(kind: IdKind, id: &str, rule: IdRule) -> Error {
         Error::InvalidId {
             kind,
-            id: quote_short(id),
+            id: crate::id::quote_id(id),
             rule,
+        }
+    }
+
+    /// This error, naming the file (object key or path) it was found in.
+    pub fn in_file(self, file: impl Into<String>) -> Error {
+        match self {
+            already @ Error::InFile { .. } => already,
+            other => Error::InFile {
+                file: file.into(),
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The error without the file it was found in.
+    pub fn without_file(&self) -> &Error {
+        match self {
+            Error::InFile { source, .. } => source.without_file(),
+            other => other,
         }
     }
 }
 
+fn join_problems(problems: &[crate::ManifestProblem]) -> String {
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    texts.join("; ")
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The text quoted and escaped, cut to a readable length for messages.
-pub(crate) fn quote_short(text: &str) -> String {
-    const KEEP: usize = 60;
-    if text.chars().count() <= KEEP {
-        format!("{text:?}")
-    } else {
-        let head: String = text.chars().take(KEEP).collect();
-        format!("{head:?}…")
-    }
-}

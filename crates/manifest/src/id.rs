@@ -13,6 +13,35 @@ pub const MAX_ID_LEN: usize = 128;
 /// The database id used when none is given (as in the Clojure library).
 pub const DEFAULT_DATABASE_ID: &str = "default-db";
 
+/// The most characters of an id that an error message shows; the rest
+/// becomes `…`, so a hostile 10,000-character id cannot fill a headline.
+pub const ID_SHOWN_CHARS: usize = 64;
+
+/// An id for an error message: whole when it has at most
+/// [`ID_SHOWN_CHARS`] characters, else its first 64 characters and `…`.
+/// Every message that echoes an id shortens it here.
+///
+/// ```
+/// use datacamp_manifest::short_id;
+/// assert_eq!(short_id("default-db"), "default-db");
+/// assert_eq!(short_id(&"x".repeat(100)), format!("{}…", "x".repeat(64)));
+/// ```
+pub fn short_id(id: &str) -> String {
+    match id.char_indices().nth(ID_SHOWN_CHARS) {
+        None => id.to_string(),
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+    }
+}
+
+/// An id quoted and escaped for a message (it may hold control
+/// characters), shortened like [`short_id`].
+pub(crate) fn quote_id(id: &str) -> String {
+    match id.char_indices().nth(ID_SHOWN_CHARS) {
+        None => format!("{id:?}"),
+        Some((cut, _)) => format!("{:?}…", &id[..cut]),
+    }
+}
+
 /// Checks an id that will become a folder name or key segment.
 ///
 /// Rejected: empty, longer than [`MAX_ID_LEN`] characters, control
@@ -249,6 +278,13 @@ mod tests {
             "{msg}"
         );
         assert!(msg.len() < 150, "long ids are shortened in messages: {msg}");
+        assert_eq!(
+            msg,
+            format!(
+                "invalid database id \"{}\"…: is 200 characters long; at most 128 are allowed",
+                "x".repeat(ID_SHOWN_CHARS)
+            )
+        );
         let msg = validate_id(IdKind::Database, "a\tb")
             .unwrap_err()
             .to_string();

@@ -54,9 +54,11 @@ mod migration;
 pub use checkpoint::{
     Checkpoint, CheckpointDatacamp, CompletedChunk, ResumeFrom, ResumePoint, TotalChunks,
 };
+pub use edn::{MAX_DOCUMENT_BYTES, MAX_DOCUMENT_FORMS};
 pub use error::{Document, Error, IdKind, IdRule, Result};
-pub use id::{validate_id, BackupId, DEFAULT_DATABASE_ID, MAX_ID_LEN};
+pub use id::{short_id, validate_id, BackupId, DEFAULT_DATABASE_ID, ID_SHOWN_CHARS, MAX_ID_LEN};
 pub use manifest::{
-    ChunkInfo, DatacampInfo, Manifest, Timing, TxRange, DATACAMP_VERSION, FORMAT_VERSION,
+    ChunkInfo, DatacampInfo, Manifest, ManifestProblem, Timing, TxRange, DATACAMP_VERSION,
+    FORMAT_VERSION,
 };
 pub use migration::{MigrationFailure, MigrationManifest, MigrationState, StateChange};

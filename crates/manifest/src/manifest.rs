@@ -1,12 +1,15 @@
 //! `manifest.edn`: what a backup holds, written last (before the
 //! `complete.marker`) and read first by list, verify and restore.
 
-use datacamp_datom::{DbConfig, Keyword, SchemaFlexibility};
-use edn_format::Value;
+use std::collections::BTreeSet;
+use std::fmt;
 
-use crate::edn::{describe, parse_document, Edn, Fields};
-use crate::error::{Document, Result};
-use crate::id::DEFAULT_DATABASE_ID;
+use datacamp_datom::edn::FormKind;
+use datacamp_datom::{DbConfig, Keyword, SchemaFlexibility};
+
+use crate::edn::{parse_document, Edn, Fields};
+use crate::error::{Document, Error, Result};
+use crate::id::{short_id, DEFAULT_DATABASE_ID};
 
 /// The version this crate writes into `:backup/version`,
 /// `:format/version` and `:checkpoint/version`.
@@ -455,8 +458,8 @@ impl Manifest {
     /// Errors name the key and what was expected, e.g.
     /// `manifest key :stats/datom-count: expected a non-negative integer, found "abc"`.
     pub fn from_edn(text: &str) -> Result<Manifest> {
-        let map = parse_document(Document::Manifest, text)?;
-        let f = Fields::top(Document::Manifest, &map);
+        let root = parse_document(Document::Manifest, text)?;
+        let f = Fields::top(Document::Manifest, text, &root)?;
 
         let chunk_values = f.required("chunks", f.items("chunks")?)?;
         let chunks = chunk_values
@@ -477,11 +480,11 @@ impl Manifest {
         let defaults = Manifest::new("", DEFAULT_DATABASE_ID);
         let encryption = match f.get("format/encryption") {
             None => None,
-            Some(Value::Keyword(_)) => f.keyword("format/encryption")?,
+            Some(v) if matches!(v.kind, FormKind::Keyword(_)) => f.keyword("format/encryption")?,
             Some(other) => {
                 return Err(f.invalid(
                     "format/encryption",
-                    format!("expected nil or a keyword, found {}", describe(other)),
+                    format!("expected nil or a keyword, found {}", f.describe(other)),
                 ))
             }
         };
@@ -528,5 +531,260 @@ impl Manifest {
             timing,
             datacamp: DatacampInfo::read(&f)?,
         })
+    }
+}
+
+/// How many ids a [`ManifestProblem`] lists before it only counts.
+const IDS_SHOWN: usize = 20;
+
+/// Ids for a message: the first [`IDS_SHOWN`], then how many more.
+fn show_ids(ids: &[u64], total: u64) -> String {
+    let shown: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let more = total.saturating_sub(ids.len() as u64);
+    if more == 0 {
+        format!("[{}]", shown.join(", "))
+    } else {
+        format!("[{}, and {more} more]", shown.join(", "))
+    }
+}
+
+/// One way a manifest that reads is not consistent with itself, or is of
+/// a format this build does not read. Found by [`Manifest::validate`],
+/// which restore and verify both use: restore refuses a manifest with any
+/// of these, verify reports every one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManifestProblem {
+    /// `:format/version` is not [`FORMAT_VERSION`].
+    UnknownFormat {
+        /// What the manifest says.
+        found: String,
+    },
+    /// `:stats/chunk-count` differs from the number of `:chunks` entries.
+    ChunkCountMismatch {
+        /// `:stats/chunk-count`.
+        stated: u64,
+        /// Entries in `:chunks`.
+        listed: u64,
+    },
+    /// Ids in `0..chunk-count` that no entry has.
+    MissingChunkIds {
+        /// The first few, in order.
+        ids: Vec<u64>,
+        /// How many there are in all.
+        total: u64,
+    },
+    /// Ids that more than one entry has.
+    DuplicateChunkIds {
+        /// The first few, in order.
+        ids: Vec<u64>,
+        /// How many there are in all.
+        total: u64,
+    },
+    /// Ids at or beyond `:stats/chunk-count`.
+    ChunkIdsOutOfRange {
+        /// The first few, in order.
+        ids: Vec<u64>,
+        /// How many there are in all.
+        total: u64,
+        /// `:stats/chunk-count`.
+        chunk_count: u64,
+    },
+    /// A `:stats/…` total differs from the sum of the chunks' values (only
+    /// checked when every chunk has one).
+    TotalMismatch {
+        /// The total's key, e.g. `:stats/datom-count`.
+        key: &'static str,
+        /// The chunks' key, e.g. `:chunk/datom-count`.
+        chunk_key: &'static str,
+        /// What the total says.
+        stated: u64,
+        /// The sum over the chunks.
+        sum: u64,
+    },
+}
+
+impl fmt::Display for ManifestProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManifestProblem::UnknownFormat { found } => write!(
+                f,
+                ":format/version is {:?}; this build reads {FORMAT_VERSION:?}",
+                short_id(found)
+            ),
+            ManifestProblem::ChunkCountMismatch { stated, listed } => write!(
+                f,
+                ":stats/chunk-count is {stated} but :chunks has {listed} entries"
+            ),
+            ManifestProblem::MissingChunkIds { ids, total } => write!(
+                f,
+                "no :chunks entry for chunk id(s) {} (expected every id from 0 below :stats/chunk-count)",
+                show_ids(ids, *total)
+            ),
+            ManifestProblem::DuplicateChunkIds { ids, total } => write!(
+                f,
+                "chunk id(s) {} appear in more than one :chunks entry",
+                show_ids(ids, *total)
+            ),
+            ManifestProblem::ChunkIdsOutOfRange {
+                ids,
+                total,
+                chunk_count,
+            } => write!(
+                f,
+                "chunk id(s) {} are not below :stats/chunk-count {chunk_count}",
+                show_ids(ids, *total)
+            ),
+            ManifestProblem::TotalMismatch {
+                key,
+                chunk_key,
+                stated,
+                sum,
+            } => write!(
+                f,
+                "{key} is {stated} but the chunks' {chunk_key} add up to {sum}"
+            ),
+        }
+    }
+}
+
+/// The first [`IDS_SHOWN`] of `ids` and how many there are.
+fn first_ids(ids: impl Iterator<Item = u64>) -> (Vec<u64>, u64) {
+    let mut shown = Vec::new();
+    let mut total = 0u64;
+    for id in ids {
+        if shown.len() < IDS_SHOWN {
+            shown.push(id);
+        }
+        total += 1;
+    }
+    (shown, total)
+}
+
+impl Manifest {
+    /// Checks that the manifest is consistent with itself and of a format
+    /// this build reads: `:format/version` is [`FORMAT_VERSION`]; the
+    /// chunk ids are exactly `0..:stats/chunk-count`, each once;
+    /// `:stats/chunk-count` is the number of entries; and
+    /// `:stats/datom-count`, `:stats/size-bytes` and
+    /// `:datacamp/uncompressed-bytes` are the sums of the chunks' values
+    /// (each checked only when every chunk has its value).
+    ///
+    /// This is the one validation restore and verify share. Its work and
+    /// memory grow with the number of entries, never with what a count
+    /// claims.
+    pub fn validate(&self) -> Result<(), Vec<ManifestProblem>> {
+        let mut problems = Vec::new();
+        if self.format_version != FORMAT_VERSION {
+            problems.push(ManifestProblem::UnknownFormat {
+                found: self.format_version.clone(),
+            });
+        }
+        self.check_chunk_ids(&mut problems);
+        self.check_totals(&mut problems);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// [`Manifest::validate`] as an [`Error::Inconsistent`].
+    pub fn check(&self) -> Result<()> {
+        self.validate().map_err(|problems| Error::Inconsistent {
+            backup_id: short_id(&self.backup_id),
+            problems,
+        })
+    }
+
+    fn check_chunk_ids(&self, problems: &mut Vec<ManifestProblem>) {
+        let listed = self.chunks.len() as u64;
+        if self.chunk_count != listed {
+            problems.push(ManifestProblem::ChunkCountMismatch {
+                stated: self.chunk_count,
+                listed,
+            });
+        }
+        let mut seen = BTreeSet::new();
+        let mut duplicates = BTreeSet::new();
+        for chunk in &self.chunks {
+            if !seen.insert(chunk.id) {
+                duplicates.insert(chunk.id);
+            }
+        }
+        if !duplicates.is_empty() {
+            let (ids, total) = first_ids(duplicates.iter().copied());
+            problems.push(ManifestProblem::DuplicateChunkIds { ids, total });
+        }
+        let count = self.chunk_count;
+        let out_of_range = seen.range(count..);
+        if out_of_range.clone().next().is_some() {
+            let (ids, total) = first_ids(out_of_range.copied());
+            problems.push(ManifestProblem::ChunkIdsOutOfRange {
+                ids,
+                total,
+                chunk_count: count,
+            });
+        }
+        // Missing ids are walked gap by gap between the ids present, and
+        // counted arithmetically, so a claimed count of 2^60 costs nothing.
+        let present_below = seen.range(..count).count() as u64;
+        let missing_total = count - present_below;
+        if missing_total > 0 {
+            let mut ids = Vec::new();
+            let mut next = 0u64;
+            for &id in seen.range(..count).chain(std::iter::once(&count)) {
+                while next < id && ids.len() < IDS_SHOWN {
+                    ids.push(next);
+                    next += 1;
+                }
+                if ids.len() >= IDS_SHOWN {
+                    break;
+                }
+                next = id + 1;
+            }
+            problems.push(ManifestProblem::MissingChunkIds {
+                ids,
+                total: missing_total,
+            });
+        }
+    }
+
+    fn check_totals(&self, problems: &mut Vec<ManifestProblem>) {
+        let sum = |value: fn(&ChunkInfo) -> Option<u64>| -> Option<u64> {
+            self.chunks
+                .iter()
+                .try_fold(0u64, |acc, c| acc.checked_add(value(c)?))
+        };
+        let mut compare = |key, chunk_key, stated: Option<u64>, sum: Option<u64>| {
+            if let (Some(stated), Some(sum)) = (stated, sum) {
+                if stated != sum {
+                    problems.push(ManifestProblem::TotalMismatch {
+                        key,
+                        chunk_key,
+                        stated,
+                        sum,
+                    });
+                }
+            }
+        };
+        compare(
+            ":stats/datom-count",
+            ":chunk/datom-count",
+            Some(self.datom_count),
+            sum(|c| c.datom_count),
+        );
+        compare(
+            ":stats/size-bytes",
+            ":chunk/size-bytes",
+            Some(self.size_bytes),
+            sum(|c| c.size_bytes),
+        );
+        compare(
+            ":datacamp/uncompressed-bytes",
+            ":datacamp/uncompressed-bytes",
+            self.datacamp.uncompressed_bytes,
+            sum(|c| c.uncompressed_bytes),
+        );
     }
 }

@@ -7,10 +7,10 @@
 
 use std::fmt;
 
+use datacamp_datom::edn::FormKind;
 use datacamp_datom::Keyword;
-use edn_format::Value;
 
-use crate::edn::{parse_document, Edn, Fields};
+use crate::edn::{inst_ms, parse_document, Edn, Fields};
 use crate::error::{Document, Result};
 
 /// The migration manifest's format version.
@@ -297,8 +297,8 @@ impl MigrationManifest {
 
     /// Reads a migration manifest; unknown keys are ignored.
     pub fn from_edn(text: &str) -> Result<MigrationManifest> {
-        let map = parse_document(Document::MigrationManifest, text)?;
-        let f = Fields::top(Document::MigrationManifest, &map);
+        let root = parse_document(Document::MigrationManifest, text)?;
+        let f = Fields::top(Document::MigrationManifest, text, &root)?;
         let state = parse_state(&f, "migration/state")?;
         let state = f.required("migration/state", state)?;
         let failure = match f.map("migration/error")? {
@@ -318,15 +318,13 @@ impl MigrationManifest {
         {
             let pair = crate::edn::items_of(item).filter(|p| p.len() == 2);
             let entry = pair.and_then(|p| {
-                let state = match p[0] {
-                    Value::Keyword(k) if k.namespace().is_none() => MigrationState::parse(k.name()),
+                let state = match &p[0].kind {
+                    FormKind::Keyword(k) if k.namespace().is_none() => {
+                        MigrationState::parse(k.name())
+                    }
                     _ => None,
                 }?;
-                let at_ms = match p[1] {
-                    Value::Inst(dt) => Some(dt.timestamp_millis()),
-                    Value::Integer(ms) => Some(*ms),
-                    _ => None,
-                }?;
+                let at_ms = inst_ms(p[1])?;
                 Some(StateChange { state, at_ms })
             });
             match entry {

@@ -15,7 +15,8 @@ pub async fn get_migration_status(
     let key = store
         .layout()
         .migration_manifest(database_id, migration_id)?;
-    let Some(bytes) = store.get_opt(&key).await? else {
+    let limit = datacamp_manifest::MAX_DOCUMENT_BYTES as u64;
+    let Some(bytes) = store.get_opt_bounded(&key, limit).await? else {
         return Err(Error::NotFound {
             database_id: database_id.to_string(),
             migration_id: migration_id.to_string(),

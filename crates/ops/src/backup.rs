@@ -18,8 +18,8 @@ use datacamp_codec::chunk::ChunkBuilder;
 use datacamp_codec::{compress, Compression};
 use datacamp_datom::{Connection, Datom, Index, Snapshot, TX0};
 use datacamp_manifest::{
-    validate_id, BackupId, Checkpoint, CheckpointDatacamp, ChunkInfo, CompletedChunk, IdKind,
-    Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks, TxRange,
+    validate_id, BackupId, Checkpoint, CheckpointDatacamp, ChunkInfo, CompletedChunk, Document,
+    IdKind, Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks, TxRange,
 };
 use datacamp_storage::{BackupStore, Layout, COMPLETE_MARKER_BYTES};
 use futures::StreamExt;
@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
+use crate::read::read_metadata_opt;
 use crate::{now_ms, validate_parallel, DEFAULT_DATABASE_ID};
 
 /// Default target size of a chunk: 64 MiB of uncompressed Fressian.
@@ -332,14 +333,15 @@ pub async fn resume_backup_with(
         });
     }
     let checkpoint_key = layout.checkpoint(db_id, backup_id)?;
-    let Some(text) = store.get_opt(&checkpoint_key).await? else {
+    let Some(text) = read_metadata_opt(store, &checkpoint_key, Document::Checkpoint).await? else {
         return Err(Error::BackupNotFound {
             database_id: db_id.to_owned(),
             backup_id: backup_id.to_owned(),
             target: store.describe(),
         });
     };
-    let mut checkpoint = Checkpoint::from_edn(&String::from_utf8_lossy(&text))?;
+    let mut checkpoint =
+        Checkpoint::from_edn(&text).map_err(|e| e.in_file(checkpoint_key.as_str()))?;
     let missing = |what: &str| Error::Incomplete {
         backup_id: backup_id.to_owned(),
         reason: format!("its checkpoint has no {what}, so it cannot be resumed"),

@@ -11,6 +11,7 @@ use datacamp_manifest::{validate_id, IdKind};
 use datacamp_storage::BackupStore;
 
 use crate::error::{Error, Result};
+use crate::read::read_metadata;
 
 /// Which metadata document to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +22,8 @@ pub enum Document {
     Checkpoint,
 }
 
-/// The stored text of a backup's manifest or checkpoint, as written.
+/// The stored text of a backup's manifest or checkpoint, as written (at
+/// most [`datacamp_manifest::MAX_DOCUMENT_BYTES`]; a larger one is refused).
 pub async fn document_text(
     store: &BackupStore,
     database_id: &str,
@@ -34,13 +36,18 @@ pub async fn document_text(
         Document::Manifest => layout.manifest(database_id, backup_id)?,
         Document::Checkpoint => layout.checkpoint(database_id, backup_id)?,
     };
-    match store.get_opt(&key).await? {
-        Some(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
-        None => Err(Error::BackupNotFound {
+    let doc = match which {
+        Document::Manifest => datacamp_manifest::Document::Manifest,
+        Document::Checkpoint => datacamp_manifest::Document::Checkpoint,
+    };
+    match read_metadata(store, &key, doc).await {
+        Ok(text) => Ok(text),
+        Err(Error::Storage(e)) if e.is_not_found() => Err(Error::BackupNotFound {
             database_id: database_id.to_owned(),
             backup_id: backup_id.to_owned(),
             target: store.url_of(&key),
         }),
+        Err(e) => Err(e),
     }
 }
 

@@ -62,15 +62,14 @@ pub use datacamp_storage as storage;
 pub use error::{Error, Result};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
-    RemovedBackup,
+    RemovedBackup, SkippedFolder,
 };
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::SUPPORTED_FORMAT;
 pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 
-/// The database id used when none is given, as in the Clojure library.
-pub const DEFAULT_DATABASE_ID: &str = "default-db";
+pub use datacamp_manifest::DEFAULT_DATABASE_ID;
 
 pub(crate) use datacamp_datom::now_ms;
 

@@ -1,10 +1,11 @@
 //! Listing backups, and cleaning up incomplete ones.
 
-use datacamp_manifest::{validate_id, BackupId, Checkpoint, IdKind};
-use datacamp_storage::BackupStore;
+use datacamp_manifest::{validate_id, BackupId, Checkpoint, Document, IdKind, Manifest};
+use datacamp_storage::{BackupStore, Key, ObjectInfo};
 
 use crate::error::{Error, Result};
 use crate::now_ms;
+use crate::read::read_metadata;
 
 /// One backup, as `list` shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,63 +28,21 @@ pub struct BackupSummary {
     pub chunk_count: Option<u64>,
     /// The newest modification time of its objects, ms since the epoch.
     pub last_modified_ms: Option<i64>,
+    /// Why its metadata could not be used, when it could not (unreadable,
+    /// too large, nested too deep, inconsistent): the backup is listed with
+    /// what is known and the others are listed as usual.
+    pub problem: Option<String>,
 }
 
-/// The backups of `database_id`, newest first.
+/// The backups of `database_id`, newest first. A backup whose metadata
+/// cannot be read is listed with its [`BackupSummary::problem`]; only a
+/// failing target stops the listing.
 pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<Vec<BackupSummary>> {
     validate_id(IdKind::Database, database_id)?;
-    let layout = store.layout();
     let mut out = Vec::new();
     for backup_id in store.list_backup_ids(database_id).await? {
         let objects = store.list_backup_objects(database_id, &backup_id).await?;
-        let has = |name: &datacamp_storage::Key| objects.iter().any(|o| &o.key == name);
-        let manifest_key = layout.manifest(database_id, &backup_id)?;
-        let checkpoint_key = layout.checkpoint(database_id, &backup_id)?;
-        let marker = has(&layout.complete_marker(database_id, &backup_id)?);
-        let mut summary = BackupSummary {
-            backup_id: backup_id.clone(),
-            backup_type: None,
-            created_at_ms: BackupId::parse(&backup_id)
-                .ok()
-                .map(|id| id.started_at_ms()),
-            completed: false,
-            in_progress: false,
-            datom_count: None,
-            size_bytes: None,
-            chunk_count: None,
-            last_modified_ms: objects.iter().map(|o| o.last_modified_ms).max(),
-        };
-        let manifest = if has(&manifest_key) {
-            let text = store.get(&manifest_key).await?;
-            datacamp_manifest::Manifest::from_edn(&String::from_utf8_lossy(&text)).ok()
-        } else {
-            None
-        };
-        match manifest {
-            Some(m) => {
-                summary.backup_type = Some(m.backup_type.name().to_owned());
-                summary.created_at_ms = m.created_at.or(summary.created_at_ms);
-                summary.completed = marker && m.completed;
-                summary.datom_count = Some(m.datom_count);
-                summary.size_bytes = Some(m.size_bytes);
-                summary.chunk_count = Some(m.chunk_count);
-            }
-            None if has(&checkpoint_key) => {
-                let text = store.get(&checkpoint_key).await?;
-                if let Ok(cp) = Checkpoint::from_edn(&String::from_utf8_lossy(&text)) {
-                    let chunks = &cp.datacamp.chunks;
-                    summary.chunk_count = Some(chunks.len() as u64);
-                    summary.datom_count =
-                        Some(chunks.iter().filter_map(|c| c.info.datom_count).sum());
-                    summary.size_bytes =
-                        Some(chunks.iter().filter_map(|c| c.info.size_bytes).sum());
-                    summary.created_at_ms = cp.started_at.or(summary.created_at_ms);
-                }
-            }
-            None => {}
-        }
-        summary.in_progress = !summary.completed && !marker && has(&checkpoint_key);
-        out.push(summary);
+        out.push(summarize(store, database_id, &backup_id, &objects).await?);
     }
     out.sort_by(|a, b| {
         b.created_at_ms
@@ -91,6 +50,86 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
             .then_with(|| b.backup_id.cmp(&a.backup_id))
     });
     Ok(out)
+}
+
+/// One backup's summary from its objects, its manifest or else its
+/// checkpoint.
+async fn summarize(
+    store: &BackupStore,
+    database_id: &str,
+    backup_id: &str,
+    objects: &[ObjectInfo],
+) -> Result<BackupSummary> {
+    let layout = store.layout();
+    let has = |name: &Key| objects.iter().any(|o| &o.key == name);
+    let manifest_key = layout.manifest(database_id, backup_id)?;
+    let checkpoint_key = layout.checkpoint(database_id, backup_id)?;
+    let marker = has(&layout.complete_marker(database_id, backup_id)?);
+    let mut summary = BackupSummary {
+        backup_id: backup_id.to_owned(),
+        backup_type: None,
+        created_at_ms: BackupId::parse(backup_id).ok().map(|id| id.started_at_ms()),
+        completed: false,
+        in_progress: false,
+        datom_count: None,
+        size_bytes: None,
+        chunk_count: None,
+        last_modified_ms: objects.iter().map(|o| o.last_modified_ms).max(),
+        problem: None,
+    };
+    if has(&manifest_key) {
+        match read_document(store, &manifest_key, Document::Manifest, Manifest::from_edn).await? {
+            Ok(m) => {
+                summary.backup_type = Some(m.backup_type.name().to_owned());
+                summary.created_at_ms = m.created_at.or(summary.created_at_ms);
+                summary.completed = marker && m.completed;
+                summary.datom_count = Some(m.datom_count);
+                summary.size_bytes = Some(m.size_bytes);
+                summary.chunk_count = Some(m.chunk_count);
+                if let Err(e) = m.check() {
+                    summary.completed = false;
+                    summary.problem = Some(e.to_string());
+                }
+            }
+            Err(problem) => summary.problem = Some(problem),
+        }
+    } else if has(&checkpoint_key) {
+        match read_document(
+            store,
+            &checkpoint_key,
+            Document::Checkpoint,
+            Checkpoint::from_edn,
+        )
+        .await?
+        {
+            Ok(cp) => {
+                let chunks = &cp.datacamp.chunks;
+                summary.chunk_count = Some(chunks.len() as u64);
+                summary.datom_count = Some(chunks.iter().filter_map(|c| c.info.datom_count).sum());
+                summary.size_bytes = Some(chunks.iter().filter_map(|c| c.info.size_bytes).sum());
+                summary.created_at_ms = cp.started_at.or(summary.created_at_ms);
+            }
+            Err(problem) => summary.problem = Some(problem),
+        }
+    }
+    summary.in_progress = !summary.completed && !marker && has(&checkpoint_key);
+    Ok(summary)
+}
+
+/// Reads and parses one metadata document. The outer `Err` is a failing
+/// target; the inner one says, in words and naming the key, why the
+/// document cannot be used.
+async fn read_document<T>(
+    store: &BackupStore,
+    key: &Key,
+    doc: Document,
+    parse: fn(&str) -> datacamp_manifest::Result<T>,
+) -> Result<std::result::Result<T, String>> {
+    match read_metadata(store, key, doc).await {
+        Ok(text) => Ok(parse(&text).map_err(|e| e.in_file(key.as_str()).to_string())),
+        Err(Error::Storage(e)) if !e.is_not_found() => Err(Error::Storage(e)),
+        Err(e) => Ok(Err(e.to_string())),
+    }
 }
 
 /// How to clean up.
@@ -125,6 +164,16 @@ pub struct RemovedBackup {
     pub objects: u64,
 }
 
+/// A folder under the database that cleanup left alone because it could
+/// not positively identify it as a backup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedFolder {
+    /// The folder's name.
+    pub name: String,
+    /// Why it is not taken for a backup, in words.
+    pub reason: String,
+}
+
 /// What cleanup did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CleanupResult {
@@ -134,12 +183,21 @@ pub struct CleanupResult {
     pub removed: Vec<RemovedBackup>,
     /// Incomplete backups kept because they are too recent.
     pub kept_recent: Vec<String>,
+    /// Folders without a completion marker that are not recognisably a
+    /// backup, left alone.
+    pub skipped: Vec<SkippedFolder>,
 }
 
 /// Removes incomplete backups (no completion marker) whose newest object
 /// is older than `older_than_hours`. Complete backups are never touched.
 /// Age is taken from the objects' modification times, so a long backup
 /// that is still writing chunks is not mistaken for an abandoned one.
+///
+/// Only what is positively a Datacamp (Rust or Clojure) backup folder is
+/// removed: a backup id as its name (`YYYYMMDD-HHMMSS-hhhhhh`) and a
+/// manifest or checkpoint that reads and names that backup (and, where it
+/// says, this database). Any other folder is reported in
+/// [`CleanupResult::skipped`] and left alone.
 pub async fn cleanup_incomplete_in(
     store: &BackupStore,
     opts: &CleanupOptions,
@@ -161,11 +219,19 @@ pub async fn cleanup_incomplete_in(
         dry_run: opts.dry_run,
         removed: Vec::new(),
         kept_recent: Vec::new(),
+        skipped: Vec::new(),
     };
     for backup_id in store.list_backup_ids(db_id).await? {
         let objects = store.list_backup_objects(db_id, &backup_id).await?;
         let marker = layout.complete_marker(db_id, &backup_id)?;
         if objects.iter().any(|o| o.key == marker) {
+            continue;
+        }
+        if let Some(reason) = not_a_backup(store, db_id, &backup_id, &objects).await? {
+            result.skipped.push(SkippedFolder {
+                name: backup_id,
+                reason,
+            });
             continue;
         }
         let newest = objects
@@ -190,4 +256,73 @@ pub async fn cleanup_incomplete_in(
         });
     }
     Ok(result)
+}
+
+/// Why the folder `name` under `db_id` is not positively a backup, or
+/// `None` when it is: its name is a backup id and its manifest or
+/// checkpoint reads and names that backup (and this database, where the
+/// document names one).
+async fn not_a_backup(
+    store: &BackupStore,
+    db_id: &str,
+    name: &str,
+    objects: &[ObjectInfo],
+) -> Result<Option<String>> {
+    if let Err(e) = BackupId::parse(name) {
+        return Ok(Some(format!("its name is not a backup id ({e})")));
+    }
+    let layout = store.layout();
+    let has = |key: &Key| objects.iter().any(|o| &o.key == key);
+    let manifest_key = layout.manifest(db_id, name)?;
+    let checkpoint_key = layout.checkpoint(db_id, name)?;
+    let mut reasons = Vec::new();
+    if has(&manifest_key) {
+        let names = |m: Manifest| (m.backup_id, Some(m.database_id));
+        let read = read_document(store, &manifest_key, Document::Manifest, Manifest::from_edn);
+        match read.await?.map(names) {
+            Ok(ids) => match mismatch(ids, db_id, name) {
+                None => return Ok(None),
+                Some(why) => reasons.push(format!("manifest.edn {why}")),
+            },
+            Err(why) => reasons.push(why),
+        }
+    }
+    if has(&checkpoint_key) {
+        let names = |c: Checkpoint| (c.backup_id, c.datacamp.database_id);
+        let read = read_document(
+            store,
+            &checkpoint_key,
+            Document::Checkpoint,
+            Checkpoint::from_edn,
+        );
+        match read.await?.map(names) {
+            Ok(ids) => match mismatch(ids, db_id, name) {
+                None => return Ok(None),
+                Some(why) => reasons.push(format!("checkpoint.edn {why}")),
+            },
+            Err(why) => reasons.push(why),
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push("it has neither manifest.edn nor checkpoint.edn".to_owned());
+    }
+    Ok(Some(reasons.join("; ")))
+}
+
+/// How a document's (backup id, database id) differ from its folder's.
+fn mismatch(ids: (String, Option<String>), db_id: &str, name: &str) -> Option<String> {
+    let (backup_id, database_id) = ids;
+    if backup_id != name {
+        return Some(format!(
+            "names backup {:?}, not {name:?}",
+            datacamp_manifest::short_id(&backup_id)
+        ));
+    }
+    match database_id {
+        Some(d) if d != db_id => Some(format!(
+            "names database {:?}, not {db_id:?}",
+            datacamp_manifest::short_id(&d)
+        )),
+        _ => None,
+    }
 }

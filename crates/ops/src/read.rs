@@ -7,16 +7,21 @@ use bytes::Bytes;
 use datacamp_codec::chunk::ChunkReader;
 use datacamp_codec::compress::{self, Compression, Decompressor};
 use datacamp_codec::CodecError;
-use datacamp_manifest::{validate_id, ChunkInfo, IdKind, Manifest};
+use datacamp_manifest::{
+    short_id, validate_id, ChunkInfo, Document, IdKind, Manifest, ManifestProblem,
+    MAX_DOCUMENT_BYTES,
+};
 use datacamp_storage::{BackupStore, Key};
 
 use crate::error::{Error, Result};
 
-/// The chunk-document format version this build reads and writes.
-pub const SUPPORTED_FORMAT: &str = "1.0.0";
+/// The chunk-document format version this build reads and writes (the
+/// manifest crate's, which [`Manifest::validate`] checks).
+pub const SUPPORTED_FORMAT: &str = datacamp_manifest::FORMAT_VERSION;
 
 /// Reads `manifest.edn` of a backup, refusing a backup that is not there,
-/// not complete or of an unknown format.
+/// not complete, of an unknown format or not consistent with itself (the
+/// checks of [`Manifest::validate`], which verify reports too).
 pub(crate) async fn read_complete_manifest(
     store: &BackupStore,
     database_id: &str,
@@ -36,19 +41,51 @@ pub(crate) async fn read_complete_manifest(
             reason: "the manifest says :backup/completed false".into(),
         });
     }
-    if manifest.format_version != SUPPORTED_FORMAT {
-        return Err(Error::UnknownFormat {
-            backup_id: backup_id.to_owned(),
-            version: manifest.format_version.clone(),
-            supported: SUPPORTED_FORMAT,
-        });
+    if let Err(problems) = manifest.validate() {
+        return Err(refusal(backup_id, &manifest, problems));
     }
     Ok(manifest)
 }
 
+/// The error a restore gives for a manifest that fails validation: an
+/// unknown format as such, everything else as one list.
+fn refusal(backup_id: &str, manifest: &Manifest, problems: Vec<ManifestProblem>) -> Error {
+    if problems
+        .iter()
+        .any(|p| matches!(p, ManifestProblem::UnknownFormat { .. }))
+    {
+        return Error::UnknownFormat {
+            backup_id: backup_id.to_owned(),
+            version: short_id(&manifest.format_version),
+            supported: SUPPORTED_FORMAT,
+        };
+    }
+    Error::Manifest(datacamp_manifest::Error::Inconsistent {
+        backup_id: short_id(backup_id),
+        problems,
+    })
+}
+
 /// Reads and parses `manifest.edn`; a missing one is `BackupNotFound`, or
 /// `Incomplete` when the backup folder exists without it.
+///
+/// The manifest comes back as found *in this folder*: its database and
+/// backup ids are the folder's (see [`found_in`]), so chunk keys resolve
+/// where the backup is, even if its database folder was renamed.
 pub(crate) async fn read_manifest(
+    store: &BackupStore,
+    database_id: &str,
+    backup_id: &str,
+) -> Result<Manifest> {
+    let stored = read_stored_manifest(store, database_id, backup_id).await?;
+    if let Some(mismatch) = folder_mismatch(&stored, database_id, backup_id) {
+        tracing::warn!("{mismatch}; reading its chunks from the folder it was found in");
+    }
+    Ok(found_in(stored, database_id, backup_id))
+}
+
+/// `manifest.edn` as stored, ids as written in it.
+pub(crate) async fn read_stored_manifest(
     store: &BackupStore,
     database_id: &str,
     backup_id: &str,
@@ -56,9 +93,9 @@ pub(crate) async fn read_manifest(
     validate_id(IdKind::Database, database_id)?;
     validate_id(IdKind::Backup, backup_id)?;
     let key = store.layout().manifest(database_id, backup_id)?;
-    match store.get_opt(&key).await? {
-        Some(bytes) => Ok(Manifest::from_edn(&String::from_utf8_lossy(&bytes))?),
-        None => {
+    match read_metadata(store, &key, Document::Manifest).await {
+        Ok(text) => Ok(Manifest::from_edn(&text).map_err(|e| e.in_file(key.as_str()))?),
+        Err(Error::Storage(e)) if e.is_not_found() => {
             let objects = store.list_backup_objects(database_id, backup_id).await?;
             if objects.is_empty() {
                 Err(Error::BackupNotFound {
@@ -73,6 +110,74 @@ pub(crate) async fn read_manifest(
                 })
             }
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// Where the manifest's own ids differ from the folder it was found in
+/// (a renamed or copied folder), in words.
+pub(crate) fn folder_mismatch(
+    manifest: &Manifest,
+    database_id: &str,
+    backup_id: &str,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if manifest.database_id != database_id {
+        parts.push(format!(
+            "its :database/id is {:?} but it was found under database id {database_id:?}",
+            short_id(&manifest.database_id)
+        ));
+    }
+    if manifest.backup_id != backup_id {
+        parts.push(format!(
+            "its :backup/id is {:?} but it was found in folder {backup_id:?}",
+            short_id(&manifest.backup_id)
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "the manifest of backup {backup_id} does not match its folder: {}",
+            parts.join(", and ")
+        )
+    })
+}
+
+/// The manifest with the folder's ids, which is where its chunks are.
+pub(crate) fn found_in(mut manifest: Manifest, database_id: &str, backup_id: &str) -> Manifest {
+    database_id.clone_into(&mut manifest.database_id);
+    backup_id.clone_into(&mut manifest.backup_id);
+    manifest
+}
+
+/// The text of a metadata object (manifest, checkpoint), read with a bound:
+/// an object larger than [`MAX_DOCUMENT_BYTES`] is refused from its size,
+/// before its bytes are read (the storage side's one bounded read). A
+/// missing object is the storage error (`is_not_found()`).
+pub(crate) async fn read_metadata(store: &BackupStore, key: &Key, doc: Document) -> Result<String> {
+    match store.get_bounded(key, MAX_DOCUMENT_BYTES as u64).await {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(datacamp_storage::Error::TooLarge { size, limit, .. }) => {
+            let too_large = datacamp_manifest::Error::TooLarge {
+                doc,
+                bytes: size,
+                limit,
+            };
+            Err(too_large.in_file(key.as_str()).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`read_metadata`], with `None` when there is no object.
+pub(crate) async fn read_metadata_opt(
+    store: &BackupStore,
+    key: &Key,
+    doc: Document,
+) -> Result<Option<String>> {
+    match read_metadata(store, key, doc).await {
+        Ok(text) => Ok(Some(text)),
+        Err(Error::Storage(e)) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -84,7 +189,8 @@ pub(crate) fn manifest_compression(manifest: &Manifest) -> Compression {
     }
 }
 
-/// The key of a manifest chunk entry, resolved safely inside the backup.
+/// The key of a manifest chunk entry, resolved safely inside the backup's
+/// folder: the one the manifest was found in (see [`read_manifest`]).
 pub(crate) fn chunk_key(
     store: &BackupStore,
     manifest: &Manifest,

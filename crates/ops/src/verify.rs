@@ -10,7 +10,9 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
-use crate::read::{chunk_key, count_datoms, manifest_compression, read_manifest};
+use crate::read::{
+    chunk_key, count_datoms, folder_mismatch, found_in, manifest_compression, read_stored_manifest,
+};
 use crate::DEFAULT_DATABASE_ID;
 
 /// How to verify.
@@ -80,8 +82,12 @@ pub struct VerifyResult {
     /// Chunks that exist but are wrong (deep only).
     pub bad_chunks: Vec<ChunkProblem>,
     /// Problems with the backup as a whole (incomplete, manifest
-    /// unreadable, totals that do not add up).
+    /// unreadable, unknown format, chunk ids or totals that do not add up):
+    /// every reason restore would refuse it, and more.
     pub problems: Vec<String>,
+    /// Things worth knowing that do not stop a restore (a manifest whose
+    /// database or backup id differs from the folder it is in).
+    pub warnings: Vec<String>,
     /// Datoms decoded (deep only).
     pub datoms_checked: Option<u64>,
     /// Stored bytes of the listed chunks (from the manifest).
@@ -109,11 +115,17 @@ pub async fn verify(
         missing_chunks: Vec::new(),
         bad_chunks: Vec::new(),
         problems: Vec::new(),
+        warnings: Vec::new(),
         datoms_checked: None,
         total_bytes: 0,
     };
-    let manifest = match read_manifest(store, db_id, backup_id).await {
-        Ok(m) => m,
+    let manifest = match read_stored_manifest(store, db_id, backup_id).await {
+        Ok(m) => {
+            result
+                .warnings
+                .extend(folder_mismatch(&m, db_id, backup_id));
+            found_in(m, db_id, backup_id)
+        }
         Err(Error::Incomplete { reason, .. }) => {
             result.problems.push(format!("incomplete: {reason}"));
             return Ok(result);
@@ -140,11 +152,11 @@ pub async fn verify(
     }
     result.chunk_count = manifest.chunks.len() as u64;
     result.total_bytes = manifest.chunks.iter().filter_map(|c| c.size_bytes).sum();
-    if manifest.chunk_count != result.chunk_count {
-        result.problems.push(format!(
-            ":stats/chunk-count is {} but the manifest lists {} chunks",
-            manifest.chunk_count, result.chunk_count
-        ));
+    // The same validation restore refuses on.
+    if let Err(problems) = manifest.validate() {
+        result
+            .problems
+            .extend(problems.iter().map(ToString::to_string));
     }
     emit(
         &opts.progress,

@@ -238,7 +238,9 @@ impl Layout {
     /// (`chunks/datoms-0.fressian.gz`), or a full key that contains
     /// `{database-id}/{backup-id}/` (what S3 backups hold, possibly under
     /// another prefix if the backup was copied); the part after that is
-    /// taken relative to this backup's folder. `None` gives the default
+    /// taken relative to this backup's folder (a full key of the same
+    /// backup id under another database id also counts: the database
+    /// folder was renamed). `None` gives the default
     /// name for `chunk_id`. Rejected: absolute keys, `..`, `.` or empty
     /// segments, backslashes, control characters.
     pub fn resolve_chunk(
@@ -260,9 +262,12 @@ impl Layout {
             });
         }
         let segments: Vec<&str> = s3_key.split('/').collect();
+        // `{database-id}/{backup-id}/` of this folder; failing that, of the
+        // same backup under another database id (the folder was renamed).
         let relative = segments
             .windows(2)
             .position(|w| w[0] == database_id && w[1] == backup_id)
+            .or_else(|| segments.windows(2).position(|w| w[1] == backup_id))
             .map_or_else(|| s3_key.to_string(), |i| segments[i + 2..].join("/"));
         folder.join(&relative)
     }
@@ -397,6 +402,14 @@ mod tests {
             .unwrap(),
             want,
             "a backup copied from another prefix"
+        );
+        assert_eq!(
+            resolve(Some(
+                "datahike-backups/renamed-db/20251018-195132-a3f9c2/chunks/datoms-4.fressian.gz"
+            ))
+            .unwrap(),
+            want,
+            "a backup whose database folder was renamed"
         );
         for bad in [
             "../other/chunks/datoms-0.fressian.gz",

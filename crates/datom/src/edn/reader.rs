@@ -92,7 +92,16 @@ impl FormKind {
 /// Reads exactly one form; only whitespace, commas, comments and `#_`
 /// discards may surround it.
 pub fn read(text: &str) -> Result<Form, EdnError> {
+    read_bounded(text, usize::MAX)
+}
+
+/// [`read`], refusing text of more than `max_forms` forms (discarded ones
+/// included). A parsed form takes some 60 bytes while `1 ` takes two, so
+/// this bounds the memory a reader of untrusted text holds, whatever the
+/// text's length.
+pub fn read_bounded(text: &str, max_forms: usize) -> Result<Form, EdnError> {
     let mut reader = Reader::new(text);
+    reader.forms_left = max_forms;
     reader.skip_space()?;
     if reader.at_end() {
         return Err(reader.error_at(reader.pos, "expected an EDN form, found only whitespace"));
@@ -123,6 +132,8 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    /// How many more forms may be read.
+    forms_left: usize,
 }
 
 fn is_space(b: u8) -> bool {
@@ -156,6 +167,7 @@ impl<'a> Reader<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
+            forms_left: usize::MAX,
         }
     }
 
@@ -186,11 +198,15 @@ impl<'a> Reader<'a> {
             } else if b == b'#' && self.bytes.get(self.pos + 1) == Some(&b'_') {
                 let start = self.pos;
                 self.pos += 2;
+                // `#_ #_ #_ …` recurses through here: it counts as nesting,
+                // so a long chain cannot overflow the stack either.
+                self.enter(start)?;
                 self.skip_space()?;
                 if self.at_end() {
                     return Err(self.error_at(start, "#_ must be followed by a form to discard"));
                 }
                 self.read_form()?;
+                self.depth -= 1;
             } else {
                 break;
             }
@@ -201,6 +217,12 @@ impl<'a> Reader<'a> {
     /// Reads one form starting at the current (non-space) position.
     fn read_form(&mut self) -> Result<Form, EdnError> {
         let start = self.pos;
+        self.forms_left = self.forms_left.checked_sub(1).ok_or_else(|| {
+            self.error_at(
+                start,
+                "too many forms: the text holds more than this reader accepts",
+            )
+        })?;
         let Some(b) = self.peek() else {
             return Err(self.error_at(start, "unexpected end of input, expected a form"));
         };
@@ -503,9 +525,7 @@ impl<'a> Reader<'a> {
                 self.depth -= 1;
                 Ok(FormKind::Tagged(tag, Box::new(form)))
             }
-            Some(b':') => {
-                Err(self.error_at(start, "namespaced map syntax #:ns{…} is not supported"))
-            }
+            Some(b':') => self.read_namespaced_map(start),
             Some(b'"') => Err(self.error_at(start, "regular expressions #\"…\" are not EDN")),
             Some(b'(') => Err(self.error_at(start, "anonymous functions #(…) are not EDN")),
             _ => Err(self.error_at(
@@ -513,6 +533,46 @@ impl<'a> Reader<'a> {
                 "`#` must start a set #{…}, a tag such as #inst, or ##NaN/##Inf/##-Inf",
             )),
         }
+    }
+
+    /// Reads `#:ns{…}`, the map syntax `clojure.pprint` uses when every
+    /// key shares a namespace: keywords and symbols without a namespace
+    /// get `ns`, those in `_` lose theirs, others are kept. `#` is at
+    /// `start`, `:` at the current position.
+    fn read_namespaced_map(&mut self, start: usize) -> Result<FormKind, EdnError> {
+        self.pos += 1;
+        let ns = self.read_token();
+        if ns.is_empty() || ns.starts_with(':') || ns.contains('/') {
+            let why = if ns.starts_with(':') || ns.is_empty() {
+                "auto-resolved namespaced maps #::{…} are Clojure syntax, not EDN".to_owned()
+            } else {
+                format!("invalid namespace {ns:?} in #:{ns}{{…}}; expected a name without '/'")
+            };
+            return Err(self.error_at(start, why));
+        }
+        self.skip_space()?;
+        if self.peek() != Some(b'{') {
+            return Err(self.error_at(start, format!("#:{ns} must be followed by a map {{…}}")));
+        }
+        let FormKind::Map(entries) = self.read_map()? else {
+            return Err(self.error_at(start, "expected a map"));
+        };
+        let entries = entries
+            .into_iter()
+            .map(|(mut key, value)| {
+                key.kind = match key.kind {
+                    FormKind::Keyword(k) => {
+                        FormKind::Keyword(Keyword::new(qualified(ns, k.namespace()), k.name()))
+                    }
+                    FormKind::Symbol(s) => {
+                        FormKind::Symbol(Symbol::new(qualified(ns, s.namespace()), s.name()))
+                    }
+                    other => other,
+                };
+                (key, value)
+            })
+            .collect();
+        Ok(FormKind::Map(entries))
     }
 
     fn read_token(&mut self) -> &'a str {
@@ -564,6 +624,16 @@ impl<'a> Reader<'a> {
         check_name(token)
             .map_err(|why| self.error_at(start, format!("invalid symbol {token}: {why}")))?;
         Ok(FormKind::Symbol(Symbol::parse(token)))
+    }
+}
+
+/// The namespace of a key inside `#:ns{…}`: `ns` for a key without one,
+/// none for `_`, the key's own otherwise (as Clojure's reader does).
+fn qualified<'x>(ns: &'x str, written: Option<&'x str>) -> Option<&'x str> {
+    match written {
+        None => Some(ns),
+        Some("_") => None,
+        Some(other) => Some(other),
     }
 }
 

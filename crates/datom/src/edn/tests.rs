@@ -475,3 +475,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn namespaced_maps_qualify_their_keys() {
+    let form = read("#:chunk{:id 0, :b/x 1, :_/plain 2, sym 3, 4 5}").unwrap();
+    let FormKind::Map(entries) = form.kind else {
+        panic!("{form:?}")
+    };
+    let keys: Vec<String> = entries
+        .iter()
+        .map(|(k, _)| match &k.kind {
+            FormKind::Keyword(k) => k.to_string(),
+            FormKind::Symbol(s) => s.to_string(),
+            other => other.describe(),
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [":chunk/id", ":b/x", ":plain", "chunk/sym", "the integer 4"]
+    );
+    assert_eq!(
+        read("#:a {:b 1}").map(|f| f.end),
+        Ok(10),
+        "space before the map"
+    );
+    for bad in ["#::{:a 1}", "#:a [1]", "#:a/b{:c 1}", "#:{:a 1}"] {
+        assert!(read(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn long_discard_chains_are_refused_not_a_stack_overflow() {
+    let text = format!("{}1", "#_ ".repeat(100_000));
+    let err = read(&text).unwrap_err();
+    assert!(err.message.contains("nested deeper than 512"), "{err}");
+    // A short chain still reads.
+    assert_eq!(read("#_ #_ 1 2 3").map(|f| f.kind), Ok(FormKind::Long(3)));
+}
