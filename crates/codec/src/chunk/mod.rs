@@ -28,7 +28,7 @@ mod write;
 
 pub use document::ChunkHeader;
 pub use generic::{from_fressian, to_fressian};
-pub use read::{decode_chunk, ChunkReader};
+pub use read::{decode_chunk, ChunkLimits, ChunkReader, DEFAULT_MAX_DOCUMENT_BYTES};
 pub use write::{encode_chunk_to_vec, ChunkBuilder, ChunkEncoder, EncodedChunk};
 
 /// `:format/type` of a chunk.

@@ -18,6 +18,70 @@ enum Part {
     Inline(String),
 }
 
+/// How far a chunk document may inflate when nothing tighter is known:
+/// 1 GiB of Fressian (sixteen times Datacamp's default chunk size).
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+
+/// Lists built as a tree (documents of an unusual shape) may always hold
+/// this many elements, whatever datom count is expected.
+const MIN_TREE_LIST_LEN: u64 = 1 << 16;
+
+/// What a chunk reader accepts, so that memory stays bounded by what the
+/// manifest says rather than by what the bytes claim.
+///
+/// ```
+/// use datacamp_codec::chunk::{encode_chunk_to_vec, ChunkLimits, ChunkReader};
+/// use datacamp_codec::fressian::ReadOptions;
+/// use datacamp_datom::{Datom, Keyword, Value, TX0};
+///
+/// let datoms: Vec<Datom> = (1..=3)
+///     .map(|e| Datom::new(e, Keyword::parse("a/b"), Value::Long(e), TX0 + 1))
+///     .collect();
+/// let doc = encode_chunk_to_vec(0, &datoms).unwrap();
+/// let limits = ChunkLimits::default().max_datoms(Some(2));
+/// // The list announces 3 datoms, 2 are expected: refused on opening.
+/// assert!(ChunkReader::with_limits(&doc[..], ReadOptions::default(), limits).is_err());
+/// let limits = ChunkLimits::default().max_document_bytes(doc.len() as u64 - 1);
+/// assert!(ChunkReader::with_limits(&doc[..], ReadOptions::default(), limits)
+///     .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+///     .is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChunkLimits {
+    /// The most bytes the (decompressed) document may hold; reading past
+    /// them is [`CodecError::Limit`], so a gzip bomb is inflated no
+    /// further (default [`DEFAULT_MAX_DOCUMENT_BYTES`]).
+    pub max_document_bytes: u64,
+    /// The most datoms the document may hold (default: no limit). The
+    /// reader fails on the first datom beyond it, and at once when the
+    /// `:datoms` list announces more.
+    pub max_datoms: Option<u64>,
+}
+
+impl Default for ChunkLimits {
+    fn default() -> ChunkLimits {
+        ChunkLimits {
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+            max_datoms: None,
+        }
+    }
+}
+
+impl ChunkLimits {
+    /// Sets [`ChunkLimits::max_document_bytes`].
+    pub fn max_document_bytes(mut self, bytes: u64) -> ChunkLimits {
+        self.max_document_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ChunkLimits::max_datoms`].
+    pub fn max_datoms(mut self, datoms: Option<u64>) -> ChunkLimits {
+        self.max_datoms = datoms;
+        self
+    }
+}
+
 enum State {
     /// Streaming the `:datoms` list.
     Datoms(ListLen),
@@ -47,6 +111,9 @@ pub struct ChunkReader<R> {
     saw_datoms: bool,
     pub(super) keywords: KeywordTable,
     pub(super) keyword_generation: u64,
+    max_datoms: Option<u64>,
+    /// Datoms decoded so far.
+    decoded: u64,
 }
 
 impl<R> std::fmt::Debug for ChunkReader<R> {
@@ -64,19 +131,66 @@ impl<R: Read> ChunkReader<R> {
         ChunkReader::with_options(input, ReadOptions::default())
     }
 
-    /// Opens a chunk document with the given reader options.
+    /// Opens a chunk document with the given reader options (and the
+    /// default [`ChunkLimits`]).
     pub fn with_options(input: R, opts: ReadOptions) -> Result<ChunkReader<R>> {
+        ChunkReader::with_limits(input, opts, ChunkLimits::default())
+    }
+
+    /// Opens a chunk document with the given reader options and limits
+    /// (the tighter of `opts.max_input_bytes` and
+    /// `limits.max_document_bytes` applies).
+    pub fn with_limits(input: R, opts: ReadOptions, limits: ChunkLimits) -> Result<ChunkReader<R>> {
+        let max_input = opts.max_input_bytes.min(limits.max_document_bytes);
+        let mut r = Reader::with_options(input, opts.max_input_bytes(max_input));
+        if let Some(n) = limits.max_datoms {
+            r.set_max_list_len(n.max(MIN_TREE_LIST_LEN));
+        }
         let mut cr = ChunkReader {
-            r: Reader::with_options(input, opts),
+            r,
             header: ChunkHeader::default(),
             state: State::Done,
             map_len: ListLen::Counted(0),
             saw_datoms: false,
             keywords: KeywordTable::default(),
             keyword_generation: 0,
+            max_datoms: limits.max_datoms,
+            decoded: 0,
         };
         cr.open()?;
         Ok(cr)
+    }
+
+    /// Counts one more decoded datom; fails if it is one more than
+    /// [`ChunkLimits::max_datoms`] allows.
+    #[inline(always)]
+    fn admit(&mut self) -> Result<()> {
+        self.decoded += 1;
+        match self.max_datoms {
+            Some(max) if self.decoded > max => Err(self.too_many(format!(
+                "the chunk holds more than the {max} datoms expected"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails if a list announced (or built) with `n` datoms holds more than
+    /// [`ChunkLimits::max_datoms`] allows.
+    fn admit_announced(&self, n: u64) -> Result<()> {
+        match self.max_datoms {
+            Some(max) if n > max => Err(self.too_many(format!(
+                "the chunk's :datoms list announces {n} datoms, more than the {max} expected"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    #[cold]
+    fn too_many(&self, what: String) -> CodecError {
+        CodecError::Limit {
+            offset: self.r.offset(),
+            reason: format!("{what} (ChunkLimits::max_datoms)"),
+        }
     }
 
     /// The header fields read so far: all of them once iteration has
@@ -112,6 +226,7 @@ impl<R: Read> ChunkReader<R> {
             // `Result<Option<Datom>>` through the iterator.
             if let State::Datoms(ListLen::Counted(n @ 1..)) = self.state {
                 if let Some(d) = self.fast_datom()? {
+                    self.admit()?;
                     out.push(d);
                     self.state = State::Datoms(ListLen::Counted(n - 1));
                     continue;
@@ -183,6 +298,7 @@ impl<R: Read> ChunkReader<R> {
                 self.saw_datoms = true;
                 if let Some(len) = self.r.list_len(vcode, 1)? {
                     if let ListLen::Counted(n) = len {
+                        self.admit_announced(n)?;
                         self.header.datom_count = Some(n);
                     }
                     self.state = State::Datoms(len);
@@ -190,6 +306,7 @@ impl<R: Read> ChunkReader<R> {
                 }
                 let datoms = self.r.read_code(vcode, voffset, 1)?;
                 let datoms = datoms_from_generic(datoms, voffset)?;
+                self.admit_announced(datoms.len() as u64)?;
                 self.header.datom_count = Some(datoms.len() as u64);
                 self.state = State::Buffered(datoms.into_iter());
                 return Ok(());
@@ -233,6 +350,7 @@ impl<R: Read> ChunkReader<R> {
         let datoms = datoms.ok_or_else(|| {
             CodecError::invalid(offset, "chunk document", "the map has no :datoms key")
         })?;
+        self.admit_announced(datoms.len() as u64)?;
         self.header.datom_count = Some(datoms.len() as u64);
         self.saw_datoms = true;
         self.r.expect_end()?;
@@ -249,6 +367,7 @@ impl<R: Read> ChunkReader<R> {
         };
         if let ListLen::Counted(n @ 1..) = len {
             if let Some(d) = self.fast_datom()? {
+                self.admit()?;
                 self.state = State::Datoms(ListLen::Counted(n - 1));
                 return Ok(Some(d));
             }
@@ -256,7 +375,11 @@ impl<R: Read> ChunkReader<R> {
         let next = self.r.list_next(&mut len)?;
         self.state = State::Datoms(len);
         match next {
-            Some((code, offset)) => self.datom(code, offset).map(Some),
+            Some((code, offset)) => {
+                let d = self.datom(code, offset)?;
+                self.admit()?;
+                Ok(Some(d))
+            }
             None => {
                 self.read_entries()?;
                 if let State::Buffered(it) = &mut self.state {
@@ -266,6 +389,7 @@ impl<R: Read> ChunkReader<R> {
             }
         }
     }
+
     fn datom(&mut self, code: u8, offset: u64) -> Result<Datom> {
         let Some(mut len) = self.r.list_len(code, 2)? else {
             let v = self.r.read_code(code, offset, 2)?;
