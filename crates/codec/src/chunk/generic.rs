@@ -22,8 +22,8 @@ pub(super) fn datoms_from_generic(v: Value, offset: u64) -> Result<Vec<Datom>> {
 }
 
 /// A datom value that cannot be decoded, with the entity and attribute it
-/// belongs to, so that the message names the datom (e.g. a Datahike tuple
-/// holding `nil`, which Datacamp's values cannot represent).
+/// belongs to, so that the message names the datom (e.g. a map, or `nil`
+/// as the value itself).
 pub(super) fn in_datom(err: CodecError, e: i64, a: &Keyword) -> CodecError {
     match err {
         CodecError::Invalid {
@@ -97,12 +97,14 @@ pub fn to_fressian(v: &DValue) -> Value {
         DValue::Uuid(u) => Value::Uuid(*u),
         DValue::Bytes(b) => Value::Bytes(b.to_vec()),
         DValue::Tuple(items) => Value::List(items.iter().map(to_fressian).collect()),
+        DValue::Nil => Value::Null,
     }
 }
 
 /// The datom value for a generic Fressian value: the inverse of
-/// [`to_fressian`]. Lists become tuples; types a datom cannot hold (nil,
-/// maps, sets, chars, ratios, …) are [`CodecError::NotADatomValue`].
+/// [`to_fressian`]. Lists become tuples, `nil` inside a list (at any depth)
+/// becomes [`DValue::Nil`]; types a datom cannot hold (`nil` as the value
+/// itself, maps, sets, chars, ratios, …) are [`CodecError::NotADatomValue`].
 pub fn from_fressian(v: Value) -> Result<DValue> {
     Ok(match v {
         Value::Bool(b) => DValue::Boolean(b),
@@ -117,14 +119,27 @@ pub fn from_fressian(v: Value) -> Result<DValue> {
         Value::Inst(ms) => DValue::Instant(ms),
         Value::Uuid(u) => DValue::Uuid(u),
         Value::Bytes(b) => DValue::Bytes(b.into()),
-        Value::List(items) => {
-            DValue::Tuple(items.into_iter().map(from_fressian).collect::<Result<Vec<_>>>()?.into())
-        }
+        Value::List(items) => DValue::Tuple(
+            items
+                .into_iter()
+                .map(tuple_element)
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
         other => {
             return Err(CodecError::NotADatomValue {
                 found: format!("a {}", other.type_name()),
-                reason: "datom values are booleans, numbers, strings, keywords, symbols, instants, uuids, bytes or tuples of those".into(),
+                reason: "datom values are booleans, numbers, strings, keywords, symbols, instants, uuids, bytes or tuples of those (and nil, inside a tuple)".into(),
             })
         }
     })
+}
+
+/// An element of a tuple: a datom value or `nil` (a composite tuple's
+/// missing component, as Datahike writes it).
+fn tuple_element(v: Value) -> Result<DValue> {
+    match v {
+        Value::Null => Ok(DValue::Nil),
+        other => from_fressian(other),
+    }
 }

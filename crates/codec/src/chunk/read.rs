@@ -596,7 +596,11 @@ impl<R: Read> ChunkReader<R> {
                 };
                 let mut items = Vec::new();
                 while let Some((c, o)) = self.r.list_next(&mut len)? {
-                    items.push(self.value(c, o, depth + 1)?);
+                    // A composite tuple holds nil for a missing component.
+                    items.push(match c {
+                        codes::NULL => DValue::Nil,
+                        _ => self.value(c, o, depth + 1)?,
+                    });
                 }
                 DValue::Tuple(items.into())
             }

@@ -401,6 +401,15 @@ impl ChunkWriter<'_> {
                     self.value(item, depth + 1)?;
                 }
             }
+            // `nil` is only a tuple's element; a datom whose value is nil
+            // is not written (no reader would take it back).
+            DValue::Nil if depth > 0 => buf.push(codes::NULL),
+            DValue::Nil => {
+                return Err(CodecError::Unencodable {
+                    what: "a nil datom value".into(),
+                    reason: "nil is only allowed inside a tuple".into(),
+                })
+            }
         }
         Ok(())
     }
