@@ -304,10 +304,9 @@ fn generic_reader_bounds_strings_bytes_and_lists_by_the_input_limit() {
         );
     }
     // Input beyond the limit is an error at the limit.
-    let doc = datacamp_codec::fressian::to_vec(&datacamp_codec::fressian::Value::string(
-        &"x".repeat(100),
-    ))
-    .unwrap();
+    let doc =
+        datacamp_codec::fressian::to_vec(&datacamp_codec::fressian::Value::string("x".repeat(100)))
+            .unwrap();
     let mut r = Reader::with_options(&doc[..], ReadOptions::default().max_input_bytes(50));
     assert!(matches!(
         r.read_value().unwrap_err(),

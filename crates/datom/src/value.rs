@@ -623,7 +623,7 @@ mod tests {
         // In a tuple, nil comes after every other value; a shorter tuple
         // still comes first.
         let tuple = |items: Vec<Value>| Value::Tuple(items.into());
-        let mut ts = vec![
+        let mut ts = [
             tuple(vec![Value::Nil]),
             tuple(vec![Value::Long(1), Value::Nil]),
             tuple(vec![Value::Long(1)]),

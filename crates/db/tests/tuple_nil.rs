@@ -50,7 +50,7 @@ fn check(db: &Db) {
             {:db/id 102 :item/pair [1 nil nil]}]"#,
     )
     .unwrap();
-    let expected = vec![
+    let expected = [
         (
             101,
             tuple(vec![Value::Long(1), Value::string("a"), Value::string("b")]),
