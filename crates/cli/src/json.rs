@@ -85,6 +85,8 @@ impl Serialize for JsonValue<'_> {
                 let items: Vec<JsonValue<'_>> = items.iter().map(JsonValue).collect();
                 map.serialize_entry("tuple", &items)?
             }
+            // Only inside a tuple (a composite tuple's missing component).
+            Value::Nil => map.serialize_entry("nil", &())?,
         }
         map.end()
     }
@@ -136,6 +138,7 @@ mod tests {
                     .collect::<Option<Vec<_>>>()?
                     .into(),
             ),
+            "nil" if v.is_null() => Value::Nil,
             _ => return None,
         })
     }
@@ -158,6 +161,15 @@ mod tests {
         );
         assert_eq!(encode(&Value::Double(f64::NAN)), r#"{"double":"NaN"}"#);
         assert_eq!(encode(&Value::Double(-0.0)), r#"{"double":-0.0}"#);
+        let with_nil = Value::Tuple(vec![Value::Long(1), Value::Nil, Value::string("b")].into());
+        assert_eq!(
+            encode(&with_nil),
+            r#"{"tuple":[{"long":1},{"nil":null},{"string":"b"}]}"#
+        );
+        assert_eq!(
+            decode_value(&serde_json::from_str(&encode(&with_nil)).unwrap()),
+            Some(with_nil)
+        );
         assert_eq!(encode(&Value::Float(0.1)), r#"{"float":"0.1"}"#);
         assert_eq!(
             encode(&Value::BigDec(BigDec::new(12.into(), -3))),

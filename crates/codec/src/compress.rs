@@ -105,12 +105,22 @@ pub fn gunzip_reader<R: Read>(input: R) -> MultiGzDecoder<BufReader<R>> {
     MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, input))
 }
 
-/// Decompresses everything from `input` into a new vector.
-pub fn decompress(input: &[u8], compression: Compression) -> Result<Vec<u8>> {
+/// Decompresses everything from `input` into a new vector of at most
+/// `max_bytes`: more is [`CodecError::Limit`], found after inflating one
+/// byte more than allowed and no further (a small gzip stream can claim
+/// any size).
+pub fn decompress(input: &[u8], compression: Compression, max_bytes: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     decompress_reader(input, compression)
+        .take(max_bytes.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| CodecError::io("decompressing a chunk", e))?;
+    if out.len() as u64 > max_bytes {
+        return Err(CodecError::Limit {
+            offset: max_bytes,
+            reason: format!("the data inflates to more than {max_bytes} bytes"),
+        });
+    }
     Ok(out)
 }
 
@@ -186,17 +196,39 @@ mod tests {
             let gz = gzip_compress(&data, level).unwrap();
             assert_eq!(&gz[..4], &[0x1F, 0x8B, 0x08, 0x00]);
             assert_eq!(gz[9], 255, "OS byte, as GZIPOutputStream writes it");
-            assert_eq!(decompress(&gz, Compression::default()).unwrap(), data);
+            assert_eq!(
+                decompress(&gz, Compression::default(), u64::MAX).unwrap(),
+                data
+            );
         }
         assert_eq!(compress(&data, Compression::None).unwrap(), data);
         assert!(Compression::gzip(10).is_err());
     }
 
     #[test]
+    fn decompress_stops_one_byte_past_its_limit() {
+        let gz = gzip_compress(&[0u8; 10_000], 6).unwrap();
+        assert_eq!(
+            decompress(&gz, Compression::default(), 10_000)
+                .unwrap()
+                .len(),
+            10_000
+        );
+        let err = decompress(&gz, Compression::default(), 9_999).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Limit { offset: 9_999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn concatenated_members_read_as_one_stream() {
         let mut gz = gzip_compress(b"ab", 6).unwrap();
         gz.extend(gzip_compress(b"cd", 1).unwrap());
-        assert_eq!(decompress(&gz, Compression::default()).unwrap(), b"abcd");
+        assert_eq!(
+            decompress(&gz, Compression::default(), u64::MAX).unwrap(),
+            b"abcd"
+        );
     }
 
     #[test]
@@ -205,7 +237,7 @@ mod tests {
         let n = gz.len();
         gz[n - 6] ^= 0xFF; // inside the CRC-32
         assert!(matches!(
-            decompress(&gz, Compression::default()),
+            decompress(&gz, Compression::default(), u64::MAX),
             Err(CodecError::Io { .. })
         ));
     }

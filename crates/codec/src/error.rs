@@ -112,7 +112,8 @@ pub enum CodecError {
     },
 
     /// A decoded Fressian value that has no datom counterpart (e.g. a map
-    /// as a datom value, `nil` inside a tuple).
+    /// as a datom value, `nil` as the value itself rather than inside a
+    /// tuple).
     #[error("cannot convert {found} to a datom value: {reason}")]
     NotADatomValue {
         /// A short description of the value found.

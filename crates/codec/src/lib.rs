@@ -8,11 +8,17 @@
 //!   [`fressian::Writer`] and [`fressian::Reader`] (both caches, chunked
 //!   strings and bytes, open and closed lists, footers with Adler-32,
 //!   `RESET_CACHES`);
-//! - [`chunk`] (feature `datom`, on by default): the datom-chunk document,
-//!   encoded straight from `&[Datom]` ([`chunk::encode_chunk`],
-//!   [`chunk::ChunkEncoder`], which also compresses and hashes) or datom by
-//!   datom ([`chunk::ChunkBuilder`]), and decoded datom by datom
-//!   ([`chunk::ChunkReader`]);
+//! - [`chunk`] (feature `datom`, on by default): the datom-chunk document.
+//!   Which entry point is for what:
+//!   - writing a backup: [`chunk::ChunkBuilder`], datom by datom, so a
+//!     producer can cut chunks by encoded size (what `datacamp-ops` uses);
+//!   - encoding a slice you already hold (tools, tests, benchmarks):
+//!     [`chunk::encode_chunk_to_vec`], or [`chunk::ChunkEncoder`], which
+//!     keeps its buffers between chunks and also compresses and hashes;
+//!   - reading: [`chunk::ChunkReader`], datom by datom with bounded memory
+//!     ([`chunk::decode_chunk`] collects a whole document into a vector);
+//!   - one datom value to or from the generic model:
+//!     [`chunk::to_fressian`], [`chunk::from_fressian`];
 //! - [`compress`]: gzip ([`compress::Compression`], [`compress::gzip_compress`],
 //!   [`compress::gunzip_reader`]) and [`sha256_hex`];
 //! - [`CodecError`]: every failure, with the byte offset and what was

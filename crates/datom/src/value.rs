@@ -133,6 +133,13 @@ impl fmt::Debug for BigDec {
 
 /// A datom value: every Datahike value type. Refs are [`Value::Long`].
 ///
+/// # Nil
+/// [`Value::Nil`] exists only as an element of a [`Value::Tuple`]
+/// (Datahike's composite tuples hold `nil` for a missing component). It is
+/// never a datom's value itself: no [`ValueType`](crate::ValueType)
+/// accepts it, so the transactor refuses it, and the codec and the EDN
+/// reader only produce it inside a tuple.
+///
 /// # Order
 /// Values have a total order, used by the indexes: first by type, in the
 /// order of the variants below (`Boolean < Long < Double < … < Tuple`), then
@@ -141,7 +148,9 @@ impl fmt::Debug for BigDec {
 /// (= Unicode code points), keywords and symbols as Clojure orders them,
 /// instants by milliseconds, uuids by their 128-bit value, bigdecs
 /// numerically with ties broken by scale, bytes lexicographically and tuples
-/// element by element. Equality is structural and agrees with the order:
+/// element by element, `nil` after every other value (the type order puts
+/// it last: the file engine's keys could not sort it first without a new
+/// on-disk format). Equality is structural and agrees with the order:
 /// `0.0 != -0.0`, `NaN == NaN` (same bits), `1.5M != 1.50M`.
 #[derive(Clone)]
 pub enum Value {
@@ -169,8 +178,10 @@ pub enum Value {
     Uuid(Uuid),
     /// A byte array.
     Bytes(Arc<[u8]>),
-    /// A tuple (a vector of values).
+    /// A tuple (a vector of values, which may include [`Value::Nil`]).
     Tuple(Arc<[Value]>),
+    /// `nil`, only ever inside a [`Value::Tuple`] (see the type's docs).
+    Nil,
 }
 
 impl Value {
@@ -200,6 +211,7 @@ impl Value {
             Value::Uuid(_) => 10,
             Value::Bytes(_) => 11,
             Value::Tuple(_) => 12,
+            Value::Nil => 13,
         }
     }
 
@@ -219,6 +231,7 @@ impl Value {
             Value::Uuid(_) => "uuid",
             Value::Bytes(_) => "bytes",
             Value::Tuple(_) => "tuple",
+            Value::Nil => "nil",
         }
     }
 
@@ -256,6 +269,7 @@ impl Ord for Value {
             (Uuid(a), Uuid(b)) => a.cmp(b),
             (Bytes(a), Bytes(b)) => a.cmp(b),
             (Tuple(a), Tuple(b)) => a.cmp(b),
+            (Nil, Nil) => Ordering::Equal,
             _ => self.type_rank().cmp(&other.type_rank()),
         }
     }
@@ -296,6 +310,7 @@ impl Hash for Value {
             Value::Uuid(u) => u.hash(state),
             Value::Bytes(b) => b.hash(state),
             Value::Tuple(t) => t.hash(state),
+            Value::Nil => {}
         }
     }
 }
@@ -476,6 +491,7 @@ impl fmt::Display for Value {
                 }
                 f.write_char(']')
             }
+            Value::Nil => f.write_str("nil"),
         }
     }
 }
@@ -591,5 +607,38 @@ mod tests {
         );
         let t = Value::Tuple(vec![Value::Long(1), Value::keyword("a/b")].into());
         assert_eq!(t.to_string(), "[1 :a/b]");
+    }
+
+    #[test]
+    fn nil_inside_tuples_prints_reads_and_sorts_last() {
+        let t = Value::Tuple(vec![Value::Long(1), Value::Nil, Value::string("b")].into());
+        assert_eq!(t.to_string(), "[1 nil \"b\"]");
+        assert_eq!(crate::edn::parse_value("[1 nil \"b\"]").unwrap(), t);
+        assert_eq!(
+            crate::edn::parse_value("[[nil] nil]").unwrap(),
+            Value::Tuple(vec![Value::Tuple(vec![Value::Nil].into()), Value::Nil].into())
+        );
+        // Not a value by itself.
+        assert!(crate::edn::parse_value("nil").is_err());
+        // In a tuple, nil comes after every other value; a shorter tuple
+        // still comes first.
+        let tuple = |items: Vec<Value>| Value::Tuple(items.into());
+        let mut ts = [
+            tuple(vec![Value::Nil]),
+            tuple(vec![Value::Long(1), Value::Nil]),
+            tuple(vec![Value::Long(1)]),
+            tuple(vec![Value::Tuple(vec![].into())]),
+            tuple(vec![Value::Boolean(false)]),
+        ];
+        ts.sort();
+        assert_eq!(
+            ts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["[false]", "[1]", "[1 nil]", "[[]]", "[nil]"]
+        );
+        assert_eq!(Value::Nil, Value::Nil);
+        assert_eq!(Value::Nil.type_name(), "nil");
+        // The tx-data reader takes nil inside a tuple value.
+        let ops = crate::edn::parse_tx_data("[[:db/add 1 :a/t [1 nil \"b\"]]]").unwrap();
+        assert!(format!("{ops:?}").contains("Scalar(nil)"), "{ops:?}");
     }
 }

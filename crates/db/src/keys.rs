@@ -20,7 +20,8 @@
 //!   magnitude (inverted when negative); bigdecs as sign class, exponent of
 //!   the leading digit, normalised digits and finally the scale (which only
 //!   breaks numeric ties, as in the value order); tuples as `0x01 elem …
-//!   0x00`.
+//!   0x00`, where an element may be `nil`: its tag (13) alone, after every
+//!   other type.
 //!
 //! # Index keys
 //!
@@ -207,6 +208,10 @@ pub(crate) fn put_value(out: &mut Vec<u8>, v: &Value) {
             }
             out.push(0);
         }
+        // Inside a tuple only: the tag alone. Tag 13 is above every other
+        // type's, so nil sorts last, as `Value`'s order says (sorting it
+        // first would need a tag below boolean's 0, i.e. a new format).
+        Value::Nil => {}
     }
 }
 
@@ -497,6 +502,7 @@ impl Decoder {
                 }
                 Value::Tuple(items.into())
             }
+            13 => Value::Nil,
             _ => return Err(corrupt("a value (unknown type tag)", c.bytes)),
         })
     }
@@ -905,6 +911,38 @@ mod tests {
                 assert_eq!(enc(a).cmp(&enc(b)), a.cmp(b), "order of {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn tuples_with_nil_sort_like_values_and_round_trip() {
+        let t = |items: Vec<Value>| Value::Tuple(items.into());
+        let mut values = sample_values();
+        values.extend([
+            t(vec![Value::Nil]),
+            t(vec![Value::Nil, Value::Nil]),
+            t(vec![Value::Long(1), Value::Nil]),
+            t(vec![Value::Long(1), Value::Nil, Value::string("b")]),
+            t(vec![Value::Boolean(false), Value::Nil]),
+            t(vec![t(vec![Value::Nil]), Value::Long(3)]),
+            t(vec![Value::string("a"), Value::Nil]),
+        ]);
+        let mut decoder = Decoder::default();
+        for a in &values {
+            let bytes = enc(a);
+            let mut c = Cursor::new(&bytes);
+            assert_eq!(&decoder.value(&mut c).unwrap(), a, "round trip of {a}");
+            assert!(c.rest_is_empty(), "{a}");
+            for b in &values {
+                assert_eq!(enc(a).cmp(&enc(b)), a.cmp(b), "order of {a} vs {b}");
+            }
+        }
+        // Inside an index key, too: the components after the tuple still
+        // sort and decode.
+        let k = Keyword::parse("a/t");
+        let v = t(vec![Value::Long(1), Value::Nil, Value::string("b")]);
+        let mut key = Vec::new();
+        index_key(&mut key, Index::Avet, 7, &k, &v, 9);
+        assert_eq!(decoder.index_key(Index::Avet, &key).unwrap(), (7, k, v, 9));
     }
 
     #[test]

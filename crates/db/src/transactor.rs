@@ -338,14 +338,17 @@ fn check_type(attr: &Attribute, value: &Value) -> std::result::Result<(), ()> {
         return Err(());
     }
     if let Value::Tuple(items) = value {
+        // Any element may be nil, as in Datahike (a composite tuple's
+        // missing component).
+        let fits = |t: ValueType, i: &Value| matches!(i, Value::Nil) || t.accepts(i);
         if let Some(t) = attr.tuple_type {
-            if !items.iter().all(|i| t.accepts(i)) {
+            if !items.iter().all(|i| fits(t, i)) {
                 return Err(());
             }
         }
         if let Some(types) = &attr.tuple_types {
             if types.len() != items.len()
-                || !types.iter().zip(items.iter()).all(|(t, i)| t.accepts(i))
+                || !types.iter().zip(items.iter()).all(|(t, i)| fits(*t, i))
             {
                 return Err(());
             }

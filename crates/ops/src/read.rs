@@ -4,8 +4,9 @@
 use std::io::Read;
 
 use bytes::Bytes;
-use datacamp_codec::chunk::ChunkReader;
+use datacamp_codec::chunk::{ChunkLimits, ChunkReader, DEFAULT_MAX_DOCUMENT_BYTES};
 use datacamp_codec::compress::{self, Compression, Decompressor};
+use datacamp_codec::fressian::ReadOptions;
 use datacamp_codec::CodecError;
 use datacamp_manifest::{
     short_id, validate_id, ChunkInfo, Document, IdKind, Manifest, ManifestProblem,
@@ -223,16 +224,50 @@ pub(crate) async fn fetch_checked(
     Ok(bytes)
 }
 
-/// Opens a stored chunk for decoding, checking the document's `:chunk/id`
-/// against the manifest's.
+/// The environment variable that sets [`max_chunk_bytes`].
+pub(crate) const MAX_CHUNK_BYTES_ENV: &str = "DATACAMP_MAX_CHUNK_BYTES";
+
+/// The most bytes one chunk may inflate to, whatever its manifest entry
+/// says: `DATACAMP_MAX_CHUNK_BYTES` (bytes, read once per process) or
+/// [`DEFAULT_MAX_DOCUMENT_BYTES`] (1 GiB). A chunk's own
+/// `:datacamp/uncompressed-bytes` tightens it.
+pub(crate) fn max_chunk_bytes() -> u64 {
+    static MAX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var(MAX_CHUNK_BYTES_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES)
+    })
+}
+
+/// What decoding a chunk may cost, from its manifest entry: no more
+/// inflated bytes than `:datacamp/uncompressed-bytes` (capped by
+/// [`max_chunk_bytes`]), no more datoms than `:chunk/datom-count`. Either
+/// is checked while the chunk streams, so a decompression bomb fails
+/// before its memory is spent.
+pub(crate) fn chunk_limits(chunk: &ChunkInfo) -> ChunkLimits {
+    let cap = max_chunk_bytes();
+    ChunkLimits::default()
+        .max_document_bytes(chunk.uncompressed_bytes.map_or(cap, |n| n.min(cap)))
+        .max_datoms(chunk.datom_count)
+}
+
+/// Opens a stored chunk for decoding within its [`chunk_limits`], checking
+/// the document's `:chunk/id` against the manifest's.
 pub(crate) fn open_chunk<R: Read>(
     input: R,
     compression: Compression,
     chunk: &ChunkInfo,
     key: &str,
 ) -> Result<ChunkReader<Decompressor<R>>> {
-    let reader = ChunkReader::new(compress::decompress_reader(input, compression))
-        .map_err(|source| chunk_error(chunk, key, source))?;
+    let reader = ChunkReader::with_limits(
+        compress::decompress_reader(input, compression),
+        ReadOptions::default(),
+        chunk_limits(chunk),
+    )
+    .map_err(|source| chunk_error(chunk, key, source))?;
     match reader.header().chunk_id {
         Some(found) if found != chunk.id => Err(Error::ChunkIdMismatch {
             key: key.to_owned(),
@@ -252,7 +287,8 @@ pub(crate) fn chunk_error(chunk: &ChunkInfo, key: &str, source: CodecError) -> E
     }
 }
 
-/// Decodes every datom of a stored chunk; returns how many it holds.
+/// Decodes every datom of a stored chunk within its [`chunk_limits`];
+/// returns how many it holds.
 pub(crate) fn count_datoms(
     bytes: &[u8],
     compression: Compression,

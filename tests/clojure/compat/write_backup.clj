@@ -27,8 +27,8 @@
 ;;                 before that key was added
 ;;   --nil-in-tuple
 ;;                 one tuple holds nil, as Datahike allows ([7 nil] in
-;;                 :item/pair of the first edge entity): a value Datacamp
-;;                 cannot hold, for the test of that limitation
+;;                 :item/pair of the first edge entity), which Datacamp
+;;                 restores since issue 11 item 13
 ;;   --expected F  where to write the dump (default OUT-DIR/expected-datoms.edn)
 ;;
 ;; Prints "key value" lines: backup-id, backup-dir, datoms, chunks,

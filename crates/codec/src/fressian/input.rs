@@ -23,6 +23,10 @@ pub(crate) struct Input<R> {
     adler_from: usize,
     /// Stream offset where the current footer segment began.
     segment_start: u64,
+    /// The most bytes the stream may hold (`ReadOptions::max_input_bytes`):
+    /// reading past it is an error, and so is a length prefix that points
+    /// past it, before anything is allocated for it.
+    limit: u64,
 }
 
 impl<R> std::fmt::Debug for Input<R> {
@@ -35,7 +39,7 @@ impl<R> std::fmt::Debug for Input<R> {
 }
 
 impl<R: Read> Input<R> {
-    pub(crate) fn new(inner: R, checksum: bool) -> Input<R> {
+    pub(crate) fn new(inner: R, checksum: bool, limit: u64) -> Input<R> {
         Input {
             inner,
             buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
@@ -46,6 +50,36 @@ impl<R: Read> Input<R> {
             adler: checksum.then(simd_adler32::Adler32::new),
             adler_from: 0,
             segment_start: 0,
+            limit,
+        }
+    }
+
+    /// Bytes the stream may still hold after the next unread byte's
+    /// offset, by [`ReadOptions::max_input_bytes`](super::ReadOptions).
+    #[inline]
+    pub(crate) fn remaining_allowed(&self) -> u64 {
+        self.limit.saturating_sub(self.offset())
+    }
+
+    /// Fails unless `n` more bytes fit within the stream's limit: a length
+    /// prefix is a claim, checked before any memory is set aside for it.
+    #[inline]
+    pub(crate) fn check_length(&self, n: usize, expected: &'static str) -> Result<()> {
+        if n as u64 > self.remaining_allowed() {
+            return Err(self.too_long(format!(
+                "{expected} claims {n} bytes, but only {} of the stream's limit of {} bytes remain (ReadOptions::max_input_bytes)",
+                self.remaining_allowed(),
+                self.limit
+            )));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn too_long(&self, reason: String) -> CodecError {
+        CodecError::Limit {
+            offset: self.offset(),
+            reason,
         }
     }
 
@@ -114,6 +148,7 @@ impl<R: Read> Input<R> {
     #[inline]
     pub(crate) fn take(&mut self, n: usize, expected: &'static str) -> Result<Option<&[u8]>> {
         if self.available() < n {
+            self.check_length(n, expected)?;
             if n > BUF_SIZE {
                 return Ok(None);
             }
@@ -161,6 +196,7 @@ impl<R: Read> Input<R> {
         dst: &mut Vec<u8>,
         expected: &'static str,
     ) -> Result<()> {
+        self.check_length(n, expected)?;
         while n > 0 {
             if self.pos == self.end {
                 self.fill(1, expected)?;
@@ -208,12 +244,29 @@ impl<R: Read> Input<R> {
             self.adler_from = 0;
         }
         while self.end < n {
-            match self.inner.read(&mut self.buf[self.end..]) {
+            // Read at most one byte beyond the limit: enough to know it
+            // was exceeded, and a decompression bomb is never inflated
+            // further than that.
+            let allowed = self
+                .limit
+                .saturating_add(1)
+                .saturating_sub(self.base + self.end as u64);
+            let room =
+                (self.buf.len() - self.end).min(usize::try_from(allowed).unwrap_or(usize::MAX));
+            if room == 0 {
+                return Err(self.over_limit());
+            }
+            match self.inner.read(&mut self.buf[self.end..self.end + room]) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
                 }
-                Ok(k) => self.end += k,
+                Ok(k) => {
+                    self.end += k;
+                    if self.base + self.end as u64 > self.limit {
+                        return Err(self.over_limit());
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     let at = self.base + self.end as u64;
@@ -225,6 +278,17 @@ impl<R: Read> Input<R> {
             }
         }
         Ok(true)
+    }
+
+    #[cold]
+    fn over_limit(&self) -> CodecError {
+        CodecError::Limit {
+            offset: self.limit,
+            reason: format!(
+                "the input is longer than its limit of {} bytes (ReadOptions::max_input_bytes)",
+                self.limit
+            ),
+        }
     }
 
     /// Whether footers are checked against a running checksum.

@@ -14,6 +14,9 @@ use crate::error::{CodecError, Result};
 /// that they grow as elements actually arrive.
 const PREALLOC_LIMIT: usize = 1024;
 
+/// The string buffer is kept between strings up to this capacity.
+const SCRATCH_KEEP: usize = 1 << 20;
+
 /// Limits and policies of a [`Reader`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -32,6 +35,11 @@ pub struct ReadOptions {
     /// 16 MiB). Stops a few kilobytes of references from expanding into
     /// gigabytes.
     pub cache_expansion_allowance: u64,
+    /// The most bytes of input accepted (default: no limit). Reading past
+    /// it is [`CodecError::Limit`], and so is a string or byte-array length
+    /// that points past it, before anything is allocated for it. For a
+    /// gzip'd document this bounds how far it is inflated.
+    pub max_input_bytes: u64,
 }
 
 impl Default for ReadOptions {
@@ -41,6 +49,7 @@ impl Default for ReadOptions {
             validate_checksum: true,
             lone_surrogates: LoneSurrogates::Reject,
             cache_expansion_allowance: 16 << 20,
+            max_input_bytes: u64::MAX,
         }
     }
 }
@@ -59,6 +68,11 @@ impl ReadOptions {
     /// Sets [`ReadOptions::lone_surrogates`].
     pub fn lone_surrogates(mut self, policy: LoneSurrogates) -> ReadOptions {
         self.lone_surrogates = policy;
+        self
+    }
+    /// Sets [`ReadOptions::max_input_bytes`].
+    pub fn max_input_bytes(mut self, bytes: u64) -> ReadOptions {
+        self.max_input_bytes = bytes;
         self
     }
     /// Sets [`ReadOptions::cache_expansion_allowance`].
@@ -185,6 +199,9 @@ pub struct Reader<R> {
     expanded: u64,
     generation: u64,
     scratch: Vec<u8>,
+    /// Most elements of any one list or array built as a tree (set by the
+    /// chunk reader from the datom count it expects; no limit otherwise).
+    max_list_len: u64,
 }
 
 impl<R: Read> Reader<R> {
@@ -196,13 +213,14 @@ impl<R: Read> Reader<R> {
     /// A reader with the given options.
     pub fn with_options(input: R, opts: ReadOptions) -> Reader<R> {
         Reader {
-            input: Input::new(input, opts.validate_checksum),
+            input: Input::new(input, opts.validate_checksum, opts.max_input_bytes),
             priority: Vec::new(),
             structs: Vec::new(),
             opts,
             expanded: 0,
             generation: 0,
             scratch: Vec::new(),
+            max_list_len: u64::MAX,
         }
     }
 
@@ -611,7 +629,7 @@ impl<R: Read> Reader<R> {
                     code = next;
                 }
                 let result = strings::decode(&bytes, offset, policy).map(|s| f(&s));
-                self.scratch = bytes;
+                self.keep_scratch(bytes);
                 return result.map(Some);
             }
             _ => return Ok(None),
@@ -625,8 +643,17 @@ impl<R: Read> Reader<R> {
         bytes.clear();
         self.input.read_into(len, &mut bytes, E)?;
         let result = strings::decode(&bytes, start, policy).map(|s| f(&s));
-        self.scratch = bytes;
+        self.keep_scratch(bytes);
         result.map(Some)
+    }
+
+    /// Keeps a string buffer for the next long string, unless one huge
+    /// string made it large: that memory goes back rather than staying
+    /// with the reader for the rest of the document.
+    fn keep_scratch(&mut self, bytes: Vec<u8>) {
+        if bytes.capacity() <= SCRATCH_KEEP {
+            self.scratch = bytes;
+        }
     }
 
     /// The length of a list whose code was just read; `None` if the code
@@ -635,7 +662,12 @@ impl<R: Read> Reader<R> {
     pub(crate) fn list_len(&mut self, code: u8, depth: u32) -> Result<Option<ListLen>> {
         Ok(Some(match code {
             0xE4..=0xEB => ListLen::Counted(u64::from(code - codes::LIST_PACKED_LENGTH_START)),
-            codes::LIST => ListLen::Counted(self.read_count(depth + 1, "list length")?),
+            codes::LIST => {
+                let n = self.read_count(depth + 1, "list length")?;
+                // Every element takes at least a byte.
+                self.input.check_length(n as usize, "a list length")?;
+                ListLen::Counted(n)
+            }
             codes::BEGIN_CLOSED_LIST => ListLen::Closed,
             codes::BEGIN_OPEN_LIST => ListLen::Open,
             _ => return Ok(None),
@@ -669,9 +701,32 @@ impl<R: Read> Reader<R> {
             _ => Vec::new(),
         };
         while let Some((code, offset)) = self.list_next(&mut len)? {
+            self.check_list_len(items.len(), offset)?;
             items.push(self.read_code(code, offset, depth + 1)?);
         }
         Ok(items)
+    }
+
+    #[cfg(feature = "datom")]
+    /// Limits the elements of every list and array built as a tree.
+    pub(crate) fn set_max_list_len(&mut self, n: u64) {
+        self.max_list_len = n;
+    }
+
+    /// Fails if a list that already holds `len` elements may not take one
+    /// more.
+    #[inline]
+    fn check_list_len(&self, len: usize, offset: u64) -> Result<()> {
+        if len as u64 >= self.max_list_len {
+            return Err(CodecError::Limit {
+                offset,
+                reason: format!(
+                    "a list or array with more than {} elements where no more can be expected",
+                    self.max_list_len
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Reads a value that must be a list (the body of maps and sets).
@@ -881,8 +936,11 @@ impl<R: Read> Reader<R> {
         mut elem: impl FnMut(&mut Self) -> Result<T>,
     ) -> Result<Vec<T>> {
         let n = self.read_count(depth, what)?;
+        // Every element takes at least a byte.
+        self.input.check_length(n as usize, what)?;
         let mut out = Vec::with_capacity((n as usize).min(PREALLOC_LIMIT));
         for _ in 0..n {
+            self.check_list_len(out.len(), self.input.offset())?;
             out.push(elem(self)?);
         }
         Ok(out)

@@ -29,7 +29,7 @@ pub fn value_from_form(text: &str, form: &Form) -> Result<Value, EdnError> {
         FormKind::Vector(items) | FormKind::List(items) => Value::Tuple(
             items
                 .iter()
-                .map(|item| value_from_form(text, item))
+                .map(|item| tuple_element_from_form(text, item))
                 .collect::<Result<Vec<_>, _>>()?
                 .into(),
         ),
@@ -42,6 +42,15 @@ pub fn value_from_form(text: &str, form: &Form) -> Result<Value, EdnError> {
             )));
         }
     })
+}
+
+/// An element of a tuple: a datom value or `nil` (a composite tuple's
+/// missing component).
+fn tuple_element_from_form(text: &str, form: &Form) -> Result<Value, EdnError> {
+    match form.kind {
+        FormKind::Nil => Ok(Value::Nil),
+        _ => value_from_form(text, form),
+    }
 }
 
 fn tagged_value(text: &str, tag_start: usize, tag: &str, inner: &Form) -> Result<Value, EdnError> {
@@ -380,7 +389,12 @@ impl Statement<'_> {
                 TxValue::List(
                     items
                         .iter()
-                        .map(|item| self.tx_value(item))
+                        .map(|item| match item.kind {
+                            // A tuple's missing component; nil is refused
+                            // anywhere else (no value type accepts it).
+                            FormKind::Nil => Ok(TxValue::Scalar(Value::Nil)),
+                            _ => self.tx_value(item),
+                        })
                         .collect::<Result<_, _>>()?,
                 )
             }
