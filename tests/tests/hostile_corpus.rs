@@ -573,7 +573,7 @@ async fn real_chunk(dir: &Path, marker_len: usize) -> (Vec<u8>, String) {
         .unwrap();
     let gz = store.get(&key).await.unwrap();
     (
-        compress::decompress(&gz, Compression::default()).unwrap(),
+        compress::decompress(&gz, Compression::default(), u64::MAX).unwrap(),
         result.backup_id,
     )
 }
@@ -585,8 +585,12 @@ async fn real_chunk(dir: &Path, marker_len: usize) -> (Vec<u8>, String) {
 async fn plant_bomb(store: &datacamp::storage::BackupStore, backup_id: &str) -> Vec<u8> {
     let layout = store.layout();
     let key = layout.chunk("default-db", backup_id, 0).unwrap();
-    let plain =
-        compress::decompress(&store.get(&key).await.unwrap(), Compression::default()).unwrap();
+    let plain = compress::decompress(
+        &store.get(&key).await.unwrap(),
+        Compression::default(),
+        u64::MAX,
+    )
+    .unwrap();
     // The marker is written as STRING_CHUNK pieces (code 0xE2, a packed
     // 3-byte length, the bytes) and a final STRING piece: find the first
     // piece (its header is the 4 bytes before the first Q) and where the
