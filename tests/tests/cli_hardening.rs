@@ -388,3 +388,49 @@ fn passwords_in_target_and_endpoint_urls_are_never_echoed() {
     assert_ne!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains("hunter2secret"), "{}", run.stderr);
 }
+
+/// `list` names a backup whose metadata cannot be read and goes on with
+/// the others; `cleanup` says which folders it left alone and why
+/// (issue 11 items 1 and 9, as the command line shows them).
+#[test]
+fn list_and_cleanup_show_unreadable_backups_and_folders_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (to, id, _) = backup(dir.path(), 2_000, "64KiB");
+    let db_dir = Path::new(&to).join("default-db");
+    let broken = db_dir.join("20250101-000000-abcdef");
+    std::fs::create_dir_all(&broken).unwrap();
+    let deep = format!(
+        "{{:_comment {}1{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    std::fs::write(broken.join("manifest.edn"), deep).unwrap();
+    std::fs::create_dir_all(db_dir.join("randomdir")).unwrap();
+    std::fs::write(db_dir.join("randomdir").join("keep.txt"), "mine").unwrap();
+
+    let list = datacamp(&["list", "--from", &to]).expect_code(0);
+    assert!(list.stdout.contains(&id), "{}", list.stdout);
+    assert!(list.stdout.contains("unreadable"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("20250101-000000-abcdef: ") && list.stdout.contains("nest"),
+        "{}",
+        list.stdout
+    );
+    let json = datacamp(&["list", "--from", &to, "--json"])
+        .expect_code(0)
+        .json();
+    let rows = json["backups"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{json}");
+    assert!(rows.iter().any(|r| r["problem"].is_string()), "{json}");
+
+    let cleanup = datacamp(&["cleanup", "--from", &to, "--older-than-hours", "0"]).expect_code(0);
+    assert!(
+        cleanup.stdout.contains("left alone randomdir"),
+        "{}",
+        cleanup.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(db_dir.join("randomdir").join("keep.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -208,6 +208,8 @@ fn backup_family_json_keys_are_unchanged() {
         "problems",
         "success",
         "total_bytes",
+        // Added by issue 11 (item 15): oddities that do not stop a restore.
+        "warnings",
     ];
     let v = json_of(&["verify", "--from", &to, "--backup-id", &id, "--deep"], 0);
     assert_keys("verify --deep", &v, &verify_keys);
@@ -302,6 +304,8 @@ fn backup_family_json_keys_are_unchanged() {
             "removed[].age_hours",
             "removed[].backup_id",
             "removed[].objects",
+            // Added by issue 11 (item 1): folders that are not backups.
+            "skipped",
         ],
     );
     assert_eq!(c["removed"].as_array().unwrap().len(), 1, "{c}");

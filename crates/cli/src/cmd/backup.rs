@@ -127,8 +127,10 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
                 &conn, &store, id, &opts, &given,
             ))
             .map_err(CliError::op(format!(
-                "cannot resume backup {id} of {} to {}",
-                args.db, args.to
+                "cannot resume backup {} of {} to {}",
+                datacamp::manifest::short_id(id),
+                args.db,
+                args.to
             )))?,
         None => rt
             .block_on(datacamp::backup(&conn, &store, &opts))

@@ -34,6 +34,15 @@ struct CleanupView<'a> {
     dry_run: bool,
     removed: Vec<RemovedView<'a>>,
     kept_recent: &'a [String],
+    /// Folders left alone because they are not recognisably backups.
+    skipped: Vec<SkippedView<'a>>,
+}
+
+/// A folder `cleanup` left alone, and why.
+#[derive(Serialize)]
+struct SkippedView<'a> {
+    name: &'a str,
+    reason: &'a str,
 }
 
 /// One removed backup of `cleanup --json`.
@@ -58,6 +67,14 @@ impl<'a> From<&'a datacamp::CleanupResult> for CleanupView<'a> {
                 })
                 .collect(),
             kept_recent: &r.kept_recent,
+            skipped: r
+                .skipped
+                .iter()
+                .map(|f| SkippedView {
+                    name: &f.name,
+                    reason: &f.reason,
+                })
+                .collect(),
         }
     }
 }
@@ -97,6 +114,9 @@ pub fn run(args: CleanupArgs, out: &Output) -> Result<(), CliError> {
         }
         if s.is_empty() {
             s.push_str("no incomplete backups\n");
+        }
+        for f in &result.skipped {
+            s.push_str(&format!("left alone {}: {}\n", f.name, f.reason));
         }
         s
     })

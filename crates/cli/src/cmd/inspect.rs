@@ -77,7 +77,8 @@ pub fn run(args: InspectArgs, out: &Output) -> Result<(), CliError> {
             which,
         ))
         .map_err(CliError::op(format!(
-            "cannot inspect backup {backup_id} in {from}"
+            "cannot inspect backup {} in {from}",
+            datacamp::manifest::short_id(&backup_id)
         )))?;
     let view = DocumentView {
         backup_id: &backup_id,

@@ -40,6 +40,10 @@ struct BackupRow<'a> {
     datom_count: Option<u64>,
     size_bytes: Option<u64>,
     chunk_count: Option<u64>,
+    /// Why its metadata could not be read or does not add up (absent when
+    /// it reads well).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<&'a str>,
 }
 
 impl<'a> From<&'a datacamp::BackupSummary> for BackupRow<'a> {
@@ -53,6 +57,7 @@ impl<'a> From<&'a datacamp::BackupSummary> for BackupRow<'a> {
             datom_count: b.datom_count,
             size_bytes: b.size_bytes,
             chunk_count: b.chunk_count,
+            problem: b.problem.as_deref(),
         }
     }
 }
@@ -85,6 +90,8 @@ fn table(backups: &[datacamp::BackupSummary], database_id: &str, from: &str) -> 
     for b in backups {
         let state = if b.completed {
             "complete"
+        } else if b.problem.is_some() {
+            "unreadable"
         } else if b.in_progress {
             "in progress"
         } else {
@@ -101,6 +108,12 @@ fn table(backups: &[datacamp::BackupSummary], database_id: &str, from: &str) -> 
             b.datom_count.map_or("-".into(), |n| n.to_string()),
             b.size_bytes.map_or("-".into(), human_bytes),
         ));
+    }
+    // Problems after the table, so its columns stay aligned.
+    for b in backups {
+        if let Some(problem) = &b.problem {
+            s.push_str(&format!("{}: {problem}\n", b.backup_id));
+        }
     }
     s
 }

@@ -83,7 +83,8 @@ pub fn run(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         ))
         .map_err(CliError::op(format!(
             "restore of backup {} into {} failed",
-            args.backup_id, args.db
+            datacamp::manifest::short_id(&args.backup_id),
+            args.db
         )))?;
     bar.finish_and_clear();
     out.result(&RestoreView::from(&result), || {

@@ -44,6 +44,9 @@ struct VerifyView<'a> {
     missing_chunks: &'a [u64],
     bad_chunks: Vec<BadChunkView<'a>>,
     problems: &'a [String],
+    /// What is odd but does not stop a restore (a manifest whose ids
+    /// differ from its folder's).
+    warnings: &'a [String],
     datoms_checked: Option<u64>,
     total_bytes: u64,
 }
@@ -77,6 +80,7 @@ impl<'a> From<&'a datacamp::VerifyResult> for VerifyView<'a> {
                 })
                 .collect(),
             problems: &r.problems,
+            warnings: &r.warnings,
             datoms_checked: r.datoms_checked,
             total_bytes: r.total_bytes,
         }
@@ -96,11 +100,15 @@ pub fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
         .block_on(datacamp::verify(&store, &args.backup_id, &opts))
         .map_err(CliError::op(format!(
             "cannot verify backup {} in {}",
-            args.backup_id, args.from.from
+            datacamp::manifest::short_id(&args.backup_id),
+            args.from.from
         )))?;
     bar.finish_and_clear();
     out.result(&VerifyView::from(&result), || {
         let mut s = String::new();
+        for warning in &result.warnings {
+            s.push_str(&format!("warning: {warning}\n"));
+        }
         if result.success {
             s.push_str(&format!(
                 "backup {} is good: complete, {} chunks present{}\n",
