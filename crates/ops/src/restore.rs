@@ -18,7 +18,7 @@ use bytes::Bytes;
 use datacamp_codec::chunk::ChunkReader;
 use datacamp_codec::compress::{Compression, Decompressor};
 use datacamp_datom::{Component, Connection, Datom, Index, TX0};
-use datacamp_manifest::ChunkInfo;
+use datacamp_manifest::{ChunkInfo, Manifest};
 use datacamp_storage::{BackupStore, Key};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -135,6 +135,50 @@ where
     C: Connection + Clone + 'static,
 {
     let clock = Instant::now();
+    let plan = preflight(conn, store, backup_id, opts).await?;
+    emit(
+        &opts.progress,
+        ProgressEvent::Started {
+            operation: "restore",
+            backup_id: backup_id.to_owned(),
+            total_datoms: Some(plan.manifest.datom_count),
+            total_chunks: Some(plan.manifest.chunk_count),
+        },
+    );
+    let tally = stream_into(conn, store, &plan, opts).await?;
+    finish(conn, backup_id, opts, &plan, &tally, clock)
+}
+
+/// What the guards established before the target is touched.
+struct Plan {
+    manifest: Manifest,
+    /// The key of each manifest chunk, in manifest order.
+    keys: Vec<Key>,
+    /// Datoms the target held before the load (its bootstrap transaction).
+    before_total: u64,
+}
+
+/// What the stream delivered to the load.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    /// Datoms handed to the load.
+    loaded: u64,
+    /// Datoms of Datahike's bootstrap transaction not loaded.
+    skipped: u64,
+    /// Stored bytes read.
+    bytes: u64,
+    /// Chunks read.
+    chunks: u64,
+}
+
+/// The guards: options, manifest complete and understood, every chunk
+/// present (and, where cheap, every checksum right), target empty.
+async fn preflight<C: Connection>(
+    conn: &C,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<Plan> {
     if opts.parallel == 0 || opts.parallel > 64 {
         return Err(Error::InvalidOption {
             option: "parallel",
@@ -142,13 +186,35 @@ where
         });
     }
     let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
-    let compression = manifest_compression(&manifest);
+    let keys = present_chunk_keys(store, &manifest, backup_id, opts).await?;
+    if opts.check_all_first.unwrap_or(!store.is_s3()) {
+        check_checksums(store, &manifest, &keys, opts.parallel).await?;
+    }
+    let (before_total, non_bootstrap) = user_datoms(conn)?;
+    if non_bootstrap > 0 {
+        return Err(Error::TargetNotEmpty {
+            url: conn.url(),
+            datoms: non_bootstrap,
+        });
+    }
+    Ok(Plan {
+        manifest,
+        keys,
+        before_total,
+    })
+}
 
-    // Every chunk must be present before the target is touched.
+/// The keys of the manifest's chunks; every one must exist.
+async fn present_chunk_keys(
+    store: &BackupStore,
+    manifest: &Manifest,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<Vec<Key>> {
     let keys: Vec<Key> = manifest
         .chunks
         .iter()
-        .map(|c| chunk_key(store, &manifest, c))
+        .map(|c| chunk_key(store, manifest, c))
         .collect::<Result<_>>()?;
     let present: std::collections::HashSet<String> = store
         .list_backup_objects(&opts.database_id, backup_id)
@@ -169,133 +235,148 @@ where
             chunk_ids: missing,
         });
     }
-    if opts.check_all_first.unwrap_or(!store.is_s3()) {
-        // The futures are made before they become a stream: a closure
-        // inside the stream type would make this whole future not provably
-        // `Send` (rustc's higher-ranked lifetime limits), and callers
-        // spawn it.
-        let fetches: Vec<_> = manifest
-            .chunks
-            .iter()
-            .zip(&keys)
-            .map(|(c, k)| fetch_checked(store, k, c))
-            .collect();
-        let mut checks = futures::stream::iter(fetches).buffered(opts.parallel);
-        while let Some(checked) = checks.next().await {
-            checked?;
-        }
+    Ok(keys)
+}
+
+/// Reads every chunk once and checks its SHA-256.
+async fn check_checksums(
+    store: &BackupStore,
+    manifest: &Manifest,
+    keys: &[Key],
+    parallel: usize,
+) -> Result<()> {
+    // The futures are made before they become a stream: a closure inside
+    // the stream type would make this whole future not provably `Send`
+    // (rustc's higher-ranked lifetime limits), and callers spawn it.
+    let fetches: Vec<_> = manifest
+        .chunks
+        .iter()
+        .zip(keys)
+        .map(|(c, k)| fetch_checked(store, k, c))
+        .collect();
+    let mut checks = futures::stream::iter(fetches).buffered(parallel);
+    while let Some(checked) = checks.next().await {
+        checked?;
     }
+    Ok(())
+}
 
-    let (before_total, non_bootstrap) = user_datoms(conn)?;
-    if non_bootstrap > 0 {
-        return Err(Error::TargetNotEmpty {
-            url: conn.url(),
-            datoms: non_bootstrap,
-        });
-    }
-
-    emit(
-        &opts.progress,
-        ProgressEvent::Started {
-            operation: "restore",
-            backup_id: backup_id.to_owned(),
-            total_datoms: Some(manifest.datom_count),
-            total_chunks: Some(manifest.chunk_count),
-        },
-    );
-
-    // Fetch ahead on the async side; decode and load on a blocking thread.
+/// Streams every chunk into one `Connection::load`: fetched ahead on the
+/// async side, decoded and loaded on a blocking thread.
+async fn stream_into<C>(
+    conn: &C,
+    store: &BackupStore,
+    plan: &Plan,
+    opts: &RestoreOptions,
+) -> Result<Tally>
+where
+    C: Connection + Clone + 'static,
+{
     let (sender, receiver) = mpsc::channel::<Result<FetchedChunk>>(opts.parallel);
-    let fetcher = {
-        let store = store.clone();
-        let chunks: Vec<(ChunkInfo, Key)> = manifest.chunks.iter().cloned().zip(keys).collect();
-        let parallel = opts.parallel;
-        tokio::spawn(async move {
-            let mut fetched = futures::stream::iter(chunks)
-                .map(|(info, key)| {
-                    let store = store.clone();
-                    async move {
-                        let bytes = fetch_checked(&store, &key, &info).await?;
-                        Ok(FetchedChunk {
-                            info,
-                            key: key.as_str().to_owned(),
-                            bytes,
-                        })
-                    }
-                })
-                .buffered(parallel);
-            while let Some(chunk) = fetched.next().await {
-                let failed = chunk.is_err();
-                if sender.send(chunk).await.is_err() || failed {
-                    break;
-                }
-            }
-        })
-    };
-
+    let chunks: Vec<(ChunkInfo, Key)> = plan
+        .manifest
+        .chunks
+        .iter()
+        .cloned()
+        .zip(plan.keys.iter().cloned())
+        .collect();
+    let fetcher = spawn_fetcher(store.clone(), chunks, opts.parallel, sender);
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let stream = RestoreStream {
         receiver,
         current: None,
-        compression,
-        manifest_total: manifest.datom_count,
-        source_total: manifest.datacamp.source_datom_count,
-        loaded: 0,
-        skipped: 0,
-        bytes: 0,
-        chunks: 0,
+        compression: manifest_compression(&plan.manifest),
+        manifest_total: plan.manifest.datom_count,
+        source_total: plan.manifest.datacamp.source_datom_count,
+        tally: Tally::default(),
         failure: failure.clone(),
         progress: opts.progress.clone(),
         finished: false,
     };
     let loader = conn.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
+    let (report, tally) = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
         let report = loader.load(&mut stream);
-        (
-            report,
-            stream.loaded,
-            stream.skipped,
-            stream.bytes,
-            stream.chunks,
-        )
+        (report, stream.tally)
     })
     .await?;
     fetcher.abort();
-    let (report, loaded, skipped, bytes, chunks) = loaded;
     if let Err(db_error) = report {
         let ours = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
         return Err(ours.unwrap_or(Error::Database(db_error)));
     }
+    Ok(tally)
+}
 
+/// Fetches the chunks in order, `parallel` ahead, checking each checksum;
+/// stops at the first failure (which it forwards) or when the receiver
+/// goes away.
+fn spawn_fetcher(
+    store: BackupStore,
+    chunks: Vec<(ChunkInfo, Key)>,
+    parallel: usize,
+    sender: mpsc::Sender<Result<FetchedChunk>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut fetched = futures::stream::iter(chunks)
+            .map(|(info, key)| {
+                let store = store.clone();
+                async move {
+                    let bytes = fetch_checked(&store, &key, &info).await?;
+                    Ok(FetchedChunk {
+                        info,
+                        key: key.as_str().to_owned(),
+                        bytes,
+                    })
+                }
+            })
+            .buffered(parallel);
+        while let Some(chunk) = fetched.next().await {
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    })
+}
+
+/// Checks the database holds exactly what was loaded and reports.
+fn finish<C: Connection>(
+    conn: &C,
+    backup_id: &str,
+    opts: &RestoreOptions,
+    plan: &Plan,
+    tally: &Tally,
+    clock: Instant,
+) -> Result<RestoreResult> {
     // Independent check: the database now holds exactly what was loaded.
     let after = conn.db()?;
     let after_total = after.datom_count();
-    if after_total != before_total + loaded {
+    if after_total != plan.before_total + tally.loaded {
         return Err(Error::CountMismatch {
             what: format!("restored database {}", conn.url()),
-            expected: before_total + loaded,
+            expected: plan.before_total + tally.loaded,
             actual: after_total,
         });
     }
     emit(
         &opts.progress,
         ProgressEvent::Completed {
-            datoms: loaded,
-            chunks,
-            bytes,
+            datoms: tally.loaded,
+            chunks: tally.chunks,
+            bytes: tally.bytes,
         },
     );
     Ok(RestoreResult {
         success: true,
         backup_id: backup_id.to_owned(),
         database_id: opts.database_id.clone(),
-        datom_count: loaded,
-        bootstrap_datoms_skipped: skipped,
-        chunk_count: chunks,
+        datom_count: tally.loaded,
+        bootstrap_datoms_skipped: tally.skipped,
+        chunk_count: tally.chunks,
         max_eid: after.max_eid(),
         max_tx: after.basis_tx(),
-        total_bytes: bytes,
+        total_bytes: tally.bytes,
         duration_secs: clock.elapsed().as_secs_f64(),
         database_url: conn.url(),
     })
@@ -344,10 +425,7 @@ struct RestoreStream {
     compression: Compression,
     manifest_total: u64,
     source_total: Option<u64>,
-    loaded: u64,
-    skipped: u64,
-    bytes: u64,
-    chunks: u64,
+    tally: Tally,
     failure: Arc<Mutex<Option<Error>>>,
     progress: Option<ProgressFn>,
     finished: bool,
@@ -362,7 +440,7 @@ impl RestoreStream {
     }
 
     fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
-        self.bytes += chunk.bytes.len() as u64;
+        self.tally.bytes += chunk.bytes.len() as u64;
         let reader = open_chunk(
             Cursor::new(chunk.bytes),
             self.compression,
@@ -374,7 +452,7 @@ impl RestoreStream {
     }
 
     fn finish(&mut self) -> Result<()> {
-        let seen = self.loaded + self.skipped;
+        let seen = self.tally.loaded + self.tally.skipped;
         if seen != self.manifest_total {
             return Err(Error::CountMismatch {
                 what: "backup total (:stats/datom-count)".into(),
@@ -406,15 +484,15 @@ impl Iterator for RestoreStream {
                     Ok(Some(datom)) => {
                         *count += 1;
                         if datom.tx == TX0 {
-                            self.skipped += 1;
+                            self.tally.skipped += 1;
                             continue;
                         }
-                        self.loaded += 1;
-                        if self.loaded.is_multiple_of(1_000_000) {
+                        self.tally.loaded += 1;
+                        if self.tally.loaded.is_multiple_of(1_000_000) {
                             emit(
                                 &self.progress,
                                 ProgressEvent::Transacting {
-                                    datoms: self.loaded,
+                                    datoms: self.tally.loaded,
                                 },
                             );
                         }
@@ -430,7 +508,7 @@ impl Iterator for RestoreStream {
                                 actual: count,
                             });
                         }
-                        self.chunks += 1;
+                        self.tally.chunks += 1;
                         emit(
                             &self.progress,
                             ProgressEvent::ChunkRead {
