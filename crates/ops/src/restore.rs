@@ -30,6 +30,10 @@ use crate::read::{
 };
 use crate::DEFAULT_DATABASE_ID;
 
+mod bootstrap;
+
+use bootstrap::Bootstrap;
+
 /// How to run a restore.
 #[derive(Clone)]
 pub struct RestoreOptions {
@@ -169,6 +173,8 @@ struct Tally {
     bytes: u64,
     /// Chunks read.
     chunks: u64,
+    /// The backup's own bootstrap `:db/txInstant` replaced the target's.
+    replaced_bootstrap: bool,
 }
 
 /// The guards: options, manifest complete and understood, every chunk
@@ -289,23 +295,29 @@ where
         manifest_total: plan.manifest.datom_count,
         source_total: plan.manifest.datacamp.source_datom_count,
         tally: Tally::default(),
+        bootstrap: Vec::new(),
+        tail: Vec::new(),
+        spans: Vec::new(),
         failure: failure.clone(),
         progress: opts.progress.clone(),
         finished: false,
     };
     let loader = conn.clone();
-    let (report, tally) = tokio::task::spawn_blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
-        let report = loader.load(&mut stream);
-        (report, stream.tally)
+        match loader.load(&mut stream) {
+            Ok(_) => Ok(stream.tally),
+            Err(db_error) => Err(load_error(db_error, &stream)),
+        }
     })
     .await?;
     fetcher.abort();
-    if let Err(db_error) = report {
+    outcome.map_err(|e| {
+        // A failure of the stream itself is the real cause; the load only
+        // reports that its input ended with an error.
         let ours = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-        return Err(ours.unwrap_or(Error::Database(db_error)));
-    }
-    Ok(tally)
+        ours.unwrap_or(e)
+    })
 }
 
 /// Fetches the chunks in order, `parallel` ahead, checking each checksum;
@@ -352,10 +364,17 @@ fn finish<C: Connection>(
     // Independent check: the database now holds exactly what was loaded.
     let after = conn.db()?;
     let after_total = after.datom_count();
-    if after_total != plan.before_total + tally.loaded {
+    // The target held only its bootstrap transaction, which the backup's
+    // own replaced when it had one.
+    let kept = if tally.replaced_bootstrap {
+        0
+    } else {
+        plan.before_total
+    };
+    if after_total != kept + tally.loaded {
         return Err(Error::CountMismatch {
             what: format!("restored database {}", conn.url()),
-            expected: plan.before_total + tally.loaded,
+            expected: kept + tally.loaded,
             actual: after_total,
         });
     }
@@ -417,18 +436,55 @@ struct FetchedChunk {
 
 type ChunkDecoder = ChunkReader<Decompressor<Cursor<Bytes>>>;
 
+/// The chunk being decoded.
+struct Current {
+    info: ChunkInfo,
+    key: String,
+    reader: ChunkDecoder,
+    /// Datoms decoded from it so far.
+    count: u64,
+    /// The smallest and largest entity id it held so far.
+    entities: Option<(i64, i64)>,
+}
+
+/// The entity ids one chunk held, to name the chunk in an error the load
+/// reports after the stream (one entry per chunk).
+struct Span {
+    chunk_id: u64,
+    key: String,
+    min_e: i64,
+    max_e: i64,
+}
+
+/// The most chunks an error names for one entity.
+const CHUNKS_NAMED: usize = 3;
+
 /// The datoms of every chunk, in order, checked as they go; an `Err` item
-/// aborts the load (the real error is left in `failure`).
+/// aborts the load (the real error is left in `failure`). Datoms of the
+/// bootstrap transaction are held back and sorted out at the end
+/// ([`bootstrap::classify`]).
 struct RestoreStream {
     receiver: mpsc::Receiver<Result<FetchedChunk>>,
-    current: Option<(ChunkInfo, String, ChunkDecoder, u64)>,
+    current: Option<Current>,
     compression: Compression,
     manifest_total: u64,
     source_total: Option<u64>,
     tally: Tally,
+    /// Datoms of tx `TX0`, until the stream ends.
+    bootstrap: Vec<bootstrap::Held>,
+    /// What the stream still hands out after the last chunk.
+    tail: Vec<Datom>,
+    spans: Vec<Span>,
     failure: Arc<Mutex<Option<Error>>>,
     progress: Option<ProgressFn>,
     finished: bool,
+}
+
+/// One step of reading the current chunk.
+enum Step {
+    Datom(Datom),
+    ChunkDone,
+    NoChunk,
 }
 
 impl RestoreStream {
@@ -436,6 +492,7 @@ impl RestoreStream {
         let message = format!("restore aborted: {e}");
         *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         self.finished = true;
+        self.tail.clear();
         Some(Err(datacamp_datom::Error::InvalidTxData(message)))
     }
 
@@ -447,12 +504,110 @@ impl RestoreStream {
             &chunk.info,
             &chunk.key,
         )?;
-        self.current = Some((chunk.info, chunk.key, reader, 0));
+        self.current = Some(Current {
+            info: chunk.info,
+            key: chunk.key,
+            reader,
+            count: 0,
+            entities: None,
+        });
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<()> {
-        let seen = self.tally.loaded + self.tally.skipped;
+    /// The next datom of the current chunk, or the end of it.
+    fn step(&mut self) -> Result<Step> {
+        let Some(current) = &mut self.current else {
+            return Ok(Step::NoChunk);
+        };
+        match current.reader.next_datom() {
+            Ok(Some(datom)) => {
+                current.count += 1;
+                let (lo, hi) = current.entities.unwrap_or((datom.e, datom.e));
+                current.entities = Some((lo.min(datom.e), hi.max(datom.e)));
+                Ok(Step::Datom(datom))
+            }
+            Ok(None) => {
+                let Some(done) = self.current.take() else {
+                    return Ok(Step::NoChunk);
+                };
+                self.chunk_done(done)?;
+                Ok(Step::ChunkDone)
+            }
+            Err(source) => Err(chunk_error(&current.info, &current.key, source)),
+        }
+    }
+
+    fn chunk_done(&mut self, done: Current) -> Result<()> {
+        let info = done.info;
+        if let Some(expected) = info.datom_count.filter(|&n| n != done.count) {
+            return Err(Error::CountMismatch {
+                what: format!("chunk {}", info.id),
+                expected,
+                actual: done.count,
+            });
+        }
+        if let Some((min_e, max_e)) = done.entities {
+            self.spans.push(Span {
+                chunk_id: info.id,
+                key: done.key,
+                min_e,
+                max_e,
+            });
+        }
+        self.tally.chunks += 1;
+        emit(
+            &self.progress,
+            ProgressEvent::ChunkRead {
+                chunk_id: info.id,
+                datoms: done.count,
+                bytes: info.size_bytes.unwrap_or(0),
+            },
+        );
+        Ok(())
+    }
+
+    /// Holds a datom of the bootstrap transaction until the stream ends.
+    fn hold(&mut self, datom: Datom) -> Result<()> {
+        let (chunk_id, key) = self
+            .current
+            .as_ref()
+            .map(|c| (c.info.id, c.key.clone()))
+            .unwrap_or_default();
+        if self.bootstrap.len() >= bootstrap::MAX_BOOTSTRAP_DATOMS {
+            return Err(Error::DatomRefused {
+                chunks: vec![(chunk_id, key)],
+                source: datacamp_datom::Error::InvalidDatom {
+                    entity: datom.e,
+                    attr: datom.a,
+                    value: String::new(),
+                    reason: format!(
+                        "the bootstrap transaction {TX0} holds more than {} datoms",
+                        bootstrap::MAX_BOOTSTRAP_DATOMS
+                    ),
+                },
+            });
+        }
+        self.bootstrap.push(bootstrap::Held {
+            datom,
+            chunk_id,
+            key,
+        });
+        Ok(())
+    }
+
+    /// After the last chunk: sorts out the bootstrap transaction, then
+    /// checks the totals.
+    fn end(&mut self) -> Result<()> {
+        match bootstrap::classify(&self.bootstrap)? {
+            Bootstrap::Absent => {}
+            Bootstrap::Datacamp(datom) => {
+                self.tally.replaced_bootstrap = true;
+                self.tail.push(datom);
+            }
+            Bootstrap::Datahike(n) => self.tally.skipped += n,
+        }
+        self.bootstrap.clear();
+        let seen = self.tally.loaded + self.tally.skipped + self.tail.len() as u64;
         if seen != self.manifest_total {
             return Err(Error::CountMismatch {
                 what: "backup total (:stats/datom-count)".into(),
@@ -469,62 +624,65 @@ impl RestoreStream {
         }
         Ok(())
     }
+
+    fn deliver(&mut self, datom: Datom) -> Option<datacamp_datom::Result<Datom>> {
+        self.tally.loaded += 1;
+        if self.tally.loaded.is_multiple_of(1_000_000) {
+            emit(
+                &self.progress,
+                ProgressEvent::Transacting {
+                    datoms: self.tally.loaded,
+                },
+            );
+        }
+        Some(Ok(datom))
+    }
+
+    /// The chunks that held entity `e` (for an error the load reports).
+    fn chunks_holding(&self, e: i64) -> Vec<(u64, String)> {
+        self.spans
+            .iter()
+            .filter(|s| s.min_e <= e && e <= s.max_e)
+            .take(CHUNKS_NAMED)
+            .map(|s| (s.chunk_id, s.key.clone()))
+            .collect()
+    }
+}
+
+/// A load error, with the chunks of the refused datom's entity named.
+fn load_error(db_error: datacamp_datom::Error, spans: &RestoreStream) -> Error {
+    let entity = match &db_error {
+        datacamp_datom::Error::InvalidDatom { entity, .. }
+        | datacamp_datom::Error::UniqueConflict { entity, .. } => *entity,
+        _ => return Error::Database(db_error),
+    };
+    Error::DatomRefused {
+        chunks: spans.chunks_holding(entity),
+        source: db_error,
+    }
 }
 
 impl Iterator for RestoreStream {
     type Item = datacamp_datom::Result<Datom>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(datom) = self.tail.pop() {
+            return self.deliver(datom);
+        }
         if self.finished {
             return None;
         }
         loop {
-            if let Some((info, key, reader, count)) = &mut self.current {
-                match reader.next_datom() {
-                    Ok(Some(datom)) => {
-                        *count += 1;
-                        if datom.tx == TX0 {
-                            self.tally.skipped += 1;
-                            continue;
-                        }
-                        self.tally.loaded += 1;
-                        if self.tally.loaded.is_multiple_of(1_000_000) {
-                            emit(
-                                &self.progress,
-                                ProgressEvent::Transacting {
-                                    datoms: self.tally.loaded,
-                                },
-                            );
-                        }
-                        return Some(Ok(datom));
-                    }
-                    Ok(None) => {
-                        let (info, count) = (info.clone(), *count);
-                        self.current = None;
-                        if let Some(expected) = info.datom_count.filter(|&n| n != count) {
-                            return self.fail(Error::CountMismatch {
-                                what: format!("chunk {}", info.id),
-                                expected,
-                                actual: count,
-                            });
-                        }
-                        self.tally.chunks += 1;
-                        emit(
-                            &self.progress,
-                            ProgressEvent::ChunkRead {
-                                chunk_id: info.id,
-                                datoms: count,
-                                bytes: info.size_bytes.unwrap_or(0),
-                            },
-                        );
-                    }
-                    Err(source) => {
-                        let e = chunk_error(info, key, source);
+            match self.step() {
+                Err(e) => return self.fail(e),
+                Ok(Step::Datom(datom)) if datom.tx == TX0 => {
+                    if let Err(e) = self.hold(datom) {
                         return self.fail(e);
                     }
                 }
-            } else {
-                match self.receiver.blocking_recv() {
+                Ok(Step::Datom(datom)) => return self.deliver(datom),
+                Ok(Step::ChunkDone) => {}
+                Ok(Step::NoChunk) => match self.receiver.blocking_recv() {
                     Some(Ok(chunk)) => {
                         if let Err(e) = self.open(chunk) {
                             return self.fail(e);
@@ -533,12 +691,12 @@ impl Iterator for RestoreStream {
                     Some(Err(e)) => return self.fail(e),
                     None => {
                         self.finished = true;
-                        return match self.finish() {
-                            Ok(()) => None,
-                            Err(e) => self.fail(e),
-                        };
+                        if let Err(e) = self.end() {
+                            return self.fail(e);
+                        }
+                        return self.tail.pop().and_then(|d| self.deliver(d));
                     }
-                }
+                },
             }
         }
     }
