@@ -1543,8 +1543,11 @@ pub fn load_refuses_what_transact_would_refuse(factory: Factory<'_>) {
             _ => false,
         }
     };
+    // (what, the forged datom, the index it replaces or None to add it),
+    // and the error expected.
     type Case = (&'static str, Datom, Option<usize>);
-    let cases: Vec<(Case, Box<dyn Fn(&Error) -> bool>)> = vec![
+    type Expected = Box<dyn Fn(&Error) -> bool>;
+    let cases: Vec<(Case, Expected)> = vec![
         (
             (
                 "a string in a long attribute",
