@@ -66,9 +66,9 @@ pub enum Error {
         /// The attribute.
         attr: Keyword,
         /// The value, as EDN (shortened when long).
-        value: String,
+        value: Box<str>,
         /// What is wrong, in words.
-        reason: String,
+        reason: Box<str>,
     },
     /// Tx-data that is malformed for a reason other than the above.
     #[error("invalid tx-data: {0}")]

@@ -54,8 +54,8 @@ fn refused(e: i64, a: &Keyword, v: &Value, reason: String) -> Error {
     Error::InvalidDatom {
         entity: e,
         attr: a.clone(),
-        value: value_text(v),
-        reason,
+        value: value_text(v).into(),
+        reason: reason.into(),
     }
 }
 

@@ -196,12 +196,13 @@ impl LoadTracker {
                 return Err(Error::InvalidDatom {
                     entity: d.e,
                     attr: d.a.clone(),
-                    value: String::new(),
+                    value: "".into(),
                     reason: format!(
                         "load into {} takes at most {MAX_SCHEMA_DATOMS} schema datoms, and \
                          this one is past that",
                         self.url
-                    ),
+                    )
+                    .into(),
                 });
             }
             self.schema_datoms.push(d.clone());

@@ -39,9 +39,9 @@ pub enum Error {
         /// `(chunk id, key)` of the chunks holding the entity (empty when
         /// unknown).
         chunks: Vec<(u64, String)>,
-        /// What the database said.
+        /// What the database said (boxed: the variant stays small).
         #[source]
-        source: datacamp_datom::Error,
+        source: Box<datacamp_datom::Error>,
     },
     /// A chunk document whose `:chunk/id` is not the one the manifest lists.
     #[error("chunk {key} says :chunk/id {found}, the manifest lists it as chunk {listed}")]

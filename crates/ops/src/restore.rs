@@ -576,15 +576,16 @@ impl RestoreStream {
         if self.bootstrap.len() >= bootstrap::MAX_BOOTSTRAP_DATOMS {
             return Err(Error::DatomRefused {
                 chunks: vec![(chunk_id, key)],
-                source: datacamp_datom::Error::InvalidDatom {
+                source: Box::new(datacamp_datom::Error::InvalidDatom {
                     entity: datom.e,
                     attr: datom.a,
-                    value: String::new(),
+                    value: "".into(),
                     reason: format!(
                         "the bootstrap transaction {TX0} holds more than {} datoms",
                         bootstrap::MAX_BOOTSTRAP_DATOMS
-                    ),
-                },
+                    )
+                    .into(),
+                }),
             });
         }
         self.bootstrap.push(bootstrap::Held {
@@ -658,7 +659,7 @@ fn load_error(db_error: datacamp_datom::Error, spans: &RestoreStream) -> Error {
     };
     Error::DatomRefused {
         chunks: spans.chunks_holding(entity),
-        source: db_error,
+        source: Box::new(db_error),
     }
 }
 

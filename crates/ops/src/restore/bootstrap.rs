@@ -41,15 +41,16 @@ pub(crate) enum Bootstrap {
 fn not_bootstrap(h: &Held, reason: &str) -> Error {
     Error::DatomRefused {
         chunks: vec![(h.chunk_id, h.key.clone())],
-        source: DbError::InvalidDatom {
+        source: Box::new(DbError::InvalidDatom {
             entity: h.datom.e,
             attr: h.datom.a.clone(),
-            value: short(&h.datom.v),
+            value: short(&h.datom.v).into(),
             reason: format!(
                 "it carries the bootstrap transaction id {TX0} but is not part of a \
                  bootstrap transaction ({reason})"
-            ),
-        },
+            )
+            .into(),
+        }),
     }
 }
 
