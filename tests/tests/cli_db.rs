@@ -636,7 +636,7 @@ fn demo_replaces_its_own_database_and_refuses_foreign_directories() {
         human.stdout.starts_with("demo complete: file:///")
             && human
                 .stdout
-                .contains("the restored database equals the source (100 datoms compared)"),
+                .contains("the restored database equals the source (101 datoms compared)"),
         "{}",
         human.stdout
     );

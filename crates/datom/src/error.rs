@@ -57,6 +57,19 @@ pub enum Error {
         /// Why it was looked for.
         reason: String,
     },
+    /// A datom a `load` (and so a restore) refuses: the database's own
+    /// transactor could not have written it.
+    #[error("datom [{entity} {attr} {value}] cannot be loaded: {reason}")]
+    InvalidDatom {
+        /// The entity.
+        entity: i64,
+        /// The attribute.
+        attr: Keyword,
+        /// The value, as EDN (shortened when long).
+        value: Box<str>,
+        /// What is wrong, in words.
+        reason: Box<str>,
+    },
     /// Tx-data that is malformed for a reason other than the above.
     #[error("invalid tx-data: {0}")]
     InvalidTxData(String),

@@ -65,6 +65,8 @@ macro_rules! conformance_tests {
             load_rejects_retractions,
             load_into_non_empty_db_is_refused,
             load_is_all_or_nothing,
+            load_refuses_what_transact_would_refuse,
+            load_of_a_bootstrap_replaces_the_own,
             backup_and_load_round_trip,
             apply_replays_identically,
             apply_rejects_old_transactions,
@@ -1477,6 +1479,185 @@ pub fn load_is_all_or_nothing(factory: Factory<'_>) {
     // Still loadable afterwards.
     let mut ok = (1..=3).map(|e| Ok(Datom::new(e, kw("db/doc"), Value::string("d"), TX0 + 1)));
     assert_eq!(db.load(&mut ok).unwrap().datoms, 3);
+}
+
+/// A small valid stream for the load refusal cases: a long, a unique
+/// string, a ref, each declared (schema after data, as in a backup where
+/// the schema entities have larger ids), and two entities using them.
+fn loadable() -> Vec<Datom> {
+    let t = TX0 + 1;
+    let attr = |e: i64, ident: &str, ty: &str| {
+        vec![
+            Datom::new(
+                e,
+                kw("db/cardinality"),
+                Value::keyword("db.cardinality/one"),
+                t,
+            ),
+            Datom::new(e, kw("db/ident"), Value::keyword(ident), t),
+            Datom::new(e, kw("db/valueType"), Value::keyword(ty), t),
+        ]
+    };
+    let mut datoms = vec![
+        Datom::new(1, kw("l/age"), Value::Long(30), t),
+        Datom::new(1, kw("l/email"), Value::string("one@x"), t),
+        Datom::new(2, kw("l/email"), Value::string("two@x"), t),
+        Datom::new(2, kw("l/friend"), Value::Long(1), t),
+    ];
+    datoms.extend(attr(100, "l/age", "db.type/long"));
+    datoms.extend(attr(101, "l/email", "db.type/string"));
+    datoms.push(Datom::new(
+        101,
+        kw("db/unique"),
+        Value::keyword("db.unique/identity"),
+        t,
+    ));
+    datoms.extend(attr(102, "l/friend", "db.type/ref"));
+    datoms.push(Datom::new(t, kw("db/txInstant"), Value::Instant(1_000), t));
+    datoms
+}
+
+/// `load` refuses, leaving the database as it was, every datom the
+/// database's own transactor would refuse: a value of the wrong type, an
+/// undeclared attribute (schema-flexibility write), an entity id out of
+/// range, a ref that names no entity id, a second value of a
+/// cardinality-one attribute, a unique value on two entities, a datom
+/// other than the bootstrap instant in the bootstrap transaction, and a
+/// schema entity that declares nothing valid.
+pub fn load_refuses_what_transact_would_refuse(factory: Factory<'_>) {
+    let t = TX0 + 1;
+    let db = factory();
+    assert_eq!(
+        db.load(&mut loadable().into_iter().map(Ok)).unwrap().datoms,
+        loadable().len() as u64,
+        "the unforged stream loads"
+    );
+    let refused = |entity: i64, attr: &str| {
+        let attr = kw(attr);
+        move |e: &Error| match e {
+            Error::InvalidDatom {
+                entity: got,
+                attr: a,
+                ..
+            } => *got == entity && *a == attr,
+            _ => false,
+        }
+    };
+    // (what, the forged datom, the index it replaces or None to add it),
+    // and the error expected.
+    type Case = (&'static str, Datom, Option<usize>);
+    type Expected = Box<dyn Fn(&Error) -> bool>;
+    let cases: Vec<(Case, Expected)> = vec![
+        (
+            (
+                "a string in a long attribute",
+                Datom::new(1, kw("l/age"), Value::string("x"), t),
+                Some(0),
+            ),
+            Box::new(refused(1, "l/age")),
+        ),
+        (
+            (
+                "an undeclared attribute",
+                Datom::new(1, kw("l/nope"), Value::Long(1), t),
+                None,
+            ),
+            Box::new(refused(1, "l/nope")),
+        ),
+        (
+            (
+                "a negative entity id",
+                Datom::new(-4, kw("l/age"), Value::Long(1), t),
+                None,
+            ),
+            Box::new(refused(-4, "l/age")),
+        ),
+        (
+            (
+                "entity id 0",
+                Datom::new(0, kw("l/age"), Value::Long(1), t),
+                None,
+            ),
+            Box::new(refused(0, "l/age")),
+        ),
+        (
+            (
+                "a ref to entity id 0",
+                Datom::new(2, kw("l/friend"), Value::Long(0), t),
+                Some(3),
+            ),
+            Box::new(refused(2, "l/friend")),
+        ),
+        (
+            (
+                "two values of a cardinality-one attribute",
+                Datom::new(1, kw("l/age"), Value::Long(31), t),
+                None,
+            ),
+            Box::new(refused(1, "l/age")),
+        ),
+        (
+            (
+                "a unique value on two entities",
+                Datom::new(2, kw("l/email"), Value::string("one@x"), t),
+                Some(2),
+            ),
+            Box::new(|e: &Error| matches!(e, Error::UniqueConflict { entity: 2, .. })),
+        ),
+        (
+            (
+                "a user datom in the bootstrap transaction",
+                Datom::new(1, kw("l/age"), Value::Long(30), TX0),
+                Some(0),
+            ),
+            Box::new(refused(1, "l/age")),
+        ),
+        (
+            (
+                "an unknown value type",
+                Datom::new(102, kw("db/valueType"), Value::keyword("db.type/nope"), t),
+                Some(13),
+            ),
+            Box::new(
+                |e: &Error| matches!(e, Error::InvalidTxData(m) if m.contains(":db.type/nope")),
+            ),
+        ),
+    ];
+    for ((what, datom, replaces), expected) in cases {
+        let db = factory();
+        let mut datoms = loadable();
+        match replaces {
+            Some(i) => datoms[i] = datom,
+            None => datoms.push(datom),
+        }
+        assert_fails_unchanged(
+            &db,
+            what,
+            || db.load(&mut datoms.clone().into_iter().map(Ok)),
+            expected,
+        );
+    }
+}
+
+/// A loaded stream holding the bootstrap transaction's `:db/txInstant`
+/// replaces the database's own: the bootstrap instant is the stream's.
+pub fn load_of_a_bootstrap_replaces_the_own(factory: Factory<'_>) {
+    let db = factory();
+    let mut datoms = loadable();
+    datoms.push(Datom::new(TX0, kw("db/txInstant"), Value::Instant(7), TX0));
+    db.load(&mut datoms.clone().into_iter().map(Ok)).unwrap();
+    let bootstrap: Vec<Datom> = db
+        .db()
+        .unwrap()
+        .datoms(Index::Eavt, &[Component::Entity(TX0)])
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        bootstrap,
+        vec![Datom::new(TX0, kw("db/txInstant"), Value::Instant(7), TX0)]
+    );
+    assert_eq!(db.db().unwrap().datom_count(), datoms.len() as u64);
 }
 
 /// A full backup (EAVT of `db()`, bootstrap included) loads into an

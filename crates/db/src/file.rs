@@ -33,6 +33,7 @@ use redb::{
 use crate::blocks::{BlockTable, BlockWriter, EntryScan};
 use crate::keys::{self, Counters, Decoder, Part};
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
+use crate::validate::{check_schema_entities, LoadCheck};
 use crate::view::schema_of;
 use crate::write::{apply_datoms, placement, Counts, IndexWriter, LoadTracker};
 
@@ -901,6 +902,10 @@ impl Store for FileStore {
             for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
                 w.reindex(&attr.ident, &schema)?;
             }
+            // Before the commit: the staged database must be one this
+            // engine's transactor could have written.
+            check_schema_entities(&tracker.schema_datoms)?;
+            check_staged(&w, &schema, self.config)?;
             Arc::new(schema)
         };
         let transactions = {
@@ -936,6 +941,31 @@ impl Store for FileStore {
     fn bytes_on_disk(&self) -> Option<u64> {
         std::fs::metadata(&self.path).ok().map(|m| m.len())
     }
+}
+
+/// Feeds the staged indexes of a load (inside its write transaction)
+/// through [`LoadCheck`].
+fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result<()> {
+    let mut check = LoadCheck::new(schema, config);
+    let mut decoder = Decoder::default();
+    let mut scan = w.eavt.scan(&[], None)?;
+    while let Some(r) = scan.next_entry()? {
+        if r == 0 {
+            let (e, a, v, tx) = decoder.index_key(Index::Eavt, scan.key())?;
+            check.eavt(e, &a, &v, tx)?;
+        }
+    }
+    for attr in check.unique_attributes() {
+        let (lo, hi) = prefix_range(&keys::prefix_key(Index::Avet, &[Part::A(attr)]));
+        let mut scan = w.avet.scan(&lo, hi.as_deref())?;
+        while let Some(r) = scan.next_entry()? {
+            if r == 0 {
+                let (e, a, v, _) = decoder.index_key(Index::Avet, scan.key())?;
+                check.avet(e, &a, &v)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes one batch of loaded datoms: EAVT and AEVT in key order (redb

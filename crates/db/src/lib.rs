@@ -65,6 +65,7 @@ mod mem;
 mod store;
 mod transactor;
 mod url;
+mod validate;
 mod view;
 mod write;
 

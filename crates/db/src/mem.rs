@@ -15,6 +15,7 @@ use imbl::OrdMap;
 use crate::hash::FxHashMap;
 use crate::keys::Part;
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
+use crate::validate::{check_schema_entities, LoadCheck};
 use crate::write::{apply_datoms, placement, Counts, IndexWriter, LoadTracker};
 
 /// The fields of one index entry's key; each index orders them its own way.
@@ -440,6 +441,26 @@ impl MemStore {
     }
 }
 
+/// Feeds the staged indexes of a load through [`LoadCheck`].
+fn check_staged(snap: &MemSnap, schema: &Schema) -> Result<()> {
+    let mut check = LoadCheck::new(schema, snap.state.config);
+    for entry in snap.scan(Index::Eavt, &Bounds::Prefix(Vec::new()))? {
+        let entry = entry?;
+        if entry.is_current() {
+            check.eavt(entry.e, &entry.a, &entry.v, entry.tx)?;
+        }
+    }
+    for attr in check.unique_attributes() {
+        for entry in snap.scan(Index::Avet, &Bounds::Prefix(vec![Part::A(attr.clone())]))? {
+            let entry = entry?;
+            if entry.is_current() {
+                check.avet(entry.e, &entry.a, &entry.v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store for MemStore {
     fn snapshot(&self) -> Result<Arc<dyn StoreRead>> {
         Ok(self.current())
@@ -528,6 +549,10 @@ impl Store for MemStore {
         for attr in &indexed {
             next.reindex(attr, &schema);
         }
+        // Before anything becomes visible: the staged database must be one
+        // this engine's transactor could have written.
+        check_schema_entities(&tracker.schema_datoms)?;
+        check_staged(&next, &schema)?;
         let transactions = by_tx.len() as u64;
         for (tx, datoms) in by_tx {
             let tx_instant = datoms

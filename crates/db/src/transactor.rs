@@ -333,7 +333,7 @@ impl Expander<'_> {
 }
 
 /// Does `value` fit the attribute, tuple element types included?
-fn check_type(attr: &Attribute, value: &Value) -> std::result::Result<(), ()> {
+pub(crate) fn check_type(attr: &Attribute, value: &Value) -> std::result::Result<(), ()> {
     if !attr.value_type.accepts(value) {
         return Err(());
     }
@@ -992,7 +992,7 @@ pub(crate) fn schema_after(
 }
 
 /// Rejects schema entities that cannot mean what they say.
-fn validate_attribute(
+pub(crate) fn validate_attribute(
     e: i64,
     datoms: &[Datom],
     new: Option<&Attribute>,

@@ -119,6 +119,12 @@ pub(crate) fn is_schema_attr(a: &Keyword) -> bool {
             .contains(a)
 }
 
+/// The most schema datoms (`:db/ident`, `:db/valueType`, …) a `load`
+/// holds to rebuild the schema at its end: a million is far beyond any real
+/// schema, and a stream that declares more is refused rather than let grow
+/// memory without bound.
+pub(crate) const MAX_SCHEMA_DATOMS: usize = 1_000_000;
+
 /// Checks and tracks the datoms of a `load` as they stream by.
 #[derive(Debug)]
 pub(crate) struct LoadTracker {
@@ -186,6 +192,19 @@ impl LoadTracker {
             self.max_eid = d.e;
         }
         if is_schema_attr(&d.a) {
+            if self.schema_datoms.len() >= MAX_SCHEMA_DATOMS {
+                return Err(Error::InvalidDatom {
+                    entity: d.e,
+                    attr: d.a.clone(),
+                    value: "".into(),
+                    reason: format!(
+                        "load into {} takes at most {MAX_SCHEMA_DATOMS} schema datoms, and \
+                         this one is past that",
+                        self.url
+                    )
+                    .into(),
+                });
+            }
             self.schema_datoms.push(d.clone());
         }
         let first_tx0 = d.tx == TX0 && !self.has_tx0;

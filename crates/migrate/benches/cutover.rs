@@ -187,7 +187,7 @@ async fn replay_throughput(kind: &str, backlog: u64) -> Replay {
     let mut opts = MigrateOptions::new(store);
     // Long enough to write the whole backlog while the restore waits.
     let hold = if quick() { 1 } else { 2 };
-    opts.fault_hold = Some((MigrationState::Restore, Duration::from_secs(hold)));
+    opts = opts.with_fault_hold(MigrationState::Restore, Duration::from_secs(hold));
     opts.progress = Some(Arc::new(move |e: &MigrationEvent| {
         if let MigrationEvent::Replayed { .. } = e {
             let mut t = seen.lock().unwrap();

@@ -146,12 +146,10 @@ pub struct MigrateOptions {
     pub parallel: usize,
     /// Called with each [`MigrationEvent`].
     pub progress: Option<MigrationProgressFn>,
-    /// Fault injection for crash tests: sleep this long in the middle of
-    /// the given step (after the first backup chunk, after the first
-    /// restore chunk, after the first replayed transaction, inside the
-    /// fence). Not for production use.
-    #[doc(hidden)]
-    pub fault_hold: Option<(MigrationState, Duration)>,
+    /// Fault injection for crash tests; set only through
+    /// `MigrateOptions::with_fault_hold` (feature `testing`), so it is
+    /// no part of the public API.
+    fault_hold: Option<(MigrationState, Duration)>,
 }
 
 impl MigrateOptions {
@@ -166,6 +164,19 @@ impl MigrateOptions {
             progress: None,
             fault_hold: None,
         }
+    }
+
+    /// Fault injection for crash tests and the cutover bench: sleep
+    /// `hold` in the middle of step `state` (after the first backup chunk,
+    /// after the first restore chunk, after the first replayed
+    /// transaction, inside the fence). Only with the `testing` feature;
+    /// not for production use.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_fault_hold(mut self, state: MigrationState, hold: Duration) -> MigrateOptions {
+        self.fault_hold = Some((state, hold));
+        self
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! The child is this test binary itself, re-run with `CRASH_CHILD_DIR` set
 //! so that only [`child_migration`] does anything. The child holds (sleeps)
-//! in the middle of the chosen step via `MigrateOptions::fault_hold`, which
+//! in the middle of the chosen step via `MigrateOptions::with_fault_hold` (feature `testing`), which
 //! gives the parent a wide, deterministic window to kill it in.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,7 +66,7 @@ async fn child_migration() {
     opts.migration_id = Some(MIGRATION_ID.into());
     opts.chunk_size = 64 * 1024;
     opts.parallel = 1;
-    opts.fault_hold = Some((state, Duration::from_secs(60)));
+    opts = opts.with_fault_hold(state, Duration::from_secs(60));
     let router = live_migrate(source, MigrationTarget::Url(target_url), opts)
         .await
         .unwrap();

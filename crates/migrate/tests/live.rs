@@ -42,7 +42,7 @@ async fn migrate_under_load(
     opts.database_id = "live-db".into();
     opts.chunk_size = 256 * 1024; // several chunks for 100 k datoms
                                   // Hold the restore mid-way so writes pile up for catch-up.
-    opts.fault_hold = Some((MigrationState::Restore, Duration::from_millis(250)));
+    opts = opts.with_fault_hold(MigrationState::Restore, Duration::from_millis(250));
     opts.progress = Some(Arc::new(move |e: &MigrationEvent| {
         if let MigrationEvent::State(s) = e {
             seen.lock().unwrap().push(*s);

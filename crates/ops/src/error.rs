@@ -30,6 +30,19 @@ pub enum Error {
         #[source]
         source: CodecError,
     },
+    /// A datom of the backup that the target database refuses (wrong
+    /// type, undeclared attribute, out-of-range id, cardinality or
+    /// uniqueness broken, not part of the bootstrap transaction it claims),
+    /// with the chunk(s) that hold its entity where they are known.
+    #[error("{}{source}", chunk_names(.chunks))]
+    DatomRefused {
+        /// `(chunk id, key)` of the chunks holding the entity (empty when
+        /// unknown).
+        chunks: Vec<(u64, String)>,
+        /// What the database said (boxed: the variant stays small).
+        #[source]
+        source: Box<datacamp_datom::Error>,
+    },
     /// A chunk document whose `:chunk/id` is not the one the manifest lists.
     #[error("chunk {key} says :chunk/id {found}, the manifest lists it as chunk {listed}")]
     ChunkIdMismatch {
@@ -133,6 +146,19 @@ pub enum Error {
     /// A worker task died (a bug; reported rather than hidden).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// `chunk 3 (key): ` or `chunks 3 (key), 4 (key): ` or nothing.
+fn chunk_names(chunks: &[(u64, String)]) -> String {
+    let names: Vec<String> = chunks
+        .iter()
+        .map(|(id, key)| format!("{id} ({key})"))
+        .collect();
+    match names.len() {
+        0 => String::new(),
+        1 => format!("chunk {}: ", names[0]),
+        _ => format!("chunks {}: ", names.join(", ")),
+    }
 }
 
 /// `Result` with this crate's [`Error`].

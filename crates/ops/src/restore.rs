@@ -18,7 +18,7 @@ use bytes::Bytes;
 use datacamp_codec::chunk::ChunkReader;
 use datacamp_codec::compress::{Compression, Decompressor};
 use datacamp_datom::{Component, Connection, Datom, Index, TX0};
-use datacamp_manifest::ChunkInfo;
+use datacamp_manifest::{ChunkInfo, Manifest};
 use datacamp_storage::{BackupStore, Key};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -29,6 +29,10 @@ use crate::read::{
     chunk_error, chunk_key, fetch_checked, manifest_compression, open_chunk, read_complete_manifest,
 };
 use crate::DEFAULT_DATABASE_ID;
+
+mod bootstrap;
+
+use bootstrap::Bootstrap;
 
 /// How to run a restore.
 #[derive(Clone)]
@@ -135,15 +139,83 @@ where
     C: Connection + Clone + 'static,
 {
     let clock = Instant::now();
+    let plan = preflight(conn, store, backup_id, opts).await?;
+    emit(
+        &opts.progress,
+        ProgressEvent::Started {
+            operation: "restore",
+            backup_id: backup_id.to_owned(),
+            total_datoms: Some(plan.manifest.datom_count),
+            total_chunks: Some(plan.manifest.chunk_count),
+        },
+    );
+    let tally = stream_into(conn, store, &plan, opts).await?;
+    finish(conn, backup_id, opts, &plan, &tally, clock)
+}
+
+/// What the guards established before the target is touched.
+struct Plan {
+    manifest: Manifest,
+    /// The key of each manifest chunk, in manifest order.
+    keys: Vec<Key>,
+    /// Datoms the target held before the load (its bootstrap transaction).
+    before_total: u64,
+}
+
+/// What the stream delivered to the load.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    /// Datoms handed to the load.
+    loaded: u64,
+    /// Datoms of Datahike's bootstrap transaction not loaded.
+    skipped: u64,
+    /// Stored bytes read.
+    bytes: u64,
+    /// Chunks read.
+    chunks: u64,
+    /// The backup's own bootstrap `:db/txInstant` replaced the target's.
+    replaced_bootstrap: bool,
+}
+
+/// The guards: options, manifest complete and understood, every chunk
+/// present (and, where cheap, every checksum right), target empty.
+async fn preflight<C: Connection>(
+    conn: &C,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<Plan> {
     crate::validate_parallel(opts.parallel)?;
     let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
-    let compression = manifest_compression(&manifest);
+    let keys = present_chunk_keys(store, &manifest, backup_id, opts).await?;
+    if opts.check_all_first.unwrap_or(!store.is_s3()) {
+        check_checksums(store, &manifest, &keys, opts.parallel).await?;
+    }
+    let (before_total, non_bootstrap) = user_datoms(conn)?;
+    if non_bootstrap > 0 {
+        return Err(Error::TargetNotEmpty {
+            url: conn.url(),
+            datoms: non_bootstrap,
+        });
+    }
+    Ok(Plan {
+        manifest,
+        keys,
+        before_total,
+    })
+}
 
-    // Every chunk must be present before the target is touched.
+/// The keys of the manifest's chunks; every one must exist.
+async fn present_chunk_keys(
+    store: &BackupStore,
+    manifest: &Manifest,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<Vec<Key>> {
     let keys: Vec<Key> = manifest
         .chunks
         .iter()
-        .map(|c| chunk_key(store, &manifest, c))
+        .map(|c| chunk_key(store, manifest, c))
         .collect::<Result<_>>()?;
     let present: std::collections::HashSet<String> = store
         .list_backup_objects(&opts.database_id, backup_id)
@@ -164,133 +236,161 @@ where
             chunk_ids: missing,
         });
     }
-    if opts.check_all_first.unwrap_or(!store.is_s3()) {
-        // The futures are made before they become a stream: a closure
-        // inside the stream type would make this whole future not provably
-        // `Send` (rustc's higher-ranked lifetime limits), and callers
-        // spawn it.
-        let fetches: Vec<_> = manifest
-            .chunks
-            .iter()
-            .zip(&keys)
-            .map(|(c, k)| fetch_checked(store, k, c))
-            .collect();
-        let mut checks = futures::stream::iter(fetches).buffered(opts.parallel);
-        while let Some(checked) = checks.next().await {
-            checked?;
-        }
+    Ok(keys)
+}
+
+/// Reads every chunk once and checks its SHA-256.
+async fn check_checksums(
+    store: &BackupStore,
+    manifest: &Manifest,
+    keys: &[Key],
+    parallel: usize,
+) -> Result<()> {
+    // The futures are made before they become a stream: a closure inside
+    // the stream type would make this whole future not provably `Send`
+    // (rustc's higher-ranked lifetime limits), and callers spawn it.
+    let fetches: Vec<_> = manifest
+        .chunks
+        .iter()
+        .zip(keys)
+        .map(|(c, k)| fetch_checked(store, k, c))
+        .collect();
+    let mut checks = futures::stream::iter(fetches).buffered(parallel);
+    while let Some(checked) = checks.next().await {
+        checked?;
     }
+    Ok(())
+}
 
-    let (before_total, non_bootstrap) = user_datoms(conn)?;
-    if non_bootstrap > 0 {
-        return Err(Error::TargetNotEmpty {
-            url: conn.url(),
-            datoms: non_bootstrap,
-        });
-    }
-
-    emit(
-        &opts.progress,
-        ProgressEvent::Started {
-            operation: "restore",
-            backup_id: backup_id.to_owned(),
-            total_datoms: Some(manifest.datom_count),
-            total_chunks: Some(manifest.chunk_count),
-        },
-    );
-
-    // Fetch ahead on the async side; decode and load on a blocking thread.
+/// Streams every chunk into one `Connection::load`: fetched ahead on the
+/// async side, decoded and loaded on a blocking thread.
+async fn stream_into<C>(
+    conn: &C,
+    store: &BackupStore,
+    plan: &Plan,
+    opts: &RestoreOptions,
+) -> Result<Tally>
+where
+    C: Connection + Clone + 'static,
+{
     let (sender, receiver) = mpsc::channel::<Result<FetchedChunk>>(opts.parallel);
-    let fetcher = {
-        let store = store.clone();
-        let chunks: Vec<(ChunkInfo, Key)> = manifest.chunks.iter().cloned().zip(keys).collect();
-        let parallel = opts.parallel;
-        tokio::spawn(async move {
-            let mut fetched = futures::stream::iter(chunks)
-                .map(|(info, key)| {
-                    let store = store.clone();
-                    async move {
-                        let bytes = fetch_checked(&store, &key, &info).await?;
-                        Ok(FetchedChunk {
-                            info,
-                            key: key.as_str().to_owned(),
-                            bytes,
-                        })
-                    }
-                })
-                .buffered(parallel);
-            while let Some(chunk) = fetched.next().await {
-                let failed = chunk.is_err();
-                if sender.send(chunk).await.is_err() || failed {
-                    break;
-                }
-            }
-        })
-    };
-
+    let chunks: Vec<(ChunkInfo, Key)> = plan
+        .manifest
+        .chunks
+        .iter()
+        .cloned()
+        .zip(plan.keys.iter().cloned())
+        .collect();
+    let fetcher = spawn_fetcher(store.clone(), chunks, opts.parallel, sender);
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let stream = RestoreStream {
         receiver,
         current: None,
-        compression,
-        manifest_total: manifest.datom_count,
-        source_total: manifest.datacamp.source_datom_count,
-        loaded: 0,
-        skipped: 0,
-        bytes: 0,
-        chunks: 0,
+        compression: manifest_compression(&plan.manifest),
+        manifest_total: plan.manifest.datom_count,
+        source_total: plan.manifest.datacamp.source_datom_count,
+        tally: Tally::default(),
+        bootstrap: Vec::new(),
+        tail: Vec::new(),
+        spans: Vec::new(),
         failure: failure.clone(),
         progress: opts.progress.clone(),
         finished: false,
     };
     let loader = conn.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
-        let report = loader.load(&mut stream);
-        (
-            report,
-            stream.loaded,
-            stream.skipped,
-            stream.bytes,
-            stream.chunks,
-        )
+        match loader.load(&mut stream) {
+            Ok(_) => Ok(stream.tally),
+            Err(db_error) => Err(load_error(db_error, &stream)),
+        }
     })
     .await?;
     fetcher.abort();
-    let (report, loaded, skipped, bytes, chunks) = loaded;
-    if let Err(db_error) = report {
+    outcome.map_err(|e| {
+        // A failure of the stream itself is the real cause; the load only
+        // reports that its input ended with an error.
         let ours = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-        return Err(ours.unwrap_or(Error::Database(db_error)));
-    }
+        ours.unwrap_or(e)
+    })
+}
 
+/// Fetches the chunks in order, `parallel` ahead, checking each checksum;
+/// stops at the first failure (which it forwards) or when the receiver
+/// goes away.
+fn spawn_fetcher(
+    store: BackupStore,
+    chunks: Vec<(ChunkInfo, Key)>,
+    parallel: usize,
+    sender: mpsc::Sender<Result<FetchedChunk>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut fetched = futures::stream::iter(chunks)
+            .map(|(info, key)| {
+                let store = store.clone();
+                async move {
+                    let bytes = fetch_checked(&store, &key, &info).await?;
+                    Ok(FetchedChunk {
+                        info,
+                        key: key.as_str().to_owned(),
+                        bytes,
+                    })
+                }
+            })
+            .buffered(parallel);
+        while let Some(chunk) = fetched.next().await {
+            let failed = chunk.is_err();
+            if sender.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    })
+}
+
+/// Checks the database holds exactly what was loaded and reports.
+fn finish<C: Connection>(
+    conn: &C,
+    backup_id: &str,
+    opts: &RestoreOptions,
+    plan: &Plan,
+    tally: &Tally,
+    clock: Instant,
+) -> Result<RestoreResult> {
     // Independent check: the database now holds exactly what was loaded.
     let after = conn.db()?;
     let after_total = after.datom_count();
-    if after_total != before_total + loaded {
+    // The target held only its bootstrap transaction, which the backup's
+    // own replaced when it had one.
+    let kept = if tally.replaced_bootstrap {
+        0
+    } else {
+        plan.before_total
+    };
+    if after_total != kept + tally.loaded {
         return Err(Error::CountMismatch {
             what: format!("restored database {}", conn.url()),
-            expected: before_total + loaded,
+            expected: kept + tally.loaded,
             actual: after_total,
         });
     }
     emit(
         &opts.progress,
         ProgressEvent::Completed {
-            datoms: loaded,
-            chunks,
-            bytes,
+            datoms: tally.loaded,
+            chunks: tally.chunks,
+            bytes: tally.bytes,
         },
     );
     Ok(RestoreResult {
         success: true,
         backup_id: backup_id.to_owned(),
         database_id: opts.database_id.clone(),
-        datom_count: loaded,
-        bootstrap_datoms_skipped: skipped,
-        chunk_count: chunks,
+        datom_count: tally.loaded,
+        bootstrap_datoms_skipped: tally.skipped,
+        chunk_count: tally.chunks,
         max_eid: after.max_eid(),
         max_tx: after.basis_tx(),
-        total_bytes: bytes,
+        total_bytes: tally.bytes,
         duration_secs: clock.elapsed().as_secs_f64(),
         database_url: conn.url(),
     })
@@ -331,21 +431,55 @@ struct FetchedChunk {
 
 type ChunkDecoder = ChunkReader<Decompressor<Cursor<Bytes>>>;
 
+/// The chunk being decoded.
+struct Current {
+    info: ChunkInfo,
+    key: String,
+    reader: ChunkDecoder,
+    /// Datoms decoded from it so far.
+    count: u64,
+    /// The smallest and largest entity id it held so far.
+    entities: Option<(i64, i64)>,
+}
+
+/// The entity ids one chunk held, to name the chunk in an error the load
+/// reports after the stream (one entry per chunk).
+struct Span {
+    chunk_id: u64,
+    key: String,
+    min_e: i64,
+    max_e: i64,
+}
+
+/// The most chunks an error names for one entity.
+const CHUNKS_NAMED: usize = 3;
+
 /// The datoms of every chunk, in order, checked as they go; an `Err` item
-/// aborts the load (the real error is left in `failure`).
+/// aborts the load (the real error is left in `failure`). Datoms of the
+/// bootstrap transaction are held back and sorted out at the end
+/// ([`bootstrap::classify`]).
 struct RestoreStream {
     receiver: mpsc::Receiver<Result<FetchedChunk>>,
-    current: Option<(ChunkInfo, String, ChunkDecoder, u64)>,
+    current: Option<Current>,
     compression: Compression,
     manifest_total: u64,
     source_total: Option<u64>,
-    loaded: u64,
-    skipped: u64,
-    bytes: u64,
-    chunks: u64,
+    tally: Tally,
+    /// Datoms of tx `TX0`, until the stream ends.
+    bootstrap: Vec<bootstrap::Held>,
+    /// What the stream still hands out after the last chunk.
+    tail: Vec<Datom>,
+    spans: Vec<Span>,
     failure: Arc<Mutex<Option<Error>>>,
     progress: Option<ProgressFn>,
     finished: bool,
+}
+
+/// One step of reading the current chunk.
+enum Step {
+    Datom(Datom),
+    ChunkDone,
+    NoChunk,
 }
 
 impl RestoreStream {
@@ -353,23 +487,123 @@ impl RestoreStream {
         let message = format!("restore aborted: {e}");
         *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         self.finished = true;
+        self.tail.clear();
         Some(Err(datacamp_datom::Error::InvalidTxData(message)))
     }
 
     fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
-        self.bytes += chunk.bytes.len() as u64;
+        self.tally.bytes += chunk.bytes.len() as u64;
         let reader = open_chunk(
             Cursor::new(chunk.bytes),
             self.compression,
             &chunk.info,
             &chunk.key,
         )?;
-        self.current = Some((chunk.info, chunk.key, reader, 0));
+        self.current = Some(Current {
+            info: chunk.info,
+            key: chunk.key,
+            reader,
+            count: 0,
+            entities: None,
+        });
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<()> {
-        let seen = self.loaded + self.skipped;
+    /// The next datom of the current chunk, or the end of it.
+    fn step(&mut self) -> Result<Step> {
+        let Some(current) = &mut self.current else {
+            return Ok(Step::NoChunk);
+        };
+        match current.reader.next_datom() {
+            Ok(Some(datom)) => {
+                current.count += 1;
+                let (lo, hi) = current.entities.unwrap_or((datom.e, datom.e));
+                current.entities = Some((lo.min(datom.e), hi.max(datom.e)));
+                Ok(Step::Datom(datom))
+            }
+            Ok(None) => {
+                let Some(done) = self.current.take() else {
+                    return Ok(Step::NoChunk);
+                };
+                self.chunk_done(done)?;
+                Ok(Step::ChunkDone)
+            }
+            Err(source) => Err(chunk_error(&current.info, &current.key, source)),
+        }
+    }
+
+    fn chunk_done(&mut self, done: Current) -> Result<()> {
+        let info = done.info;
+        if let Some(expected) = info.datom_count.filter(|&n| n != done.count) {
+            return Err(Error::CountMismatch {
+                what: format!("chunk {}", info.id),
+                expected,
+                actual: done.count,
+            });
+        }
+        if let Some((min_e, max_e)) = done.entities {
+            self.spans.push(Span {
+                chunk_id: info.id,
+                key: done.key,
+                min_e,
+                max_e,
+            });
+        }
+        self.tally.chunks += 1;
+        emit(
+            &self.progress,
+            ProgressEvent::ChunkRead {
+                chunk_id: info.id,
+                datoms: done.count,
+                bytes: info.size_bytes.unwrap_or(0),
+            },
+        );
+        Ok(())
+    }
+
+    /// Holds a datom of the bootstrap transaction until the stream ends.
+    fn hold(&mut self, datom: Datom) -> Result<()> {
+        let (chunk_id, key) = self
+            .current
+            .as_ref()
+            .map(|c| (c.info.id, c.key.clone()))
+            .unwrap_or_default();
+        if self.bootstrap.len() >= bootstrap::MAX_BOOTSTRAP_DATOMS {
+            return Err(Error::DatomRefused {
+                chunks: vec![(chunk_id, key)],
+                source: Box::new(datacamp_datom::Error::InvalidDatom {
+                    entity: datom.e,
+                    attr: datom.a,
+                    value: "".into(),
+                    reason: format!(
+                        "the bootstrap transaction {TX0} holds more than {} datoms",
+                        bootstrap::MAX_BOOTSTRAP_DATOMS
+                    )
+                    .into(),
+                }),
+            });
+        }
+        self.bootstrap.push(bootstrap::Held {
+            datom,
+            chunk_id,
+            key,
+        });
+        Ok(())
+    }
+
+    /// After the last chunk: sorts out the bootstrap transaction, then
+    /// checks the totals.
+    fn end(&mut self) -> Result<()> {
+        match bootstrap::classify(&self.bootstrap)? {
+            Bootstrap::Absent => {}
+            Bootstrap::Datacamp(datom) => {
+                self.tally.replaced_bootstrap = true;
+                self.tail.push(datom);
+            }
+            Bootstrap::Datahike(n) => self.tally.skipped += n,
+        }
+        self.bootstrap.clear();
+        let seen = self.tally.loaded + self.tally.skipped + self.tail.len() as u64;
         if seen != self.manifest_total {
             return Err(Error::CountMismatch {
                 what: "backup total (:stats/datom-count)".into(),
@@ -386,62 +620,65 @@ impl RestoreStream {
         }
         Ok(())
     }
+
+    fn deliver(&mut self, datom: Datom) -> Option<datacamp_datom::Result<Datom>> {
+        self.tally.loaded += 1;
+        if self.tally.loaded.is_multiple_of(1_000_000) {
+            emit(
+                &self.progress,
+                ProgressEvent::Transacting {
+                    datoms: self.tally.loaded,
+                },
+            );
+        }
+        Some(Ok(datom))
+    }
+
+    /// The chunks that held entity `e` (for an error the load reports).
+    fn chunks_holding(&self, e: i64) -> Vec<(u64, String)> {
+        self.spans
+            .iter()
+            .filter(|s| s.min_e <= e && e <= s.max_e)
+            .take(CHUNKS_NAMED)
+            .map(|s| (s.chunk_id, s.key.clone()))
+            .collect()
+    }
+}
+
+/// A load error, with the chunks of the refused datom's entity named.
+fn load_error(db_error: datacamp_datom::Error, spans: &RestoreStream) -> Error {
+    let entity = match &db_error {
+        datacamp_datom::Error::InvalidDatom { entity, .. }
+        | datacamp_datom::Error::UniqueConflict { entity, .. } => *entity,
+        _ => return Error::Database(db_error),
+    };
+    Error::DatomRefused {
+        chunks: spans.chunks_holding(entity),
+        source: Box::new(db_error),
+    }
 }
 
 impl Iterator for RestoreStream {
     type Item = datacamp_datom::Result<Datom>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(datom) = self.tail.pop() {
+            return self.deliver(datom);
+        }
         if self.finished {
             return None;
         }
         loop {
-            if let Some((info, key, reader, count)) = &mut self.current {
-                match reader.next_datom() {
-                    Ok(Some(datom)) => {
-                        *count += 1;
-                        if datom.tx == TX0 {
-                            self.skipped += 1;
-                            continue;
-                        }
-                        self.loaded += 1;
-                        if self.loaded.is_multiple_of(1_000_000) {
-                            emit(
-                                &self.progress,
-                                ProgressEvent::Transacting {
-                                    datoms: self.loaded,
-                                },
-                            );
-                        }
-                        return Some(Ok(datom));
-                    }
-                    Ok(None) => {
-                        let (info, count) = (info.clone(), *count);
-                        self.current = None;
-                        if let Some(expected) = info.datom_count.filter(|&n| n != count) {
-                            return self.fail(Error::CountMismatch {
-                                what: format!("chunk {}", info.id),
-                                expected,
-                                actual: count,
-                            });
-                        }
-                        self.chunks += 1;
-                        emit(
-                            &self.progress,
-                            ProgressEvent::ChunkRead {
-                                chunk_id: info.id,
-                                datoms: count,
-                                bytes: info.size_bytes.unwrap_or(0),
-                            },
-                        );
-                    }
-                    Err(source) => {
-                        let e = chunk_error(info, key, source);
+            match self.step() {
+                Err(e) => return self.fail(e),
+                Ok(Step::Datom(datom)) if datom.tx == TX0 => {
+                    if let Err(e) = self.hold(datom) {
                         return self.fail(e);
                     }
                 }
-            } else {
-                match self.receiver.blocking_recv() {
+                Ok(Step::Datom(datom)) => return self.deliver(datom),
+                Ok(Step::ChunkDone) => {}
+                Ok(Step::NoChunk) => match self.receiver.blocking_recv() {
                     Some(Ok(chunk)) => {
                         if let Err(e) = self.open(chunk) {
                             return self.fail(e);
@@ -450,12 +687,20 @@ impl Iterator for RestoreStream {
                     Some(Err(e)) => return self.fail(e),
                     None => {
                         self.finished = true;
-                        return match self.finish() {
-                            Ok(()) => None,
-                            Err(e) => self.fail(e),
-                        };
+                        if let Err(e) = self.end() {
+                            return self.fail(e);
+                        }
+                        // The stream is done; the load now builds its
+                        // indexes and checks the datoms before committing.
+                        emit(
+                            &self.progress,
+                            ProgressEvent::Indexing {
+                                datoms: self.tally.loaded + self.tail.len() as u64,
+                            },
+                        );
+                        return self.tail.pop().and_then(|d| self.deliver(d));
                     }
-                }
+                },
             }
         }
     }

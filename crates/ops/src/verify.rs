@@ -250,7 +250,7 @@ async fn deep_check(
                         Some(n)
                     }
                     Err(e) => {
-                        problems.push(format!("does not decode: {e}"));
+                        problems.push(format!("does not decode: {}", without_chunk_name(&e)));
                         None
                     }
                 };
@@ -297,6 +297,72 @@ async fn deep_check(
                 "chunks hold {total} datoms, the source database counted {source} (:datacamp/source-datom-count)"
             ));
         }
+    }
+    let sound = result.complete
+        && result.all_chunks_present
+        && result.bad_chunks.is_empty()
+        && result.problems.is_empty();
+    if sound {
+        check_by_loading(store, manifest, opts, result).await?;
+    }
+    Ok(())
+}
+
+/// A problem's text without the "chunk N (key): " its error starts with
+/// (the [`ChunkProblem`] names the chunk already).
+fn without_chunk_name(e: &Error) -> String {
+    match e {
+        Error::Chunk { source, .. } => source.to_string(),
+        Error::ChunkIdMismatch { listed, found, .. } => {
+            format!("it says :chunk/id {found}, the manifest lists it as chunk {listed}")
+        }
+        Error::DatomRefused { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Checks the datoms against the schema exactly as a restore does, by
+/// restoring into a scratch `file` database in a temporary directory
+/// (deleted afterwards): the engine's `load` is the one place those rules
+/// live. Memory stays that of a restore; the disk needs room for the
+/// database (see docs/db-engine.md).
+async fn check_by_loading(
+    store: &BackupStore,
+    manifest: &Manifest,
+    opts: &VerifyOptions,
+    result: &mut VerifyResult,
+) -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| Error::Io {
+        path: std::env::temp_dir().display().to_string(),
+        source,
+    })?;
+    let url = dir.path().join("verify-scratch.db").display().to_string();
+    let restore_opts = crate::restore::RestoreOptions {
+        database_id: opts.database_id.clone(),
+        parallel: opts.parallel.clamp(1, 64),
+        // The chunks were just read and hashed.
+        check_all_first: Some(false),
+        progress: None,
+    };
+    let outcome =
+        crate::restore::restore_to_url(&url, store, &manifest.backup_id, &restore_opts).await;
+    if datacamp_db::exists(&url)? {
+        datacamp_db::delete(&url)?;
+    }
+    match outcome {
+        Ok(_) => {}
+        Err(Error::DatomRefused { chunks, source }) if !chunks.is_empty() => {
+            for (chunk_id, key) in chunks {
+                result.bad_chunks.push(ChunkProblem {
+                    chunk_id,
+                    key,
+                    problem: format!("a restore would refuse it: {source}"),
+                });
+            }
+        }
+        Err(e) => result
+            .problems
+            .push(format!("a restore would refuse it: {e}")),
     }
     Ok(())
 }

@@ -297,10 +297,11 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
-/// Compares two databases datom by datom in EAVT order, leaving out each
-/// one's own bootstrap transaction; returns how many datoms were compared.
+/// Compares two databases datom by datom in EAVT order, every datom (the
+/// bootstrap transaction's `:db/txInstant` included: a restore is exact);
+/// returns how many datoms were compared.
 fn compare(source: &datacamp::db::Db, target: &datacamp::db::Db) -> Result<u64, CliError> {
-    use datacamp::datom::{Index, TX0};
+    use datacamp::datom::Index;
     let (a, b) = (
         source
             .db()
@@ -309,15 +310,12 @@ fn compare(source: &datacamp::db::Db, target: &datacamp::db::Db) -> Result<u64, 
             .db()
             .map_err(CliError::db("cannot read the restored database"))?,
     );
-    let user = |d: &Result<datacamp::datom::Datom, datacamp::datom::Error>| !matches!(d, Ok(d) if d.tx == TX0);
     let mut left = a
         .datoms(Index::Eavt, &[])
-        .map_err(CliError::db("cannot read the source"))?
-        .filter(user);
+        .map_err(CliError::db("cannot read the source"))?;
     let mut right = b
         .datoms(Index::Eavt, &[])
-        .map_err(CliError::db("cannot read the restored database"))?
-        .filter(user);
+        .map_err(CliError::db("cannot read the restored database"))?;
     let mut n = 0u64;
     loop {
         match (left.next(), right.next()) {
