@@ -410,7 +410,7 @@ fn list_and_cleanup_show_unreadable_backups_and_folders_left_alone() {
 
     let list = datacamp(&["list", "--from", &to]).expect_code(0);
     assert!(list.stdout.contains(&id), "{}", list.stdout);
-    assert!(list.stdout.contains("unreadable"), "{}", list.stdout);
+    assert!(list.stdout.contains("problem"), "{}", list.stdout);
     assert!(
         list.stdout.contains("20250101-000000-abcdef: ") && list.stdout.contains("nest"),
         "{}",
@@ -420,8 +420,28 @@ fn list_and_cleanup_show_unreadable_backups_and_folders_left_alone() {
         .expect_code(0)
         .json();
     let rows = json["backups"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{json}");
-    assert!(rows.iter().any(|r| r["problem"].is_string()), "{json}");
+    assert_eq!(rows.len(), 3, "{json}");
+    let problem_of = |id: &str| {
+        rows.iter()
+            .find(|r| r["backup_id"] == id)
+            .map(|r| r["problem"].clone())
+            .unwrap()
+    };
+    assert!(problem_of(&id).is_null(), "{json}");
+    assert!(
+        problem_of("20250101-000000-abcdef")
+            .as_str()
+            .unwrap()
+            .contains("nested"),
+        "{json}"
+    );
+    assert!(
+        problem_of("randomdir")
+            .as_str()
+            .unwrap()
+            .contains("not (yet) a backup"),
+        "{json}"
+    );
 
     let cleanup = datacamp(&["cleanup", "--from", &to, "--older-than-hours", "0"]).expect_code(0);
     assert!(

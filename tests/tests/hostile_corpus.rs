@@ -374,6 +374,9 @@ fn run_child(case: &str, dir: &Path) -> Outcome {
     let child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "corpus_child", "--nocapture", "--test-threads=1"])
         .env(CASE_VAR, case)
+        // Memory is bounded by the chunk cap; a loose chunk file (no
+        // manifest entry) has only the cap, so the cap sets the bound.
+        .env("DATACAMP_MAX_CHUNK_BYTES", (64u64 << 20).to_string())
         .env(DIR_VAR, dir)
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::process::Stdio::null())

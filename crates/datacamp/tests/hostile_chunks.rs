@@ -128,6 +128,9 @@ async fn backup_with_bomb(store: &BackupStore, chunk: Vec<u8>, strip: bool) -> S
         entry.datom_count = None;
         entry.uncompressed_bytes = None;
     }
+    // A forger keeps the manifest's totals consistent (restore refuses a
+    // manifest whose totals do not add up before reading any chunk).
+    manifest.size_bytes = manifest.chunks.iter().filter_map(|c| c.size_bytes).sum();
     store.put(&key, chunk).await.unwrap();
     store
         .put(&manifest_key, manifest.to_edn().into_bytes())

@@ -4,8 +4,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use datacamp_codec::chunk::{ChunkHeader, ChunkReader};
+use datacamp_codec::chunk::{ChunkHeader, ChunkLimits, ChunkReader};
 use datacamp_codec::compress::{self, Compression};
+use datacamp_codec::fressian::ReadOptions;
 use datacamp_datom::Datom;
 use datacamp_manifest::{validate_id, IdKind};
 use datacamp_storage::BackupStore;
@@ -76,8 +77,15 @@ pub fn chunk_file_datoms(
         key: key.clone(),
         source,
     };
-    let mut reader =
-        ChunkReader::new(compress::decompress_reader(file, compression)).map_err(wrap)?;
+    // A loose file has no manifest entry to bound it: the process-wide
+    // chunk cap does (a decompression bomb is refused, not inflated).
+    let limits = ChunkLimits::default().max_document_bytes(crate::read::max_chunk_bytes());
+    let mut reader = ChunkReader::with_limits(
+        compress::decompress_reader(file, compression),
+        ReadOptions::default(),
+        limits,
+    )
+    .map_err(wrap)?;
     let header = reader.header().clone();
     while let Some(datom) = reader.next_datom().map_err(wrap)? {
         each(datom)?;

@@ -111,6 +111,10 @@ async fn summarize(
             }
             Err(problem) => summary.problem = Some(problem),
         }
+    } else {
+        summary.problem = Some(format!(
+            "{backup_id} holds neither manifest.edn nor checkpoint.edn: not (yet) a backup"
+        ));
     }
     summary.in_progress = !summary.completed && !marker && has(&checkpoint_key);
     Ok(summary)

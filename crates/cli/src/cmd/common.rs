@@ -217,6 +217,17 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A backup target as it may be shown: a URL with its userinfo masked
+/// (`s3://***@bucket/`), a directory path as given (an `@` in a path is
+/// not a password).
+pub fn shown_target(target: &str) -> String {
+    if target.contains("://") {
+        datacamp::storage::redact_url(target)
+    } else {
+        target.to_owned()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -264,16 +275,5 @@ mod tests {
         );
         let err = parse_durable_db("mem://x").unwrap_err();
         assert!(err.contains("in-memory") && err.contains("vanish"), "{err}");
-    }
-}
-
-/// A backup target as it may be shown: a URL with its userinfo masked
-/// (`s3://***@bucket/`), a directory path as given (an `@` in a path is
-/// not a password).
-pub fn shown_target(target: &str) -> String {
-    if target.contains("://") {
-        datacamp::storage::redact_url(target)
-    } else {
-        target.to_owned()
     }
 }

@@ -91,7 +91,7 @@ fn table(backups: &[datacamp::BackupSummary], database_id: &str, from: &str) -> 
         let state = if b.completed {
             "complete"
         } else if b.problem.is_some() {
-            "unreadable"
+            "problem"
         } else if b.in_progress {
             "in progress"
         } else {
