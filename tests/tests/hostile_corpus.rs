@@ -27,6 +27,10 @@ use datacamp::datom::Connection as _;
 use datacamp::manifest::{Checkpoint, Manifest, MigrationManifest};
 
 /// The variable that selects a case in the child.
+/// The chunk cap the loose-file cases read with: a loose chunk file has no
+/// manifest entry, so the cap alone bounds its memory.
+const CHUNK_CAP: u64 = 64 << 20;
+
 const CASE_VAR: &str = "DATACAMP_CORPUS_CASE";
 /// The directory a case's inputs live in (chunk files, a backup).
 const DIR_VAR: &str = "DATACAMP_CORPUS_DIR";
@@ -225,7 +229,7 @@ fn run_case(case: &str, dir: &Path) -> ! {
                 &inputs,
                 |bytes| {
                     std::fs::write(&file, bytes).unwrap();
-                    datacamp::inspect::chunk_file_datoms(&file, |_| Ok(())).is_ok()
+                    datacamp::inspect::chunk_file_datoms(&file, CHUNK_CAP, |_| Ok(())).is_ok()
                 },
                 |i| i % 3 != 2,
             )
@@ -250,7 +254,7 @@ fn run_case(case: &str, dir: &Path) -> ! {
             tally(
                 &[Vec::new()],
                 |_| {
-                    let result = datacamp::inspect::chunk_file_datoms(&file, |_| Ok(()));
+                    let result = datacamp::inspect::chunk_file_datoms(&file, CHUNK_CAP, |_| Ok(()));
                     println!("chunk reader: {result:?}");
                     result.is_ok()
                 },
@@ -263,7 +267,7 @@ fn run_case(case: &str, dir: &Path) -> ! {
             tally(
                 &[Vec::new()],
                 |_| {
-                    let result = datacamp::inspect::chunk_file_datoms(&file, |_| Ok(()));
+                    let result = datacamp::inspect::chunk_file_datoms(&file, CHUNK_CAP, |_| Ok(()));
                     println!("chunk reader: {result:?}");
                     result.is_ok()
                 },
@@ -374,9 +378,6 @@ fn run_child(case: &str, dir: &Path) -> Outcome {
     let child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "corpus_child", "--nocapture", "--test-threads=1"])
         .env(CASE_VAR, case)
-        // Memory is bounded by the chunk cap; a loose chunk file (no
-        // manifest entry) has only the cap, so the cap sets the bound.
-        .env("DATACAMP_MAX_CHUNK_BYTES", (64u64 << 20).to_string())
         .env(DIR_VAR, dir)
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::process::Stdio::null())

@@ -53,9 +53,13 @@ pub async fn document_text(
 }
 
 /// Streams the datoms of a chunk file (gzip-compressed or plain Fressian,
-/// told apart by the gzip magic bytes) to `each`; returns the header.
+/// told apart by the gzip magic bytes) to `each`; returns the header. A
+/// loose file has no manifest entry to bound it: it inflates to at most
+/// `max_chunk_bytes` (e.g. [`crate::DEFAULT_MAX_CHUNK_BYTES`]), so a
+/// decompression bomb is refused, not inflated.
 pub fn chunk_file_datoms(
     path: &Path,
+    max_chunk_bytes: u64,
     mut each: impl FnMut(Datom) -> Result<()>,
 ) -> Result<ChunkHeader> {
     let key = path.display().to_string();
@@ -77,9 +81,7 @@ pub fn chunk_file_datoms(
         key: key.clone(),
         source,
     };
-    // A loose file has no manifest entry to bound it: the process-wide
-    // chunk cap does (a decompression bomb is refused, not inflated).
-    let limits = ChunkLimits::default().max_document_bytes(crate::read::max_chunk_bytes());
+    let limits = ChunkLimits::default().max_document_bytes(max_chunk_bytes);
     let mut reader = ChunkReader::with_limits(
         compress::decompress_reader(file, compression),
         ReadOptions::default(),

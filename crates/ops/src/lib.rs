@@ -65,7 +65,7 @@ pub use list::{
     RemovedBackup, SkippedFolder,
 };
 pub use progress::{ProgressEvent, ProgressFn};
-pub use read::SUPPORTED_FORMAT;
+pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
 pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 

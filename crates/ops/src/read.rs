@@ -224,31 +224,18 @@ pub(crate) async fn fetch_checked(
     Ok(bytes)
 }
 
-/// The environment variable that sets [`max_chunk_bytes`].
-pub(crate) const MAX_CHUNK_BYTES_ENV: &str = "DATACAMP_MAX_CHUNK_BYTES";
-
-/// The most bytes one chunk may inflate to, whatever its manifest entry
-/// says: `DATACAMP_MAX_CHUNK_BYTES` (bytes, read once per process) or
-/// [`DEFAULT_MAX_DOCUMENT_BYTES`] (1 GiB). A chunk's own
-/// `:datacamp/uncompressed-bytes` tightens it.
-pub(crate) fn max_chunk_bytes() -> u64 {
-    static MAX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *MAX.get_or_init(|| {
-        std::env::var(MAX_CHUNK_BYTES_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES)
-    })
-}
+/// The most bytes one chunk may inflate to by default, whatever its
+/// manifest entry says (sixteen times the default chunk size; a chunk's own
+/// `:datacamp/uncompressed-bytes` tightens it). Set per operation:
+/// `RestoreOptions::max_chunk_bytes`, `VerifyOptions::max_chunk_bytes`.
+pub const DEFAULT_MAX_CHUNK_BYTES: u64 = DEFAULT_MAX_DOCUMENT_BYTES;
 
 /// What decoding a chunk may cost, from its manifest entry: no more
-/// inflated bytes than `:datacamp/uncompressed-bytes` (capped by
-/// [`max_chunk_bytes`]), no more datoms than `:chunk/datom-count`. Either
+/// inflated bytes than `:datacamp/uncompressed-bytes` (capped by `cap`),
+/// no more datoms than `:chunk/datom-count`. Either
 /// is checked while the chunk streams, so a decompression bomb fails
 /// before its memory is spent.
-pub(crate) fn chunk_limits(chunk: &ChunkInfo) -> ChunkLimits {
-    let cap = max_chunk_bytes();
+pub(crate) fn chunk_limits(chunk: &ChunkInfo, cap: u64) -> ChunkLimits {
     ChunkLimits::default()
         .max_document_bytes(chunk.uncompressed_bytes.map_or(cap, |n| n.min(cap)))
         .max_datoms(chunk.datom_count)
@@ -261,11 +248,12 @@ pub(crate) fn open_chunk<R: Read>(
     compression: Compression,
     chunk: &ChunkInfo,
     key: &str,
+    cap: u64,
 ) -> Result<ChunkReader<Decompressor<R>>> {
     let reader = ChunkReader::with_limits(
         compress::decompress_reader(input, compression),
         ReadOptions::default(),
-        chunk_limits(chunk),
+        chunk_limits(chunk, cap),
     )
     .map_err(|source| chunk_error(chunk, key, source))?;
     match reader.header().chunk_id {
@@ -294,8 +282,9 @@ pub(crate) fn count_datoms(
     compression: Compression,
     chunk: &ChunkInfo,
     key: &str,
+    cap: u64,
 ) -> Result<u64> {
-    let mut reader = open_chunk(bytes, compression, chunk, key)?;
+    let mut reader = open_chunk(bytes, compression, chunk, key, cap)?;
     let mut count = 0u64;
     while reader
         .next_datom()

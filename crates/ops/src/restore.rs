@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
-    chunk_error, chunk_key, fetch_checked, manifest_compression, open_chunk, read_complete_manifest,
+    chunk_error, chunk_key, fetch_checked, manifest_compression, open_chunk,
+    read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
 };
 use crate::DEFAULT_DATABASE_ID;
 
@@ -45,6 +46,11 @@ pub struct RestoreOptions {
     /// yes for directory targets (reading twice is cheap), no for S3
     /// (each chunk is checked as it arrives, before it is applied).
     pub check_all_first: Option<bool>,
+    /// The most bytes one chunk may inflate to (default
+    /// [`DEFAULT_MAX_CHUNK_BYTES`], 1 GiB); a chunk's own
+    /// `:datacamp/uncompressed-bytes` tightens it. A decompression bomb
+    /// fails here, before its memory is spent.
+    pub max_chunk_bytes: u64,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
 }
@@ -55,6 +61,7 @@ impl Default for RestoreOptions {
             database_id: DEFAULT_DATABASE_ID.to_string(),
             parallel: 2,
             check_all_first: None,
+            max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
             progress: None,
         }
     }
@@ -66,6 +73,7 @@ impl std::fmt::Debug for RestoreOptions {
             .field("database_id", &self.database_id)
             .field("parallel", &self.parallel)
             .field("check_all_first", &self.check_all_first)
+            .field("max_chunk_bytes", &self.max_chunk_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -287,6 +295,7 @@ where
         receiver,
         current: None,
         compression: manifest_compression(&plan.manifest),
+        max_chunk_bytes: opts.max_chunk_bytes,
         manifest_total: plan.manifest.datom_count,
         source_total: plan.manifest.datacamp.source_datom_count,
         tally: Tally::default(),
@@ -462,6 +471,8 @@ struct RestoreStream {
     receiver: mpsc::Receiver<Result<FetchedChunk>>,
     current: Option<Current>,
     compression: Compression,
+    /// The most bytes one chunk may inflate to.
+    max_chunk_bytes: u64,
     manifest_total: u64,
     source_total: Option<u64>,
     tally: Tally,
@@ -498,6 +509,7 @@ impl RestoreStream {
             self.compression,
             &chunk.info,
             &chunk.key,
+            self.max_chunk_bytes,
         )?;
         self.current = Some(Current {
             info: chunk.info,

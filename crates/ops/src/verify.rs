@@ -24,6 +24,10 @@ pub struct VerifyOptions {
     pub deep: bool,
     /// Chunks read at once in a deep verify (default 2).
     pub parallel: usize,
+    /// The most bytes one chunk may inflate to in a deep verify (default
+    /// [`crate::DEFAULT_MAX_CHUNK_BYTES`], 1 GiB); a chunk's own
+    /// `:datacamp/uncompressed-bytes` tightens it.
+    pub max_chunk_bytes: u64,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
 }
@@ -34,6 +38,7 @@ impl Default for VerifyOptions {
             database_id: DEFAULT_DATABASE_ID.to_string(),
             deep: false,
             parallel: 2,
+            max_chunk_bytes: crate::DEFAULT_MAX_CHUNK_BYTES,
             progress: None,
         }
     }
@@ -45,6 +50,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("database_id", &self.database_id)
             .field("deep", &self.deep)
             .field("parallel", &self.parallel)
+            .field("max_chunk_bytes", &self.max_chunk_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +231,7 @@ async fn deep_check(
     result: &mut VerifyResult,
 ) -> Result<()> {
     let compression = manifest_compression(manifest);
+    let cap = opts.max_chunk_bytes;
     let mut reads = futures::stream::iter(to_read)
         .map(|(chunk, key)| async move {
             let bytes = store.get(&key).await?;
@@ -240,7 +247,7 @@ async fn deep_check(
                         chunk.checksum
                     ));
                 }
-                let decoded = count_datoms(&bytes, compression, &chunk, &key_text);
+                let decoded = count_datoms(&bytes, compression, &chunk, &key_text, cap);
                 let count = match decoded {
                     Ok(n) => {
                         if let Some(expected) = chunk.datom_count.filter(|&e| e != n) {
@@ -342,6 +349,7 @@ async fn check_by_loading(
         parallel: opts.parallel.clamp(1, 64),
         // The chunks were just read and hashed.
         check_all_first: Some(false),
+        max_chunk_bytes: opts.max_chunk_bytes,
         progress: None,
     };
     let outcome =

@@ -97,21 +97,22 @@ fn inspect_chunk(file: &std::path::Path) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut pipe_closed = false;
-    let result = datacamp::inspect::chunk_file_datoms(file, |d| {
-        if !pipe_closed {
-            if let Err(e) = writeln!(w, "{d}") {
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    pipe_closed = true;
-                } else {
-                    return Err(datacamp::Error::Io {
-                        path: "standard output".into(),
-                        source: e,
-                    });
+    let result =
+        datacamp::inspect::chunk_file_datoms(file, datacamp::DEFAULT_MAX_CHUNK_BYTES, |d| {
+            if !pipe_closed {
+                if let Err(e) = writeln!(w, "{d}") {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        pipe_closed = true;
+                    } else {
+                        return Err(datacamp::Error::Io {
+                            path: "standard output".into(),
+                            source: e,
+                        });
+                    }
                 }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        });
     result.map_err(CliError::op(format!(
         "cannot read chunk file {}",
         file.display()

@@ -4,7 +4,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::common::{runtime, FromArgs};
+use crate::cmd::common::{parse_size, runtime, FromArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -29,6 +29,10 @@ pub struct VerifyArgs {
     /// Chunks read at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// The most bytes one chunk may inflate to; a chunk's manifest entry
+    /// tightens it (a decompression bomb is refused, not inflated).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub max_chunk_bytes: u64,
 }
 
 /// `verify --json`.
@@ -94,6 +98,7 @@ pub fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
         database_id: args.from.database_id().to_owned(),
         deep: args.deep,
         parallel: usize::from(args.parallel),
+        max_chunk_bytes: args.max_chunk_bytes,
         progress: Some(callback),
     };
     let result = runtime()?
