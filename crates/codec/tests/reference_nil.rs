@@ -27,7 +27,11 @@ fn clojure() -> Option<Clojure> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("reference interop tests cannot run on CI: {why}");
         }
-        eprintln!("SKIPPED: {why}");
+        // Straight to stderr: libtest captures `eprintln!`, not this.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("SKIPPED: {why}\n").as_bytes(),
+        );
         None
     };
     let found = Command::new("clojure").arg("-e").arg("nil").output();

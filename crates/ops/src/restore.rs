@@ -296,6 +296,7 @@ where
         current: None,
         compression: manifest_compression(&plan.manifest),
         max_chunk_bytes: opts.max_chunk_bytes,
+        decoded: 0,
         manifest_total: plan.manifest.datom_count,
         source_total: plan.manifest.datacamp.source_datom_count,
         tally: Tally::default(),
@@ -474,6 +475,10 @@ struct RestoreStream {
     /// The most bytes one chunk may inflate to.
     max_chunk_bytes: u64,
     manifest_total: u64,
+    /// Datoms decoded so far, of every chunk: checked against
+    /// `manifest_total` as they stream, so a chunk without a datom count
+    /// of its own cannot feed the load more than the backup claims.
+    decoded: u64,
     source_total: Option<u64>,
     tally: Tally,
     /// Datoms of tx `TX0`, until the stream ends.
@@ -529,6 +534,17 @@ impl RestoreStream {
         match current.reader.next_datom() {
             Ok(Some(datom)) => {
                 current.count += 1;
+                self.decoded += 1;
+                if self.decoded > self.manifest_total {
+                    return Err(Error::CountMismatch {
+                        what: format!(
+                            "backup total (:stats/datom-count), exceeded in chunk {} ({})",
+                            current.info.id, current.key
+                        ),
+                        expected: self.manifest_total,
+                        actual: self.decoded,
+                    });
+                }
                 let (lo, hi) = current.entities.unwrap_or((datom.e, datom.e));
                 current.entities = Some((lo.min(datom.e), hi.max(datom.e)));
                 Ok(Step::Datom(datom))
