@@ -14,18 +14,28 @@ use serde::Serialize;
 use crate::error::CliError;
 
 /// Sends tracing events to stderr: `-v` info, `-vv` debug, `-vvv` trace.
-/// Without `-v` nothing is installed, so nothing is logged.
+/// Without `-v` only the storage layer's warnings (each failed attempt
+/// against a backup target that is being retried).
 pub fn init_tracing(verbose: u8) {
     let level = match verbose {
-        0 => return,
+        // Without -v, only what an operator must see as it happens: a
+        // target that fails and is retried (a silent S3 endpoint would
+        // otherwise look like a hang).
+        0 => "datacamp_storage=warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(io::stderr)
-        .init();
+        .with_ansi(io::stderr().is_terminal())
+        .with_writer(io::stderr);
+    if verbose == 0 {
+        // A warning line an operator reads, not a log record.
+        subscriber.without_time().with_target(false).init();
+    } else {
+        subscriber.init();
+    }
 }
 
 /// How results and progress are shown: the two global flags that decide it.
