@@ -144,5 +144,64 @@ pub enum Error {
     },
 }
 
+/// The longest value text an [`Error::InvalidDatom`] quotes.
+pub const VALUE_TEXT_MAX: usize = 120;
+
+impl Error {
+    /// [`Error::InvalidDatom`] for `[e a v]`, its value quoted as EDN and
+    /// shortened to [`VALUE_TEXT_MAX`] characters (a refused value may be
+    /// a string of a gigabyte: the message must not copy it whole).
+    pub fn invalid_datom(
+        e: i64,
+        a: &Keyword,
+        v: &crate::Value,
+        reason: impl Into<Box<str>>,
+    ) -> Error {
+        Error::InvalidDatom {
+            entity: e,
+            attr: a.clone(),
+            value: Error::quote_value(v).into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A value as EDN for a message: at most [`VALUE_TEXT_MAX`]
+    /// characters, then `…` and how long it is. Printing keeps no more
+    /// than the limit, so a huge value costs no more than that.
+    pub fn quote_value(v: &crate::Value) -> String {
+        value_text(v)
+    }
+}
+
+fn value_text(v: &crate::Value) -> String {
+    use std::fmt::Write as _;
+
+    /// Keeps the first `VALUE_TEXT_MAX` characters and counts the rest.
+    struct Capped {
+        text: String,
+        chars: usize,
+    }
+    impl std::fmt::Write for Capped {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if self.chars < VALUE_TEXT_MAX {
+                    self.text.push(c);
+                }
+                self.chars += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        text: String::new(),
+        chars: 0,
+    };
+    let _ = write!(out, "{v}");
+    if out.chars > VALUE_TEXT_MAX {
+        let _ = write!(out.text, "… ({} characters)", out.chars);
+    }
+    out.text
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -22,22 +22,6 @@ use datacamp_datom::{
 
 use crate::transactor::{check_type, validate_attribute};
 
-/// The longest value text an error message quotes.
-const VALUE_TEXT_MAX: usize = 120;
-
-/// A value as EDN, shortened for a message.
-fn value_text(v: &Value) -> String {
-    let text = v.to_string();
-    if text.len() <= VALUE_TEXT_MAX {
-        return text;
-    }
-    let mut end = VALUE_TEXT_MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} characters)", &text[..end], text.chars().count())
-}
-
 /// An attribute's type in words, tuple element types included.
 fn expected_type(attr: &Attribute) -> String {
     if let Some(types) = &attr.tuple_types {
@@ -48,15 +32,6 @@ fn expected_type(attr: &Attribute) -> String {
         return format!("{} of {t}", attr.value_type);
     }
     attr.value_type.to_string()
-}
-
-fn refused(e: i64, a: &Keyword, v: &Value, reason: String) -> Error {
-    Error::InvalidDatom {
-        entity: e,
-        attr: a.clone(),
-        value: value_text(v).into(),
-        reason: reason.into(),
-    }
 }
 
 /// Checks that every schema entity the load declares means what it says
@@ -112,7 +87,7 @@ impl<'s> LoadCheck<'s> {
     /// One staged entry, in EAVT order.
     pub(crate) fn eavt(&mut self, e: i64, a: &Keyword, v: &Value, tx: i64) -> Result<()> {
         if e < 1 {
-            return Err(refused(
+            return Err(Error::invalid_datom(
                 e,
                 a,
                 v,
@@ -120,7 +95,7 @@ impl<'s> LoadCheck<'s> {
             ));
         }
         if tx == TX0 && !(e == TX0 && *a == self.tx_instant) {
-            return Err(refused(
+            return Err(Error::invalid_datom(
                 e,
                 a,
                 v,
@@ -133,7 +108,7 @@ impl<'s> LoadCheck<'s> {
         let attr = self.schema.get(a);
         match attr {
             None if self.typed => {
-                return Err(refused(
+                return Err(Error::invalid_datom(
                     e,
                     a,
                     v,
@@ -144,7 +119,7 @@ impl<'s> LoadCheck<'s> {
             }
             Some(attr) if self.typed => {
                 if check_type(attr, v).is_err() {
-                    return Err(refused(
+                    return Err(Error::invalid_datom(
                         e,
                         a,
                         v,
@@ -156,7 +131,7 @@ impl<'s> LoadCheck<'s> {
                     ));
                 }
                 if attr.is_ref() && matches!(v, Value::Long(n) if *n < 1) {
-                    return Err(refused(
+                    return Err(Error::invalid_datom(
                         e,
                         a,
                         v,
@@ -169,7 +144,7 @@ impl<'s> LoadCheck<'s> {
         if let Some((le, la, lv, ltx)) = &self.last {
             if *le == e && la == a {
                 if lv == v {
-                    return Err(refused(
+                    return Err(Error::invalid_datom(
                         e,
                         a,
                         v,
@@ -177,13 +152,13 @@ impl<'s> LoadCheck<'s> {
                     ));
                 }
                 if !attr.is_some_and(|x| x.is_many()) {
-                    return Err(refused(
+                    return Err(Error::invalid_datom(
                         e,
                         a,
                         v,
                         format!(
                             "{a} has cardinality one, and entity {e} already has the value {}",
-                            value_text(lv)
+                            Error::quote_value(lv)
                         ),
                     ));
                 }
@@ -199,7 +174,7 @@ impl<'s> LoadCheck<'s> {
             if la == a && lv == v && *le != e {
                 return Err(Error::UniqueConflict {
                     attr: a.clone(),
-                    value: value_text(v),
+                    value: Error::quote_value(v),
                     existing: *le,
                     entity: e,
                 });

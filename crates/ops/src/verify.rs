@@ -346,7 +346,7 @@ async fn check_by_loading(
     let url = dir.path().join("verify-scratch.db").display().to_string();
     let restore_opts = crate::restore::RestoreOptions {
         database_id: opts.database_id.clone(),
-        parallel: opts.parallel.clamp(1, 64),
+        parallel: opts.parallel,
         // The chunks were just read and hashed.
         check_all_first: Some(false),
         max_chunk_bytes: opts.max_chunk_bytes,

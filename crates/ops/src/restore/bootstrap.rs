@@ -41,24 +41,15 @@ pub(crate) enum Bootstrap {
 fn not_bootstrap(h: &Held, reason: &str) -> Error {
     Error::DatomRefused {
         chunks: vec![(h.chunk_id, h.key.clone())],
-        source: Box::new(DbError::InvalidDatom {
-            entity: h.datom.e,
-            attr: h.datom.a.clone(),
-            value: short(&h.datom.v).into(),
-            reason: format!(
+        source: Box::new(DbError::invalid_datom(
+            h.datom.e,
+            &h.datom.a,
+            &h.datom.v,
+            format!(
                 "it carries the bootstrap transaction id {TX0} but is not part of a \
                  bootstrap transaction ({reason})"
-            )
-            .into(),
-        }),
-    }
-}
-
-fn short(v: &Value) -> String {
-    let text = v.to_string();
-    match text.char_indices().nth(120) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text,
+            ),
+        )),
     }
 }
 
