@@ -9,6 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{suite, suite_local};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datacamp::codec::chunk::encode_chunk_to_vec;
@@ -249,92 +252,6 @@ async fn datom_bomb_without_counts_stops_at_the_backup_total(store: &BackupStore
     }
     assert_eq!(target.db().unwrap().datom_count(), before);
     assert_memory_bounded();
-}
-
-fn moto_bucket(case: &str) -> Option<datacamp::storage::S3Options> {
-    let Ok(endpoint) = std::env::var("DATACAMP_TEST_MOTO_ENDPOINT") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "moto_server is required in CI: set DATACAMP_TEST_MOTO_ENDPOINT"
-        );
-        // Straight to stderr: libtest captures `eprintln!`, not this.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIPPED: moto_server not configured (DATACAMP_TEST_MOTO_ENDPOINT)\n",
-        );
-        return None;
-    };
-    let n = NEXT_DB.fetch_add(1, Ordering::Relaxed);
-    let bucket = format!("hc-{}-{n}-{}", std::process::id(), case.replace('_', "-"))
-        .chars()
-        .take(63)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_string();
-    let host = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut stream = std::net::TcpStream::connect(&host).expect("moto_server reachable");
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    assert!(
-        reply.starts_with("HTTP/1.1 200"),
-        "moto CreateBucket failed: {reply}"
-    );
-    Some(datacamp::storage::S3Options {
-        bucket,
-        region: Some("us-east-1".into()),
-        endpoint: Some(endpoint),
-        path_style: Some(true),
-        allow_http: true,
-        access_key_id: Some("testing".into()),
-        secret_access_key: Some("testing".into()),
-        ..datacamp::storage::S3Options::default()
-    })
-}
-
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod directory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = datacamp::storage::BackupStore::open(
-                        &datacamp::storage::Target::Directory(dir.path().to_path_buf())).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(options) = super::moto_bucket(stringify!($case)) else { return };
-                    let store = datacamp::storage::BackupStore::open(
-                        &datacamp::storage::Target::S3(options)).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-        mod s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let server = datacamp::storage::testing::S3TestServer::start().await.unwrap();
-                    let store = datacamp::storage::BackupStore::open(&server.target()).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-    };
 }
 
 suite!(

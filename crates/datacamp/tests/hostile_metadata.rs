@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::suite_local;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datacamp::datom::{synthetic, Connection, DbConfig, Index, TX0};
@@ -121,33 +124,7 @@ fn inconsistent(err: &Error) -> Option<&[ManifestProblem]> {
     }
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod directory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = datacamp::storage::BackupStore::open(
-                        &datacamp::storage::Target::Directory(dir.path().to_path_buf())).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-        mod s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let server = datacamp::storage::testing::S3TestServer::start().await.unwrap();
-                    let store = datacamp::storage::BackupStore::open(&server.target()).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+suite_local!(
     cleanup_leaves_non_backup_folders,
     restore_refuses_a_manifest_with_a_chunk_entry_removed,
     restore_refuses_duplicate_chunk_ids,

@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::suite_local;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use datacamp::codec::chunk::{ChunkBuilder, ChunkReader};
@@ -312,33 +315,7 @@ async fn restore_reproduces_the_bootstrap_instant(store: &BackupStore) {
     }
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod directory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = datacamp::storage::BackupStore::open(
-                        &datacamp::storage::Target::Directory(dir.path().to_path_buf())).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-        mod s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let server = datacamp::storage::testing::S3TestServer::start().await.unwrap();
-                    let store = datacamp::storage::BackupStore::open(&server.target()).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+suite_local!(
     string_in_a_long_attribute_is_refused,
     undeclared_attribute_is_refused,
     negative_entity_id_is_refused,

@@ -7,6 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::suite_local;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -123,33 +126,7 @@ async fn assert_identical(store: &BackupStore, reference: &BackupResult, resumed
     assert!(v.success, "{v:?}");
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod directory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let store = datacamp::storage::BackupStore::open(
-                        &datacamp::storage::Target::Directory(dir.path().to_path_buf())).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-        mod s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let server = datacamp::storage::testing::S3TestServer::start().await.unwrap();
-                    let store = datacamp::storage::BackupStore::open(&server.target()).unwrap();
-                    super::$case(&store).await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+suite_local!(
     resume_without_flags_keeps_the_checkpoints_compression_and_chunk_size,
     resume_with_agreeing_flags_is_accepted,
     resume_with_contradicting_flags_is_refused_before_writing,
