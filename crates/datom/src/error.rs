@@ -70,6 +70,18 @@ pub enum Error {
         /// What is wrong, in words.
         reason: Box<str>,
     },
+    /// A schema entity that declares an attribute only in part: with
+    /// schema-flexibility `write` an attribute needs all three of
+    /// `:db/ident`, `:db/valueType` and `:db/cardinality` (Datahike's rule).
+    #[error("incomplete schema attribute {ident} (entity {entity}): an attribute needs :db/ident, :db/valueType and :db/cardinality, and it has no {missing}")]
+    IncompleteSchema {
+        /// The schema entity.
+        entity: i64,
+        /// Its `:db/ident`, or words saying it has none.
+        ident: String,
+        /// What is missing, e.g. `:db/cardinality`.
+        missing: String,
+    },
     /// Tx-data that is malformed for a reason other than the above.
     #[error("invalid tx-data: {0}")]
     InvalidTxData(String),

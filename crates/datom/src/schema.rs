@@ -262,6 +262,11 @@ pub mod attr {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schema {
     attributes: BTreeMap<Keyword, Attribute>,
+    /// Derived from `attributes`: for each component of a composite tuple
+    /// (`:db/tupleAttrs`), the tuple attributes and its position in each,
+    /// so the transactor finds the tuples a datom changes without scanning
+    /// the schema.
+    composites: BTreeMap<Keyword, Vec<(Keyword, usize)>>,
 }
 
 impl Default for Schema {
@@ -294,7 +299,10 @@ impl Schema {
         add(attr::tuple_type(), T::Keyword, &|_| {});
         add(attr::tuple_types(), T::Tuple, &|_| {});
         add(attr::tx_instant(), T::Instant, &|a| a.index = true);
-        Schema { attributes }
+        Schema {
+            attributes,
+            composites: BTreeMap::new(),
+        }
     }
 
     /// Is this one of the built-in attributes?
@@ -314,7 +322,7 @@ impl Schema {
         let mut schema = Schema::bootstrap();
         for (eid, ds) in by_entity {
             if let Some(a) = Schema::attribute_from_datoms(eid, &ds) {
-                schema.attributes.insert(a.ident.clone(), a);
+                schema.insert(a);
             }
         }
         schema
@@ -373,7 +381,39 @@ impl Schema {
 
     /// Adds or replaces an attribute.
     pub fn insert(&mut self, a: Attribute) {
-        self.attributes.insert(a.ident.clone(), a);
+        let composite = a.tuple_attrs.is_some();
+        let was_composite = self
+            .attributes
+            .insert(a.ident.clone(), a)
+            .is_some_and(|old| old.tuple_attrs.is_some());
+        if composite || was_composite {
+            self.index_composites();
+        }
+    }
+
+    /// Rebuilds the component → composite tuples map (only when a
+    /// composite tuple attribute is inserted or replaced: rare).
+    fn index_composites(&mut self) {
+        self.composites.clear();
+        for a in self.attributes.values() {
+            for (i, component) in a.tuple_attrs.iter().flatten().enumerate() {
+                self.composites
+                    .entry(component.clone())
+                    .or_default()
+                    .push((a.ident.clone(), i));
+            }
+        }
+    }
+
+    /// Does any attribute declare `:db/tupleAttrs`?
+    pub fn has_composite_tuples(&self) -> bool {
+        !self.composites.is_empty()
+    }
+
+    /// The composite tuples `component` is part of, with its position in
+    /// each (empty for most attributes).
+    pub fn composites_of(&self, component: &Keyword) -> &[(Keyword, usize)] {
+        self.composites.get(component).map_or(&[], Vec::as_slice)
     }
 
     /// Every attribute, built-in ones included, ordered by ident.

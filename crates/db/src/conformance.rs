@@ -74,6 +74,17 @@ macro_rules! conformance_tests {
             stats,
             synthetic_data_matches_a_model,
             tuple_attributes,
+            lookup_refs_resolve_at_the_intermediate_db_value,
+            retractions_through_a_missing_lookup_ref_are_no_ops,
+            incomplete_schema_attributes_are_refused,
+            schema_usable_in_the_declaring_transaction,
+            reverse_ref_of_a_non_ref_attribute,
+            tuple_limits,
+            composite_tuples_are_maintained,
+            composite_tuples_cannot_be_written_directly,
+            upsert_by_composite_tuple,
+            load_of_composite_tuples_and_incomplete_schema,
+            retract_without_value_does_not_cascade_to_components,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -2012,5 +2023,658 @@ pub fn tuple_attributes(factory: Factory<'_>) {
             )])
         },
         |e| matches!(e, Error::WrongValueType { .. }),
+    );
+}
+
+// ------------------------------------------- issue 19: Datahike's semantics
+
+/// Transacts EDN tx-data.
+fn tx_edn(db: &Db, text: &str) -> datacamp_datom::Result<TxReport> {
+    let ops = datacamp_datom::edn::parse_tx_data(text).unwrap();
+    db.transact(&ops)
+}
+
+/// A report's datoms without its `:db/txInstant`, as `(e, a, v, added)`.
+fn changes(r: &TxReport) -> Vec<(i64, Keyword, Value, bool)> {
+    r.tx_data
+        .iter()
+        .filter(|d| d.e != r.tx)
+        .map(|d| (d.e, d.a.clone(), d.v.clone(), d.added))
+        .collect()
+}
+
+fn tuple(items: Vec<Value>) -> Value {
+    Value::Tuple(items.into())
+}
+
+fn message_contains(e: &Error, words: &[&str]) -> bool {
+    let text = e.to_string();
+    words.iter().all(|w| text.contains(w))
+}
+
+/// Lookup refs see the transaction's own earlier assertions (and not its
+/// retractions), in entity and in value position. DataScript
+/// `test/datascript/test/lookup_refs.cljc` and Datahike
+/// `test/datahike/test/lookup_refs_test.cljc`, `test-lookup-refs-transact`:
+/// "lookup refs are resolved at intermediate DB value",
+/// `[[:db/add 3 :name "Oleg"] [:db/add 1 :friend [:name "Oleg"]]]`.
+pub fn lookup_refs_resolve_at_the_intermediate_db_value(factory: Factory<'_>) {
+    let db = with_people(factory);
+    let ivan = eid(
+        &tx_edn(&db, r#"[{:db/id "i" :person/email "ivan@e"}]"#).unwrap(),
+        "i",
+    );
+    let r = tx_edn(
+        &db,
+        &format!(
+            r#"[[:db/add "s" :person/email "sergey@e"]
+                [:db/add {ivan} :person/best-friend [:person/email "sergey@e"]]
+                [:db/add [:person/email "sergey@e"] :person/age 5]]"#
+        ),
+    )
+    .unwrap();
+    let sergey = eid(&r, "s");
+    assert_eq!(
+        changes(&r),
+        vec![
+            (sergey, kw("person/email"), Value::string("sergey@e"), true),
+            (ivan, kw("person/best-friend"), Value::Long(sergey), true),
+            (sergey, kw("person/age"), Value::Long(5), true),
+        ]
+    );
+    // In order: a lookup ref before the assertion it needs names nothing.
+    assert_fails_unchanged(
+        &db,
+        "a lookup ref before the assertion",
+        || {
+            tx_edn(
+                &db,
+                &format!(
+                    r#"[[:db/add {ivan} :person/friends [:person/email "oleg@e"]]
+                        [:db/add "o" :person/email "oleg@e"]]"#
+                ),
+            )
+        },
+        |e| matches!(e, Error::LookupRefNotFound { .. }),
+    );
+    // A value retracted earlier in the transaction no longer names its entity.
+    assert_fails_unchanged(
+        &db,
+        "a lookup ref to a value retracted earlier in the transaction",
+        || {
+            tx_edn(
+                &db,
+                &format!(
+                    r#"[[:db/retract {ivan} :person/email "ivan@e"]
+                        [:db/add [:person/email "ivan@e"] :person/age 1]]"#
+                ),
+            )
+        },
+        |e| matches!(e, Error::LookupRefNotFound { .. }),
+    );
+}
+
+/// `:db/retract` and `:db/retractEntity` through a lookup ref that matches
+/// nothing change nothing, and the rest of the transaction applies.
+/// DataScript `test/datascript/test/transact.cljc` and Datahike
+/// `test/datahike/test/transact_test.cljc`, `test-retract-fns-not-found`.
+pub fn retractions_through_a_missing_lookup_ref_are_no_ops(factory: Factory<'_>) {
+    let db = with_people(factory);
+    let ivan = eid(
+        &tx_edn(&db, r#"[{:db/id "i" :person/email "ivan@e"}]"#).unwrap(),
+        "i",
+    );
+    for op in [
+        r#"[:db/retract [:person/email "petr@e"] :person/email "petr@e"]"#,
+        r#"[:db/retract [:person/email "petr@e"] :person/email]"#,
+        r#"[:db/retractEntity [:person/email "petr@e"]]"#,
+        r#"[:db.fn/retractEntity [:person/email "petr@e"]]"#,
+    ] {
+        let before = user_datoms(current_datoms(&db));
+        let r = tx_edn(&db, &format!("[{op}]")).unwrap();
+        assert_eq!(changes(&r), vec![], "{op}");
+        let after: Vec<Datom> = user_datoms(current_datoms(&db))
+            .into_iter()
+            .filter(|d| d.e != r.tx)
+            .collect();
+        assert_eq!(after, before, "{op}");
+    }
+    let r = tx_edn(
+        &db,
+        &format!(
+            r#"[[:db/retractEntity [:person/email "petr@e"]]
+                [:db/add {ivan} :person/age 40]]"#
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        changes(&r),
+        vec![(ivan, kw("person/age"), Value::Long(40), true)]
+    );
+    // A missing lookup ref is still an error where it must name an entity.
+    assert_fails_unchanged(
+        &db,
+        "an assertion through a missing lookup ref",
+        || tx_edn(&db, r#"[[:db/add [:person/email "petr@e"] :person/age 1]]"#),
+        |e| matches!(e, Error::LookupRefNotFound { .. }),
+    );
+}
+
+/// A new attribute needs `:db/ident`, `:db/valueType` and
+/// `:db/cardinality` (schema-on-write). Datahike
+/// `src/datahike/db/transaction.cljc`, `check-schema-update`: "Incomplete
+/// schema transaction attributes, expected :db/ident, :db/valueType,
+/// :db/cardinality".
+pub fn incomplete_schema_attributes_are_refused(factory: Factory<'_>) {
+    let db = with_people(factory);
+    for (what, text, missing) in [
+        (
+            "no value type",
+            "[{:db/ident :phone :db/cardinality :db.cardinality/many}]",
+            ":db/valueType",
+        ),
+        (
+            "no cardinality",
+            "[{:db/ident :phone :db/valueType :db.type/string}]",
+            ":db/cardinality",
+        ),
+        (
+            "no ident",
+            "[{:db/valueType :db.type/string :db/cardinality :db.cardinality/one}]",
+            ":db/ident",
+        ),
+    ] {
+        assert_fails_unchanged(
+            &db,
+            what,
+            || tx_edn(&db, text),
+            |e| {
+                matches!(e, Error::IncompleteSchema { .. })
+                    && message_contains(
+                        e,
+                        &[missing, ":db/ident, :db/valueType and :db/cardinality"],
+                    )
+            },
+        );
+    }
+    // Retracting the cardinality of an attribute leaves it incomplete too.
+    assert_fails_unchanged(
+        &db,
+        "retracting :db/cardinality",
+        || {
+            tx_edn(
+                &db,
+                "[[:db/retract :person/name :db/cardinality :db.cardinality/one]]",
+            )
+        },
+        |e| matches!(e, Error::IncompleteSchema { .. }),
+    );
+    // An ident alone is an enum entity, not an attribute: still fine.
+    tx_edn(&db, "[{:db/ident :color/green}]").unwrap();
+}
+
+/// An attribute declared in a transaction can be used by the statements
+/// after its declaration, as Datahike's `update-schema` applies each schema
+/// datom as it is transacted (`src/datahike/db/transaction.cljc`; DataScript
+/// has no schema-in-data). Statements before the declaration cannot.
+pub fn schema_usable_in_the_declaring_transaction(factory: Factory<'_>) {
+    let db = with_people(factory);
+    let r = tx_edn(
+        &db,
+        r#"[{:db/id "label" :db/ident :label :db/valueType :db.type/string
+             :db/cardinality :db.cardinality/one}
+            {:db/ident :parent :db/valueType :db.type/ref :db/cardinality :db.cardinality/one}
+            {:db/id "x" :person/name "X" :label "x" :parent {:person/name "P"}}]"#,
+    )
+    .unwrap();
+    let (label, x) = (eid(&r, "label"), eid(&r, "x"));
+    let (parent_attr, p) = (label + 1, label + 3);
+    assert_eq!(x, label + 2);
+    assert_eq!(
+        changes(&r),
+        vec![
+            (label, kw("db/ident"), Value::keyword("label"), true),
+            (
+                label,
+                kw("db/valueType"),
+                Value::keyword("db.type/string"),
+                true
+            ),
+            (
+                label,
+                kw("db/cardinality"),
+                Value::keyword("db.cardinality/one"),
+                true
+            ),
+            (parent_attr, kw("db/ident"), Value::keyword("parent"), true),
+            (
+                parent_attr,
+                kw("db/valueType"),
+                Value::keyword("db.type/ref"),
+                true
+            ),
+            (
+                parent_attr,
+                kw("db/cardinality"),
+                Value::keyword("db.cardinality/one"),
+                true
+            ),
+            (x, kw("person/name"), Value::string("X"), true),
+            (x, kw("label"), Value::string("x"), true),
+            (p, kw("person/name"), Value::string("P"), true),
+            (x, kw("parent"), Value::Long(p), true),
+        ]
+    );
+    assert!(db.db().unwrap().schema().get(&kw("label")).is_some());
+    // Datom by datom too, and a unique identity upserts at once.
+    let r = tx_edn(
+        &db,
+        r#"[[:db/add "k" :db/ident :key] [:db/add "k" :db/valueType :db.type/string]
+            [:db/add "k" :db/cardinality :db.cardinality/one]
+            [:db/add "k" :db/unique :db.unique/identity]
+            {:db/id "a" :key "K" :person/age 1}
+            {:db/id "b" :key "K" :person/name "B"}]"#,
+    )
+    .unwrap();
+    assert_eq!(eid(&r, "a"), eid(&r, "b"));
+    // The statements before the declaration do not see it.
+    assert_fails_unchanged(
+        &db,
+        "use before declaration",
+        || {
+            tx_edn(
+                &db,
+                r#"[{:person/name "Y" :late "y"}
+                    {:db/ident :late :db/valueType :db.type/string
+                     :db/cardinality :db.cardinality/one}]"#,
+            )
+        },
+        |e| matches!(e, Error::UndeclaredAttribute { attr } if *attr == kw("late")),
+    );
+}
+
+/// `:ns/_attr` needs `:ns/attr` to be a ref attribute, and says so. Datahike
+/// `src/datahike/db/transaction.cljc`, `explode`: "Bad attribute :_name:
+/// reverse attribute name requires {:db/valueType :db.type/ref} in schema".
+pub fn reverse_ref_of_a_non_ref_attribute(factory: Factory<'_>) {
+    let db = with_people(factory);
+    for text in [
+        r#"[{:db/id "a" :person/name "A" :person/_name "b"}]"#,
+        r#"[[:db/add "a" :person/_name "b"]]"#,
+    ] {
+        assert_fails_unchanged(
+            &db,
+            text,
+            || tx_edn(&db, text),
+            |e| {
+                matches!(e, Error::InvalidTxData(_))
+                    && message_contains(
+                        e,
+                        &[":person/_name", ":person/name", "is not a ref attribute"],
+                    )
+            },
+        );
+    }
+}
+
+/// A homogeneous tuple holds 1 to 8 values ("Cannot store more than 8
+/// values for homogeneous tuple", Datahike `test/datahike/test/tuples_test.cljc`,
+/// `test-transaction`), and a heterogeneous or composite tuple declares 1 to
+/// 8 elements (Datomic's limit, which Datahike does not check).
+pub fn tuple_limits(factory: Factory<'_>) {
+    let db = factory();
+    tx_edn(
+        &db,
+        "[{:db/ident :prices :db/valueType :db.type/tuple :db/tupleType :db.type/long
+           :db/cardinality :db.cardinality/one}]",
+    )
+    .unwrap();
+    let r = tx_edn(&db, r#"[{:db/id "p" :prices [1 2 3 4 5 6 7 8]}]"#).unwrap();
+    let p = eid(&r, "p");
+    assert_eq!(
+        values(&db, p, "prices"),
+        vec![tuple((1..=8).map(Value::Long).collect())]
+    );
+    for (what, text) in [
+        (
+            "nine values",
+            format!("[[:db/add {p} :prices [1 2 3 4 5 6 7 8 9]]]"),
+        ),
+        ("no value", format!("[[:db/add {p} :prices []]]")),
+    ] {
+        assert_fails_unchanged(
+            &db,
+            what,
+            || tx_edn(&db, &text),
+            |e| {
+                matches!(e, Error::InvalidTxData(_))
+                    && message_contains(e, &[":prices", "1 to 8 values"])
+            },
+        );
+    }
+    let types = |n: usize| vec![":db.type/long"; n].join(" ");
+    let attrs = |n: usize| {
+        (0..n)
+            .map(|i| format!(":a{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (what, text) in [
+        (
+            "nine tuple types",
+            format!(
+                "[{{:db/ident :t9 :db/valueType :db.type/tuple :db/tupleTypes [{}]
+                   :db/cardinality :db.cardinality/one}}]",
+                types(9)
+            ),
+        ),
+        (
+            "no tuple types",
+            "[{:db/ident :t0 :db/valueType :db.type/tuple :db/tupleTypes []
+               :db/cardinality :db.cardinality/one}]"
+                .to_string(),
+        ),
+        (
+            "nine tuple attributes",
+            format!(
+                "[{{:db/ident :c9 :db/valueType :db.type/tuple :db/tupleAttrs [{}]
+                   :db/cardinality :db.cardinality/one}}]",
+                attrs(9)
+            ),
+        ),
+    ] {
+        assert_fails_unchanged(
+            &db,
+            what,
+            || tx_edn(&db, &text),
+            |e| matches!(e, Error::InvalidTxData(_)) && message_contains(e, &["1 to 8"]),
+        );
+    }
+    tx_edn(
+        &db,
+        &format!(
+            "[{{:db/ident :t8 :db/valueType :db.type/tuple :db/tupleTypes [{}]
+               :db/cardinality :db.cardinality/one}}]",
+            types(8)
+        ),
+    )
+    .unwrap();
+}
+
+/// The schema of the composite-tuple cases: Datahike
+/// `test/datahike/test/tuples_test.cljc`, `test-more-composite-transaction`.
+const COMPOSITE_SCHEMA: &str = "[
+  {:db/ident :a :db/valueType :db.type/string :db/cardinality :db.cardinality/one}
+  {:db/ident :b :db/valueType :db.type/string :db/cardinality :db.cardinality/one}
+  {:db/ident :c :db/valueType :db.type/string :db/cardinality :db.cardinality/one}
+  {:db/ident :d :db/valueType :db.type/string :db/cardinality :db.cardinality/one}
+  {:db/ident :a+b :db/valueType :db.type/tuple :db/tupleAttrs [:a :b]
+   :db/cardinality :db.cardinality/one :db/unique :db.unique/identity}
+  {:db/ident :a+c+d :db/valueType :db.type/tuple :db/tupleAttrs [:a :c :d]
+   :db/cardinality :db.cardinality/one}]";
+
+/// `(a, v)` of the current datoms of `e`.
+fn entity_facts(db: &Db, e: i64) -> BTreeSet<(String, Value)> {
+    db.db()
+        .unwrap()
+        .datoms(Index::Eavt, &[Component::Entity(e)])
+        .unwrap()
+        .map(|d| d.unwrap())
+        .map(|d| (d.a.to_string(), d.v))
+        .collect()
+}
+
+/// A composite tuple follows its components: asserted when the first is,
+/// replaced when one changes, `nil` where one is missing, retracted when
+/// none is left. Datahike `test/datahike/test/tuples_test.cljc`,
+/// `test-more-composite-transaction` (the same steps and expected datoms;
+/// DataScript `test/datascript/test/tuples.cljc`, `test-tx`).
+pub fn composite_tuples_are_maintained(factory: Factory<'_>) {
+    let db = factory();
+    tx_edn(&db, COMPOSITE_SCHEMA).unwrap();
+    let e = 100;
+    let st = |v: &str| Value::string(v);
+    let t = |items: &[Option<&str>]| {
+        tuple(
+            items
+                .iter()
+                .map(|i| i.map_or(Value::Nil, Value::string))
+                .collect(),
+        )
+    };
+    let facts = |pairs: Vec<(&str, Value)>| -> BTreeSet<(String, Value)> {
+        pairs
+            .into_iter()
+            .map(|(a, v)| (format!(":{a}"), v))
+            .collect()
+    };
+    let steps: Vec<(&str, BTreeSet<(String, Value)>)> = vec![
+        (
+            r#"[[:db/add 100 :a "a"]]"#,
+            facts(vec![
+                ("a", st("a")),
+                ("a+b", t(&[Some("a"), None])),
+                ("a+c+d", t(&[Some("a"), None, None])),
+            ]),
+        ),
+        (
+            r#"[[:db/add 100 :b "b"]]"#,
+            facts(vec![
+                ("a", st("a")),
+                ("b", st("b")),
+                ("a+b", t(&[Some("a"), Some("b")])),
+                ("a+c+d", t(&[Some("a"), None, None])),
+            ]),
+        ),
+        (
+            r#"[[:db/add 100 :a "A"]]"#,
+            facts(vec![
+                ("a", st("A")),
+                ("b", st("b")),
+                ("a+b", t(&[Some("A"), Some("b")])),
+                ("a+c+d", t(&[Some("A"), None, None])),
+            ]),
+        ),
+        (
+            r#"[[:db/add 100 :c "c"] [:db/add 100 :d "d"]]"#,
+            facts(vec![
+                ("a", st("A")),
+                ("b", st("b")),
+                ("c", st("c")),
+                ("d", st("d")),
+                ("a+b", t(&[Some("A"), Some("b")])),
+                ("a+c+d", t(&[Some("A"), Some("c"), Some("d")])),
+            ]),
+        ),
+        (
+            r#"[[:db/add 100 :a "A"] [:db/add 100 :b "B"] [:db/add 100 :c "C"] [:db/add 100 :d "D"]]"#,
+            facts(vec![
+                ("a", st("A")),
+                ("b", st("B")),
+                ("c", st("C")),
+                ("d", st("D")),
+                ("a+b", t(&[Some("A"), Some("B")])),
+                ("a+c+d", t(&[Some("A"), Some("C"), Some("D")])),
+            ]),
+        ),
+        (
+            r#"[[:db/retract 100 :a "A"]]"#,
+            facts(vec![
+                ("b", st("B")),
+                ("c", st("C")),
+                ("d", st("D")),
+                ("a+b", t(&[None, Some("B")])),
+                ("a+c+d", t(&[None, Some("C"), Some("D")])),
+            ]),
+        ),
+        (
+            r#"[[:db/retract 100 :b "B"]]"#,
+            facts(vec![
+                ("c", st("C")),
+                ("d", st("D")),
+                ("a+c+d", t(&[None, Some("C"), Some("D")])),
+            ]),
+        ),
+    ];
+    for (text, expected) in steps {
+        tx_edn(&db, text).unwrap();
+        assert_eq!(entity_facts(&db, e), expected, "after {text}");
+    }
+    // The report lists the tuple datoms after the component datoms.
+    let r = tx_edn(&db, r#"[[:db/add 100 :c "c2"]]"#).unwrap();
+    assert_eq!(
+        changes(&r),
+        vec![
+            (e, kw("c"), st("C"), false),
+            (e, kw("c"), st("c2"), true),
+            (e, kw("a+c+d"), t(&[None, Some("C"), Some("D")]), false),
+            (e, kw("a+c+d"), t(&[None, Some("c2"), Some("D")]), true),
+        ]
+    );
+    // retractEntity takes the tuples with it.
+    tx_edn(&db, "[[:db/retractEntity 100]]").unwrap();
+    assert!(entity_facts(&db, e).is_empty());
+    // The tuple is unique: two entities with the same components conflict.
+    tx_edn(&db, r#"[{:db/id 200 :a "x" :b "y"}]"#).unwrap();
+    assert_fails_unchanged(
+        &db,
+        "the same composite tuple on another entity",
+        || tx_edn(&db, r#"[[:db/add 300 :a "x"] [:db/add 300 :b "y"]]"#),
+        |e| matches!(e, Error::UniqueConflict { existing: 200, .. }),
+    );
+}
+
+/// "Can't modify tuple attrs directly": no assertion or retraction of a
+/// composite tuple attribute. Datahike `test/datahike/test/tuples_test.cljc`,
+/// `test-validation`; DataScript `test/datascript/test/tuples.cljc`,
+/// `test-validation`.
+pub fn composite_tuples_cannot_be_written_directly(factory: Factory<'_>) {
+    let db = factory();
+    tx_edn(&db, COMPOSITE_SCHEMA).unwrap();
+    tx_edn(&db, r#"[[:db/add 100 :a "a"]]"#).unwrap();
+    for text in [
+        "[[:db/add 100 :a+b [nil nil]]]",
+        r#"[[:db/add 100 :a+b ["a" nil]]]"#,
+        r#"[[:db/add 101 :a "a"] [:db/add 101 :a+b ["a" nil]]]"#,
+        r#"[[:db/retract 100 :a+b ["a" nil]]]"#,
+        r#"[{:db/id 100 :a+b ["A" "B"]}]"#,
+    ] {
+        assert_fails_unchanged(
+            &db,
+            text,
+            || tx_edn(&db, text),
+            |e| {
+                matches!(e, Error::InvalidTxData(_))
+                    && message_contains(e, &["can't modify tuple attrs directly", ":a+b"])
+            },
+        );
+    }
+}
+
+/// An entity map naming every component of a `:db.unique/identity`
+/// composite tuple upserts into the entity holding that tuple; lookup refs
+/// by the tuple work. DataScript `test/datascript/test/tuples.cljc`,
+/// `test-upsert-by-tuple-components`; Datahike `tuples_test.cljc`,
+/// `test-lookup-refs`.
+pub fn upsert_by_composite_tuple(factory: Factory<'_>) {
+    let db = factory();
+    tx_edn(&db, COMPOSITE_SCHEMA).unwrap();
+    tx_edn(
+        &db,
+        r#"[{:db/id 100 :a "A" :b "B"} {:db/id 200 :a "a" :b "b"}]"#,
+    )
+    .unwrap();
+    let r = tx_edn(&db, r#"[{:db/id "u" :a "A" :b "B" :c "C"}]"#).unwrap();
+    assert_eq!(eid(&r, "u"), 100);
+    let acd = |a: &str, c: Option<&str>, d: Option<&str>| {
+        tuple(vec![
+            Value::string(a),
+            c.map_or(Value::Nil, Value::string),
+            d.map_or(Value::Nil, Value::string),
+        ])
+    };
+    assert_eq!(
+        changes(&r),
+        vec![
+            (100, kw("c"), Value::string("C"), true),
+            (100, kw("a+c+d"), acd("A", None, None), false),
+            (100, kw("a+c+d"), acd("A", Some("C"), None), true),
+        ]
+    );
+    let r = tx_edn(&db, r#"[{:a "a" :b "b" :d "D"}]"#).unwrap();
+    assert_eq!(
+        changes(&r),
+        vec![
+            (200, kw("d"), Value::string("D"), true),
+            (200, kw("a+c+d"), acd("a", None, None), false),
+            (200, kw("a+c+d"), acd("a", None, Some("D")), true),
+        ]
+    );
+    let r = tx_edn(&db, r#"[[:db/add [:a+b ["A" "B"]] :d "D2"]]"#).unwrap();
+    assert_eq!(changes(&r)[0], (100, kw("d"), Value::string("D2"), true));
+    // New components: a new entity.
+    let r = tx_edn(&db, r#"[{:db/id "n" :a "A" :b "new"}]"#).unwrap();
+    assert!(eid(&r, "n") > 200);
+}
+
+/// A restore of a database with composite tuples loads (the tuple datoms
+/// are in the backup, and load does not recompute them), and a write-mode
+/// load refuses a schema entity the transactor would refuse as incomplete.
+pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
+    let source = factory();
+    tx_edn(&source, COMPOSITE_SCHEMA).unwrap();
+    tx_edn(
+        &source,
+        r#"[{:db/id 100 :a "A" :b "B"} {:db/id 200 :c "c"}]"#,
+    )
+    .unwrap();
+    let backup = current_datoms(&source);
+    let target = factory();
+    target
+        .load(&mut backup.clone().into_iter().map(Ok))
+        .unwrap();
+    assert_eq!(current_datoms(&target), backup);
+    // The loaded database maintains them from then on.
+    tx_edn(&target, r#"[[:db/add 200 :a "a"]]"#).unwrap();
+    assert!(entity_facts(&target, 200).contains(&(
+        ":a+c+d".to_string(),
+        tuple(vec![Value::string("a"), Value::string("c"), Value::Nil])
+    )));
+
+    let t = TX0 + 1;
+    let mut incomplete = loadable();
+    incomplete.retain(|d| !(d.e == 100 && d.a == kw("db/cardinality")));
+    let db = factory();
+    assert_fails_unchanged(
+        &db,
+        "load of an attribute without cardinality",
+        || db.load(&mut incomplete.clone().into_iter().map(Ok)),
+        |e| matches!(e, Error::IncompleteSchema { entity: 100, .. }),
+    );
+    let _ = t;
+}
+
+/// `[:db/retract e :component-attr]` (no value) retracts the ref and not
+/// the component entity: Datahike's `:db/retract` in
+/// `src/datahike/db/transaction.cljc` (only `:db.fn/retractAttribute` and
+/// `:db/retractEntity` cascade). DataScript cascades here
+/// (`test/datascript/test/components.cljc`, `retractAttribute`); we follow
+/// Datahike.
+pub fn retract_without_value_does_not_cascade_to_components(factory: Factory<'_>) {
+    let db = with_people(factory);
+    let r = tx_edn(
+        &db,
+        r#"[{:db/id "a" :person/name "A" :person/address {:db/id "s" :address/street "Main"}}]"#,
+    )
+    .unwrap();
+    let (a, street) = (eid(&r, "a"), eid(&r, "s"));
+    let r = tx_edn(&db, &format!("[[:db/retract {a} :person/address]]")).unwrap();
+    assert_eq!(
+        changes(&r),
+        vec![(a, kw("person/address"), Value::Long(street), false)]
+    );
+    assert_eq!(
+        values(&db, street, "address/street"),
+        vec![Value::string("Main")]
     );
 }

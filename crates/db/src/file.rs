@@ -904,7 +904,7 @@ impl Store for FileStore {
             }
             // Before the commit: the staged database must be one this
             // engine's transactor could have written.
-            check_schema_entities(&tracker.schema_datoms)?;
+            check_schema_entities(&tracker.schema_datoms, self.config)?;
             check_staged(&w, &schema, self.config)?;
             Arc::new(schema)
         };

@@ -551,7 +551,7 @@ impl Store for MemStore {
         }
         // Before anything becomes visible: the staged database must be one
         // this engine's transactor could have written.
-        check_schema_entities(&tracker.schema_datoms)?;
+        check_schema_entities(&tracker.schema_datoms, next.state.config)?;
         check_staged(&next, &schema)?;
         let transactions = by_tx.len() as u64;
         for (tx, datoms) in by_tx {

@@ -12,6 +12,7 @@
 //!    drops redundant assertions, replaces cardinality-one values, cascades
 //!    `:db/retractEntity`, and finally checks unique constraints.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -65,6 +66,36 @@ enum Op {
     Add(Ent, Keyword, Val),
     Retract(Ent, Keyword, Option<Val>),
     RetractEntity(Ent),
+}
+
+/// An entity map with a tempid that names every component of a
+/// `:db.unique/identity` composite tuple: the tempid upserts into the
+/// entity holding that tuple, if there is one (Datahike's `upsert-eid`).
+#[derive(Clone, Debug)]
+struct TupleUpsert {
+    temp: Temp,
+    attr: Keyword,
+    /// The components' values, in `:db/tupleAttrs` order.
+    values: Vec<Val>,
+}
+
+/// The most values a tuple holds (Datomic's and Datahike's limit).
+pub(crate) const MAX_TUPLE_VALUES: usize = 8;
+
+/// A homogeneous tuple (`:db/tupleType`) holds 1 to 8 values; the length
+/// of the other tuples follows from their declaration. `Err` says why.
+pub(crate) fn check_tuple_size(attr: &Attribute, value: &Value) -> std::result::Result<(), String> {
+    match (attr.tuple_type, value) {
+        (Some(_), Value::Tuple(items)) if !(1..=MAX_TUPLE_VALUES).contains(&items.len()) => {
+            Err(format!(
+                "cannot store {} values in the homogeneous tuple {}: a tuple holds 1 to \
+                 {MAX_TUPLE_VALUES} values",
+                items.len(),
+                attr.ident
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Tempid strings that name the transaction entity itself.
@@ -127,10 +158,22 @@ fn to_tuple(attr: &Keyword, items: &[TxValue]) -> Result<Value> {
 
 /// Pass 1: tx-data to flat operations.
 struct Expander<'s> {
-    schema: &'s Schema,
+    /// The schema as declared by the statements expanded so far: an
+    /// attribute declared by a statement is usable by the ones after it,
+    /// as in Datahike (`update-schema` runs datom by datom). Borrowed until
+    /// a statement declares one.
+    schema: Cow<'s, Schema>,
     flexibility: SchemaFlexibility,
     ops: Vec<Op>,
     next_auto: u32,
+    /// Plain-valued schema datoms (`:db/ident`, `:db/valueType`, …) per
+    /// entity as written.
+    schema_datoms: Vec<(Ent, Keyword, Value)>,
+    /// How many of `schema_datoms` [`Expander::absorb_schema`] has seen.
+    absorbed: usize,
+    /// The attributes declared by this transaction so far.
+    declared: Vec<Keyword>,
+    tuple_upserts: Vec<TupleUpsert>,
 }
 
 impl Expander<'_> {
@@ -168,12 +211,15 @@ impl Expander<'_> {
                     self.ops.push(Op::Add(target, forward, Val::Ref(ent)));
                     return Ok(());
                 }
-                let val = self.single(a, self.attribute(a)?.cloned().as_ref(), v)?;
-                self.ops.push(Op::Add(ent, a.clone(), val));
+                let attr = self.attribute(a)?.cloned();
+                writable(a, attr.as_ref())?;
+                let val = self.single(a, attr.as_ref(), v)?;
+                self.push_add(ent, a, val);
             }
             TxOp::Retract { e, a, v } => {
                 let ent = self.entity(e)?;
                 let attr = self.attribute(a)?.cloned();
+                writable(a, attr.as_ref())?;
                 let val = match v {
                     Some(v) => Some(self.single(a, attr.as_ref(), v)?),
                     None => None,
@@ -202,7 +248,12 @@ impl Expander<'_> {
         let forward = Keyword::new(k.namespace(), name);
         match self.schema.get(&forward) {
             Some(a) if a.is_ref() => Ok(Some((forward, a.clone()))),
-            _ => Ok(None),
+            Some(a) => Err(Error::InvalidTxData(format!(
+                "bad attribute {k}: a reverse attribute name needs {forward} to be \
+                 {{:db/valueType :db.type/ref}}, and {forward} is not a ref attribute ({})",
+                a.value_type
+            ))),
+            None => Ok(None),
         }
     }
 
@@ -222,6 +273,8 @@ impl Expander<'_> {
                 Ent::Temp(Temp::Auto(self.next_auto))
             }
         };
+        // Components of composite tuples, for upserts by a tuple.
+        let mut components: Vec<(Keyword, Val)> = Vec::new();
         for (k, v) in &m.attrs {
             if let Some((forward, _)) = self.reverse(k)? {
                 let sources = match v {
@@ -236,11 +289,109 @@ impl Expander<'_> {
                 continue;
             }
             let attr = self.attribute(k)?.cloned();
+            writable(k, attr.as_ref())?;
             for val in self.values(k, attr.as_ref(), v)? {
-                self.ops.push(Op::Add(ent.clone(), k.clone(), val));
+                if !self.schema.composites_of(k).is_empty() {
+                    components.push((k.clone(), val.clone()));
+                }
+                self.push_add(ent.clone(), k, val);
             }
         }
+        if let (Ent::Temp(t), false) = (&ent, components.is_empty()) {
+            self.note_tuple_upserts(t, &components);
+        }
         Ok(ent)
+    }
+
+    fn push_add(&mut self, e: Ent, a: &Keyword, v: Val) {
+        if let Val::Plain(value) = &v {
+            if is_schema_attr(a) {
+                self.schema_datoms
+                    .push((e.clone(), a.clone(), value.clone()));
+            }
+        }
+        self.ops.push(Op::Add(e, a.clone(), v));
+    }
+
+    /// The unique-identity composite tuples whose every component this
+    /// entity map names (`components`: `(attribute, value)` as written).
+    fn note_tuple_upserts(&mut self, t: &Temp, components: &[(Keyword, Val)]) {
+        let mut tuples: Vec<&Keyword> = Vec::new();
+        for (k, _) in components {
+            for (tuple, _) in self.schema.composites_of(k) {
+                if !tuples.contains(&tuple) {
+                    tuples.push(tuple);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for tuple in tuples {
+            let Some(attr) = self.schema.get(tuple) else {
+                continue;
+            };
+            if attr.unique != Some(Unique::Identity) {
+                continue;
+            }
+            let values: Option<Vec<Val>> = attr
+                .tuple_attrs
+                .iter()
+                .flatten()
+                .map(|part| {
+                    components
+                        .iter()
+                        .find(|(k, _)| k == part)
+                        .map(|(_, v)| v.clone())
+                })
+                .collect();
+            if let Some(values) = values {
+                found.push(TupleUpsert {
+                    temp: t.clone(),
+                    attr: tuple.clone(),
+                    values,
+                });
+            }
+        }
+        self.tuple_upserts.extend(found);
+    }
+
+    /// Makes the attributes declared by the statement just expanded usable
+    /// by the next ones. Only new attributes (an ident not yet in the
+    /// schema, with a known value type): a change to an existing
+    /// attribute applies from the next transaction.
+    fn absorb_schema(&mut self) {
+        if self.absorbed == self.schema_datoms.len() {
+            return;
+        }
+        let mut entities: Vec<Ent> = Vec::new();
+        for (e, ..) in &self.schema_datoms[self.absorbed..] {
+            if !entities.contains(e) {
+                entities.push(e.clone());
+            }
+        }
+        self.absorbed = self.schema_datoms.len();
+        for ent in entities {
+            let datoms: Vec<Datom> = self
+                .schema_datoms
+                .iter()
+                .filter(|(e, ..)| *e == ent)
+                .map(|(_, a, v)| Datom::new(0, a.clone(), v.clone(), 0))
+                .collect();
+            let refs: Vec<&Datom> = datoms.iter().collect();
+            // Entity id 0: the entity is not resolved yet; this schema is
+            // only the transactor's (schema_after computes the real one).
+            let Some(attr) = Schema::attribute_from_datoms(0, &refs) else {
+                continue;
+            };
+            let existing = self.schema.get(&attr.ident).is_some();
+            if Schema::is_builtin(&attr.ident) || (existing && !self.declared.contains(&attr.ident))
+            {
+                continue;
+            }
+            if !existing {
+                self.declared.push(attr.ident.clone());
+            }
+            self.schema.to_mut().insert(attr);
+        }
     }
 
     /// `[:attr value]` where `:attr` is a unique attribute.
@@ -327,8 +478,25 @@ impl Expander<'_> {
         };
         if checked {
             check_type(attr, &value).map_err(|()| wrong_type(k, attr.value_type, v))?;
+            check_tuple_size(attr, &value).map_err(Error::InvalidTxData)?;
         }
         Ok(Val::Plain(value))
+    }
+}
+
+/// A composite tuple (`:db/tupleAttrs`) is written by the transactor only
+/// (Datahike: "Can't modify tuple attrs directly").
+fn writable(k: &Keyword, attr: Option<&Attribute>) -> Result<()> {
+    match attr.and_then(|a| a.tuple_attrs.as_ref()) {
+        Some(parts) => {
+            let parts: Vec<String> = parts.iter().map(ToString::to_string).collect();
+            Err(Error::InvalidTxData(format!(
+                "can't modify tuple attrs directly: {k} is the composite tuple of [{}], \
+                 which the transactor asserts and retracts when they change",
+                parts.join(" ")
+            )))
+        }
+        None => Ok(()),
     }
 }
 
@@ -441,10 +609,56 @@ impl Resolver<'_> {
         }
     }
 
-    fn value(&self, v: &Val) -> Result<Value> {
+    /// The entity `e` names with the transaction applied so far: lookup
+    /// refs and idents see its earlier assertions and retractions, as
+    /// Datahike resolves them against the intermediate database value.
+    /// `None`: a lookup ref or ident that names nothing.
+    fn resolve_now(&self, overlay: &mut Overlay<'_>, e: &Ent) -> Result<Option<i64>> {
+        match e {
+            Ent::Lookup(a, v) => {
+                let attr = self
+                    .schema
+                    .get(a)
+                    .ok_or_else(|| Error::UndeclaredAttribute { attr: a.clone() })?;
+                if attr.unique.is_none() {
+                    return Err(Error::InvalidTxData(format!(
+                        "lookup ref [{a} {v}] needs a :db/unique attribute, and {a} is not unique"
+                    )));
+                }
+                let v = match (attr.is_ref(), v) {
+                    (true, Value::Keyword(k)) => {
+                        Value::Long(self.resolve(overlay, &Ent::Ident(k.clone()))?)
+                    }
+                    _ => v.clone(),
+                };
+                overlay.holder(a, &v)
+            }
+            Ent::Ident(k) => overlay.holder(&schema::attr::ident(), &Value::Keyword(k.clone())),
+            other => self.entity(other).map(Some),
+        }
+    }
+
+    /// As [`Resolver::resolve_now`], where the entity must exist.
+    fn resolve(&self, overlay: &mut Overlay<'_>, e: &Ent) -> Result<i64> {
+        self.resolve_now(overlay, e)?.ok_or_else(|| match e {
+            Ent::Lookup(a, v) => Error::LookupRefNotFound {
+                attr: a.clone(),
+                value: v.to_string(),
+            },
+            _ => Error::EntityNotFound {
+                entity: match e {
+                    Ent::Ident(k) => k.to_string(),
+                    _ => format!("{e:?}"),
+                },
+                reason: "no entity has this :db/ident".into(),
+            },
+        })
+    }
+
+    fn value(&self, overlay: &mut Overlay<'_>, v: &Val) -> Result<Value> {
         match v {
             Val::Plain(v) => Ok(v.clone()),
-            Val::Ref(e) => Ok(Value::Long(self.entity(e)?)),
+            Val::Ref(e) => Ok(Value::Long(self.resolve(overlay, e)?)),
         }
     }
 }
@@ -473,6 +687,12 @@ struct Overlay<'s> {
     pending_e: HashMap<i64, Vec<(Keyword, Value)>>,
     /// Current values in the snapshot per `(e, a)`.
     snapshot_ea: HashMap<(i64, Keyword), Vec<Value>>,
+    /// Values of unique attributes asserted by this transaction, and their
+    /// entity: built on the first lookup that needs it (so a transaction
+    /// without lookup refs never pays for it), kept up to date after.
+    pending_unique: Option<HashMap<(Keyword, Value), i64>>,
+    /// `(entity, composite tuple)` whose components changed.
+    tuple_dirty: Vec<(i64, Keyword)>,
 }
 
 impl Overlay<'_> {
@@ -514,11 +734,84 @@ impl Overlay<'_> {
         Ok(values)
     }
 
+    /// The entity holding `[a v]` with this transaction applied so far.
+    fn holder(&mut self, a: &Keyword, v: &Value) -> Result<Option<i64>> {
+        if self.pending_unique.is_none() {
+            let schema = self.schema;
+            let built = self
+                .out
+                .iter()
+                .flatten()
+                .filter(|d| d.added && schema.get(&d.a).is_some_and(|x| x.unique.is_some()))
+                .map(|d| ((d.a.clone(), d.v.clone()), d.e))
+                .collect();
+            self.pending_unique = Some(built);
+        }
+        let key = (a.clone(), v.clone());
+        if let Some(e) = self.pending_unique.as_ref().and_then(|m| m.get(&key)) {
+            return Ok(Some(*e));
+        }
+        for e in holders(self.snap, a, v)? {
+            if !self
+                .retracted
+                .contains_key(&(e, key.0.clone(), key.1.clone()))
+            {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Notes that the composite tuples `a` is a component of may change on `e`.
+    fn touch(&mut self, e: i64, a: &Keyword) {
+        let schema = self.schema;
+        if schema.has_composite_tuples() {
+            for (tuple, _) in schema.composites_of(a) {
+                self.tuple_dirty.push((e, tuple.clone()));
+            }
+        }
+    }
+
+    /// Asserts, replaces or retracts the composite tuples whose components
+    /// changed: `nil` for a missing component, no tuple when all are
+    /// missing (Datahike's `flush-tuples`).
+    fn flush_tuples(&mut self) -> Result<()> {
+        if self.tuple_dirty.is_empty() {
+            return Ok(());
+        }
+        let schema = self.schema;
+        let dirty: BTreeSet<(i64, Keyword)> =
+            std::mem::take(&mut self.tuple_dirty).into_iter().collect();
+        for (e, tuple) in dirty {
+            let Some(parts) = schema.get(&tuple).and_then(|t| t.tuple_attrs.as_ref()) else {
+                continue;
+            };
+            let mut values = Vec::with_capacity(parts.len());
+            for part in parts {
+                let first = self.current_values(e, part)?.into_iter().next();
+                values.push(first.unwrap_or(Value::Nil));
+            }
+            let current = self.current_values(e, &tuple)?;
+            if values.iter().all(|v| matches!(v, Value::Nil)) {
+                for old in current {
+                    self.retract(e, &tuple, old)?;
+                }
+            } else {
+                let value = Value::Tuple(values.into());
+                if !current.contains(&value) {
+                    self.add(e, &tuple, value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn add(&mut self, e: i64, a: &Keyword, v: Value) -> Result<()> {
         let key = (e, a.clone(), v);
         if self.asserted.contains_key(&key) {
             return Ok(());
         }
+        self.touch(e, a);
         // Retracted earlier in this transaction: the retraction is undone.
         let restored = match self.retracted.remove(&key) {
             Some(i) => {
@@ -528,7 +821,9 @@ impl Overlay<'_> {
             None => false,
         };
         let stored = restored || self.snapshot_values(e, a)?.contains(&key.2);
-        if !self.schema.get(a).is_some_and(Attribute::is_many) {
+        let schema = self.schema;
+        let attr = schema.get(a);
+        if !attr.is_some_and(Attribute::is_many) {
             for old in self.current_values(e, a)? {
                 if old != key.2 {
                     self.retract(e, a, old)?;
@@ -547,6 +842,12 @@ impl Overlay<'_> {
             .entry(e)
             .or_default()
             .push((a.clone(), v.clone()));
+        if let (Some(pending), true) = (
+            self.pending_unique.as_mut(),
+            attr.is_some_and(|x| x.unique.is_some()),
+        ) {
+            pending.insert((a.clone(), v.clone()), e);
+        }
         self.out.push(Some(Datom {
             e,
             a: a.clone(),
@@ -560,9 +861,15 @@ impl Overlay<'_> {
 
     fn retract(&mut self, e: i64, a: &Keyword, v: Value) -> Result<()> {
         let key = (e, a.clone(), v);
+        self.touch(e, a);
         if let Some(i) = self.asserted.remove(&key) {
             // Asserted earlier in this transaction: it never happens.
             self.out[i] = None;
+            if let Some(pending) = self.pending_unique.as_mut() {
+                if pending.get(&(key.1.clone(), key.2.clone())) == Some(&e) {
+                    pending.remove(&(key.1.clone(), key.2.clone()));
+                }
+            }
             if let Some(values) = self.pending_ea.get_mut(&(e, a.clone())) {
                 values.retain(|x| *x != key.2);
             }
@@ -679,29 +986,40 @@ fn unique_conflict(d: &Datom, existing: i64) -> Error {
 /// Computes the datoms of the next transaction from `ops`.
 pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result<Prepared> {
     let state = snap.state();
-    let schema = state.schema.clone();
+    let before = state.schema.clone();
     let tx = state.basis_tx + 1;
 
-    // 1. Expand.
+    // 1. Expand, each statement with the schema the earlier ones declared.
     let mut expander = Expander {
-        schema: &schema,
+        schema: Cow::Borrowed(&*before),
         flexibility: state.config.schema_flexibility,
         ops: Vec::new(),
         next_auto: 0,
+        schema_datoms: Vec::new(),
+        absorbed: 0,
+        declared: Vec::new(),
+        tuple_upserts: Vec::new(),
     };
     for op in ops {
         expander.op(op)?;
+        expander.absorb_schema();
     }
-    let ops = expander.ops;
+    let Expander {
+        schema,
+        ops,
+        tuple_upserts,
+        ..
+    } = expander;
+    let schema: &Schema = &schema;
 
     // 2. Resolve.
     let mut resolver = Resolver {
         snap,
-        schema: &schema,
+        schema,
         tx,
         tempids: HashMap::default(),
     };
-    resolve_tempids(&mut resolver, &ops, state.max_eid)?;
+    resolve_tempids(&mut resolver, &ops, &tuple_upserts, state.max_eid)?;
     let mut max_eid = state.max_eid;
     for id in resolver.tempids.values() {
         max_eid = max_eid.max(*id);
@@ -710,7 +1028,7 @@ pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result
     // 3. Apply.
     let mut overlay = Overlay {
         snap,
-        schema: &schema,
+        schema,
         tx,
         max_eid: state.max_eid,
         out: Vec::new(),
@@ -719,30 +1037,13 @@ pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result
         pending_ea: HashMap::default(),
         pending_e: HashMap::default(),
         snapshot_ea: HashMap::default(),
+        pending_unique: None,
+        tuple_dirty: Vec::new(),
     };
     for op in &ops {
-        match op {
-            Op::Add(e, a, v) => {
-                let e = resolver.entity(e)?;
-                let v = resolver.value(v)?;
-                overlay.add(e, a, v)?;
-            }
-            Op::Retract(e, a, v) => {
-                let e = resolver.entity(e)?;
-                match v {
-                    Some(v) => {
-                        let v = resolver.value(v)?;
-                        overlay.retract(e, a, v)?;
-                    }
-                    None => overlay.retract_all(e, a)?,
-                }
-            }
-            Op::RetractEntity(e) => {
-                let e = resolver.entity(e)?;
-                overlay.retract_entity(e, &mut HashSet::default())?;
-            }
-        }
+        apply_op(&resolver, &mut overlay, op)?;
     }
+    overlay.flush_tuples()?;
     overlay.check_unique()?;
 
     let tx_instant_attr = schema::attr::tx_instant();
@@ -795,10 +1096,43 @@ pub(crate) fn prepare(snap: &dyn StoreRead, ops: &[TxOp], now_ms: i64) -> Result
     })
 }
 
+/// Pass 3 for one operation. A retraction through a lookup ref or ident
+/// that names nothing changes nothing, as in DataScript and Datahike.
+fn apply_op(resolver: &Resolver<'_>, overlay: &mut Overlay<'_>, op: &Op) -> Result<()> {
+    match op {
+        Op::Add(e, a, v) => {
+            let e = resolver.resolve(overlay, e)?;
+            let v = resolver.value(overlay, v)?;
+            overlay.add(e, a, v)
+        }
+        Op::Retract(e, a, v) => {
+            let Some(e) = resolver.resolve_now(overlay, e)? else {
+                return Ok(());
+            };
+            match v {
+                Some(v) => {
+                    let v = resolver.value(overlay, v)?;
+                    overlay.retract(e, a, v)
+                }
+                None => overlay.retract_all(e, a),
+            }
+        }
+        Op::RetractEntity(e) => match resolver.resolve_now(overlay, e)? {
+            Some(e) => overlay.retract_entity(e, &mut HashSet::default()),
+            None => Ok(()),
+        },
+    }
+}
+
 /// Gives every tempid an entity: an existing one when one of its
 /// `:db.unique/identity` values already exists (upsert), the same new one
 /// as another tempid asserting the same identity value, or a fresh id.
-fn resolve_tempids(r: &mut Resolver<'_>, ops: &[Op], max_eid: i64) -> Result<()> {
+fn resolve_tempids(
+    r: &mut Resolver<'_>,
+    ops: &[Op],
+    tuple_upserts: &[TupleUpsert],
+    max_eid: i64,
+) -> Result<()> {
     // Fresh ids go above every id the transaction names explicitly.
     let mut next = max_eid;
     let mut note = |e: &Ent| {
@@ -842,25 +1176,12 @@ fn resolve_tempids(r: &mut Resolver<'_>, ops: &[Op], max_eid: i64) -> Result<()>
                 if !identity {
                     continue;
                 }
-                // Only values known without other tempids can upsert.
-                let value = match v {
-                    Val::Plain(v) => v.clone(),
-                    Val::Ref(Ent::Temp(_)) => continue,
-                    Val::Ref(e) => Value::Long(r.entity(e)?),
+                // Only values known before the transaction can upsert.
+                let Some(value) = known_value(r, v)? else {
+                    continue;
                 };
                 if let Some(&existing) = holders(r.snap, a, &value)?.first() {
-                    match upserted.get(t) {
-                        Some((other, oa, ov)) if *other != existing => {
-                            return Err(Error::InvalidTxData(format!(
-                                "conflicting upserts: tempid {} resolves to entity {other} \
-                                 through [{oa} {ov}] and to entity {existing} through [{a} {value}]",
-                                temp_name(t)
-                            )));
-                        }
-                        _ => {
-                            upserted.insert(t.clone(), (existing, a.clone(), value));
-                        }
-                    }
+                    note_upsert(&mut upserted, t, existing, a, value)?;
                 } else {
                     match identity_owner.get(&(a.clone(), value.clone())) {
                         Some(owner) if owner != t => {
@@ -883,6 +1204,22 @@ fn resolve_tempids(r: &mut Resolver<'_>, ops: &[Op], max_eid: i64) -> Result<()>
                 )));
             }
             _ => {}
+        }
+    }
+    for up in tuple_upserts {
+        let mut values = Vec::with_capacity(up.values.len());
+        for v in &up.values {
+            match known_value(r, v)? {
+                Some(value) => values.push(value),
+                None => break,
+            }
+        }
+        if values.len() < up.values.len() {
+            continue;
+        }
+        let value = Value::Tuple(values.into());
+        if let Some(&existing) = holders(r.snap, &up.attr, &value)?.first() {
+            note_upsert(&mut upserted, &up.temp, existing, &up.attr, value)?;
         }
     }
     if let Some(t) = as_value.iter().find(|t| !seen_entity.contains(*t)) {
@@ -930,6 +1267,43 @@ fn resolve_tempids(r: &mut Resolver<'_>, ops: &[Op], max_eid: i64) -> Result<()>
     Ok(())
 }
 
+/// A value as the database before the transaction knows it: `None` for a
+/// tempid, or a lookup ref or ident naming nothing yet (the transaction may
+/// create it; the apply pass reports it if not).
+fn known_value(r: &Resolver<'_>, v: &Val) -> Result<Option<Value>> {
+    match v {
+        Val::Plain(v) => Ok(Some(v.clone())),
+        Val::Ref(Ent::Temp(_)) => Ok(None),
+        Val::Ref(e) => match r.entity(e) {
+            Ok(id) => Ok(Some(Value::Long(id))),
+            Err(Error::LookupRefNotFound { .. } | Error::EntityNotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        },
+    }
+}
+
+/// Records that tempid `t` upserts into `existing` through `[a value]`;
+/// two different entities for one tempid are an error.
+fn note_upsert(
+    upserted: &mut HashMap<Temp, (i64, Keyword, Value)>,
+    t: &Temp,
+    existing: i64,
+    a: &Keyword,
+    value: Value,
+) -> Result<()> {
+    match upserted.get(t) {
+        Some((other, oa, ov)) if *other != existing => Err(Error::InvalidTxData(format!(
+            "conflicting upserts: tempid {} resolves to entity {other} through [{oa} {ov}] \
+             and to entity {existing} through [{a} {value}]",
+            temp_name(t)
+        ))),
+        _ => {
+            upserted.insert(t.clone(), (existing, a.clone(), value));
+            Ok(())
+        }
+    }
+}
+
 /// The schema after `datoms` and the attributes whose AVET or VAET
 /// membership changed. With `strict` (transact), schema datoms that do not
 /// describe a valid attribute are rejected; without (apply), they are
@@ -940,6 +1314,7 @@ pub(crate) fn schema_after(
     strict: bool,
 ) -> Result<(Arc<Schema>, Vec<Keyword>)> {
     let old = snap.state().schema.clone();
+    let write = snap.state().config.schema_flexibility == SchemaFlexibility::Write;
     let touched: BTreeSet<i64> = datoms
         .iter()
         .filter(|d| is_schema_attr(&d.a))
@@ -965,7 +1340,7 @@ pub(crate) fn schema_after(
         let new = Schema::attribute_from_datoms(e, &refs);
         let before = old.attributes().find(|a| a.eid == e && a.eid != 0).cloned();
         if strict {
-            validate_attribute(e, &current, new.as_ref(), before.as_ref())?;
+            validate_attribute(e, &current, new.as_ref(), before.as_ref(), write)?;
         }
         let new = new.filter(|a| !Schema::is_builtin(&a.ident));
         changed.push((before, new));
@@ -991,12 +1366,16 @@ pub(crate) fn schema_after(
     Ok((Arc::new(schema), reindex.into_iter().collect()))
 }
 
-/// Rejects schema entities that cannot mean what they say.
+/// Rejects schema entities that cannot mean what they say. With `write`
+/// (schema-flexibility write) an entity with a value type or a cardinality
+/// must have all of ident, value type and cardinality, as Datahike's
+/// `check-schema-update` requires.
 pub(crate) fn validate_attribute(
     e: i64,
     datoms: &[Datom],
     new: Option<&Attribute>,
     before: Option<&Attribute>,
+    write: bool,
 ) -> Result<()> {
     let find = |k: Keyword| datoms.iter().find(|d| d.a == k).map(|d| &d.v);
     let keyword_in = |k: Keyword, ns: &str, names: &[&str]| -> Result<()> {
@@ -1023,10 +1402,26 @@ pub(crate) fn validate_attribute(
                  got {v}"
             )));
         }
-        if find(schema::attr::ident()).is_none() {
+        if !write && find(schema::attr::ident()).is_none() {
             return Err(Error::InvalidTxData(format!(
                 "entity {e} has a :db/valueType but no :db/ident"
             )));
+        }
+    }
+    if write {
+        check_complete(e, datoms)?;
+    }
+    for (k, what) in [
+        (schema::attr::tuple_types(), "value types"),
+        (schema::attr::tuple_attrs(), "attributes"),
+    ] {
+        if let Some(Value::Tuple(items)) = find(k.clone()) {
+            if !(1..=MAX_TUPLE_VALUES).contains(&items.len()) {
+                return Err(Error::InvalidTxData(format!(
+                    "{k} of entity {e} lists {} {what}; a tuple has 1 to {MAX_TUPLE_VALUES}",
+                    items.len()
+                )));
+            }
         }
     }
     keyword_in(
@@ -1052,4 +1447,35 @@ pub(crate) fn validate_attribute(
         }
     }
     Ok(())
+}
+
+/// An entity with `:db/valueType` or `:db/cardinality` declares an
+/// attribute, and an attribute needs both and a `:db/ident`.
+fn check_complete(e: i64, datoms: &[Datom]) -> Result<()> {
+    let required = [
+        schema::attr::ident(),
+        schema::attr::value_type(),
+        schema::attr::cardinality(),
+    ];
+    let has = |k: &Keyword| datoms.iter().any(|d| d.a == *k);
+    if !has(&required[1]) && !has(&required[2]) {
+        return Ok(());
+    }
+    let missing: Vec<String> = required
+        .iter()
+        .filter(|k| !has(k))
+        .map(ToString::to_string)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let ident = datoms
+        .iter()
+        .find(|d| d.a == required[0])
+        .map_or_else(|| "without :db/ident".to_owned(), |d| d.v.to_string());
+    Err(Error::IncompleteSchema {
+        entity: e,
+        ident,
+        missing: missing.join(" and "),
+    })
 }

@@ -20,7 +20,7 @@ use datacamp_datom::{
     Datom, DbConfig, Error, Keyword, Result, Schema, SchemaFlexibility, Value, TX0,
 };
 
-use crate::transactor::{check_type, validate_attribute};
+use crate::transactor::{check_tuple_size, check_type, validate_attribute};
 
 /// An attribute's type in words, tuple element types included.
 fn expected_type(attr: &Attribute) -> String {
@@ -36,9 +36,11 @@ fn expected_type(attr: &Attribute) -> String {
 
 /// Checks that every schema entity the load declares means what it says
 /// (a known value type, cardinality and uniqueness, an ident with its
-/// value type, no redefinition of a built-in attribute), as `transact`
-/// does.
-pub(crate) fn check_schema_entities(schema_datoms: &[Datom]) -> Result<()> {
+/// value type, no redefinition of a built-in attribute, tuple declarations
+/// of 1 to 8 elements, and with schema-flexibility `write` complete
+/// attributes: ident, value type and cardinality), as `transact` does.
+pub(crate) fn check_schema_entities(schema_datoms: &[Datom], config: DbConfig) -> Result<()> {
+    let write = config.schema_flexibility == SchemaFlexibility::Write;
     let mut by_entity: BTreeMap<i64, Vec<Datom>> = BTreeMap::new();
     for d in schema_datoms {
         by_entity.entry(d.e).or_default().push(d.clone());
@@ -46,7 +48,7 @@ pub(crate) fn check_schema_entities(schema_datoms: &[Datom]) -> Result<()> {
     for (e, datoms) in &by_entity {
         let refs: Vec<&Datom> = datoms.iter().collect();
         let declared = Schema::attribute_from_datoms(*e, &refs);
-        validate_attribute(*e, datoms, declared.as_ref(), None)?;
+        validate_attribute(*e, datoms, declared.as_ref(), None, write)?;
     }
     Ok(())
 }
@@ -129,6 +131,9 @@ impl<'s> LoadCheck<'s> {
                             v.type_name()
                         ),
                     ));
+                }
+                if let Err(reason) = check_tuple_size(attr, v) {
+                    return Err(Error::invalid_datom(e, a, v, reason));
                 }
                 if attr.is_ref() && matches!(v, Value::Long(n) if *n < 1) {
                     return Err(Error::invalid_datom(
