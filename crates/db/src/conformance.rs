@@ -2399,6 +2399,31 @@ pub fn tuple_limits(factory: Factory<'_>) {
         ),
     )
     .unwrap();
+    // A composite tuple's components are cardinality-one non-tuple
+    // attributes (Datahike `validate-schema-changes`).
+    tx_edn(
+        &db,
+        "[{:db/ident :tags :db/valueType :db.type/string :db/cardinality :db.cardinality/many}]",
+    )
+    .unwrap();
+    for (what, component, words) in [
+        ("a cardinality-many component", ":tags", ":db.cardinality/many"),
+        ("a tuple component", ":prices", "is itself a tuple"),
+    ] {
+        let text = format!(
+            "[{{:db/ident :bad :db/valueType :db.type/tuple :db/tupleAttrs [{component} :x]
+               :db/cardinality :db.cardinality/one}}]"
+        );
+        assert_fails_unchanged(
+            &db,
+            what,
+            || tx_edn(&db, &text),
+            |e| {
+                matches!(e, Error::InvalidTxData(_))
+                    && message_contains(e, &[":bad", component, words])
+            },
+        );
+    }
 }
 
 /// The schema of the composite-tuple cases: Datahike

@@ -1354,6 +1354,13 @@ pub(crate) fn schema_after(
             schema.insert(a.clone());
         }
     }
+    if strict {
+        for (_, new) in &changed {
+            if let Some(a) = new {
+                check_components(&schema, a)?;
+            }
+        }
+    }
     let placement = |s: &Schema, k: &Keyword| s.get(k).map(|a| (a.in_avet(), a.is_ref()));
     let mut reindex = BTreeSet::new();
     for (before, new) in &changed {
@@ -1478,4 +1485,28 @@ fn check_complete(e: i64, datoms: &[Datom]) -> Result<()> {
         ident,
         missing: missing.join(" and "),
     })
+}
+
+/// A composite tuple is built from cardinality-one attributes that are not
+/// tuples themselves (Datahike's `validate-schema-changes`); undeclared
+/// components are allowed, their slot stays `nil`.
+fn check_components(schema: &Schema, tuple: &Attribute) -> Result<()> {
+    for part in tuple.tuple_attrs.iter().flatten() {
+        let Some(component) = schema.get(part) else {
+            continue;
+        };
+        let problem = if component.is_many() {
+            "has :db.cardinality/many"
+        } else if component.value_type == ValueType::Tuple {
+            "is itself a tuple attribute"
+        } else {
+            continue;
+        };
+        return Err(Error::InvalidTxData(format!(
+            ":db/tupleAttrs of {} names {part}, which {problem}; a composite tuple is built \
+             from cardinality-one attributes that are not tuples",
+            tuple.ident
+        )));
+    }
+    Ok(())
 }
