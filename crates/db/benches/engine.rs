@@ -1,5 +1,6 @@
 //! Engine benchmarks on the shared synthetic dataset: full EAVT scan,
-//! `load` into an empty database, and `transact` of entity maps, for both
+//! `load` into an empty database, and `transact` of entity maps (also with
+//! a unique composite tuple maintained by the transactor), for both
 //! backends.
 //!
 //! `cargo bench -p datacamp-db --bench engine` uses 1 M datoms for scan and
@@ -11,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use datacamp_datom::{synthetic, Connection, Index};
+use datacamp_datom::{
+    schema::attr, synthetic, Connection, EntityMap, Index, Keyword, TxOp, TxValue, Value,
+};
 use datacamp_db::{Db, DbConfig};
 
 fn quick() -> bool {
@@ -114,16 +117,48 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-fn transact(c: &mut Criterion) {
+/// A `:db.unique/identity` composite tuple of two attributes every
+/// synthetic entity map holds: each entity gets one more datom, written by
+/// the transactor, and each map is an upsert candidate by the tuple.
+fn composite_tuple_tx() -> Vec<TxOp> {
+    let kw = |s: &str| TxValue::Scalar(Value::keyword(s));
+    vec![TxOp::Entity(EntityMap {
+        id: None,
+        attrs: vec![
+            (attr::ident(), kw("person/name+email")),
+            (attr::value_type(), kw("db.type/tuple")),
+            (attr::cardinality(), kw("db.cardinality/one")),
+            (attr::unique(), kw("db.unique/identity")),
+            (
+                attr::tuple_attrs(),
+                TxValue::List(vec![kw("person/name"), kw("person/email")]),
+            ),
+        ],
+    })]
+}
+
+/// `transact` of 1,000 entity maps of 10 attributes per transaction;
+/// with `tuples`, the schema also has [`composite_tuple_tx`].
+fn transact_group(c: &mut Criterion, name: &str, tuples: bool) {
     const ENTITIES: usize = 1_000;
     let dir = tempfile::tempdir().unwrap();
-    let mut group = c.benchmark_group("transact_1000x10");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(
         ENTITIES as u64 * synthetic::DATOMS_PER_ENTITY,
     ));
+    let per_entity = synthetic::DATOMS_PER_ENTITY as usize + usize::from(tuples);
     for backend in ["mem", "file"] {
         let db = fresh(backend, &dir);
         db.transact(&synthetic::schema_tx()).unwrap();
+        if tuples {
+            db.transact(&composite_tuple_tx()).unwrap();
+            assert!(db
+                .db()
+                .unwrap()
+                .schema()
+                .get(&Keyword::parse("person/name+email"))
+                .is_some());
+        }
         let mut first = 0u64;
         group.bench_function(backend, |b| {
             b.iter_batched(
@@ -134,7 +169,7 @@ fn transact(c: &mut Criterion) {
                 },
                 |ops| {
                     let report = db.transact(&ops).unwrap();
-                    assert_eq!(report.tx_data.len(), ENTITIES * 10 + 1);
+                    assert_eq!(report.tx_data.len(), ENTITIES * per_entity + 1);
                 },
                 BatchSize::PerIteration,
             )
@@ -142,6 +177,11 @@ fn transact(c: &mut Criterion) {
         discard(db);
     }
     group.finish();
+}
+
+fn transact(c: &mut Criterion) {
+    transact_group(c, "transact_1000x10", false);
+    transact_group(c, "transact_1000x10_tuples", true);
 }
 
 criterion_group! {
