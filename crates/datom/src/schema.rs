@@ -459,4 +459,24 @@ mod tests {
         assert_eq!(s.user_attributes().count(), 2);
         assert!(Schema::is_builtin(&attr::tx_instant()));
     }
+
+    #[test]
+    fn composites_follow_inserts_and_replacements() {
+        let k = Keyword::parse;
+        let mut s = Schema::bootstrap();
+        assert!(!s.has_composite_tuples());
+        let mut ab = Attribute::new(k("a+b"), ValueType::Tuple);
+        ab.tuple_attrs = Some(vec![k("a"), k("b")]);
+        s.insert(ab.clone());
+        assert_eq!(s.composites_of(&k("b")), &[(k("a+b"), 1)]);
+        assert!(s.composites_of(&k("c")).is_empty());
+        // Replacing the tuple attribute re-derives its components.
+        ab.tuple_attrs = Some(vec![k("c"), k("a")]);
+        s.insert(ab);
+        assert!(s.composites_of(&k("b")).is_empty());
+        assert_eq!(s.composites_of(&k("a")), &[(k("a+b"), 1)]);
+        // Replacing it by a plain attribute removes them.
+        s.insert(Attribute::new(k("a+b"), ValueType::Long));
+        assert!(!s.has_composite_tuples());
+    }
 }

@@ -2407,7 +2407,11 @@ pub fn tuple_limits(factory: Factory<'_>) {
     )
     .unwrap();
     for (what, component, words) in [
-        ("a cardinality-many component", ":tags", ":db.cardinality/many"),
+        (
+            "a cardinality-many component",
+            ":tags",
+            ":db.cardinality/many",
+        ),
         ("a tuple component", ":prices", "is itself a tuple"),
     ] {
         let text = format!(
