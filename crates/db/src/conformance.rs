@@ -2686,9 +2686,9 @@ pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
 /// `[:db/retract e :component-attr]` (no value) retracts the ref and not
 /// the component entity: Datahike's `:db/retract` in
 /// `src/datahike/db/transaction.cljc` (only `:db.fn/retractAttribute` and
-/// `:db/retractEntity` cascade). DataScript cascades here
-/// (`test/datascript/test/components.cljc`, `retractAttribute`); we follow
-/// Datahike.
+/// `:db/retractEntity` cascade). DataScript treats it as
+/// `:db.fn/retractAttribute` and cascades (`src/datascript/db.cljc`,
+/// `retract-components`); we follow Datahike.
 pub fn retract_without_value_does_not_cascade_to_components(factory: Factory<'_>) {
     let db = with_people(factory);
     let r = tx_edn(
