@@ -2670,7 +2670,6 @@ pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
         tuple(vec![Value::string("a"), Value::string("c"), Value::Nil])
     )));
 
-    let t = TX0 + 1;
     let mut incomplete = loadable();
     incomplete.retain(|d| !(d.e == 100 && d.a == kw("db/cardinality")));
     let db = factory();
@@ -2680,7 +2679,6 @@ pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
         || db.load(&mut incomplete.clone().into_iter().map(Ok)),
         |e| matches!(e, Error::IncompleteSchema { entity: 100, .. }),
     );
-    let _ = t;
 }
 
 /// `[:db/retract e :component-attr]` (no value) retracts the ref and not
