@@ -51,6 +51,35 @@ pub mod chunk;
 pub mod compress;
 mod error;
 pub mod fressian;
+#[cfg(feature = "serde")]
+mod fserde;
+
+#[cfg(feature = "serde")]
+pub use fserde::{
+    from_reader, from_reader_with_options, from_slice, from_slice_with_options, from_value,
+    to_value, to_vec, to_vec_with_options, to_writer, Deserializer, KeyStyle, SerializeOptions,
+    Serializer, ValueDeserializer, ValueSerializer,
+};
+
+/// serde wrapper types for Fressian's extension types (feature `serde`).
+#[cfg(feature = "serde")]
+pub mod types {
+    pub use crate::fserde::types::{BigDec, BigInt, Inst, Keyword, Set, Symbol, Tagged, Uuid};
+}
+
+/// `#[serde(with = …)]` modules for fields of standard types (feature
+/// `serde`).
+#[cfg(feature = "serde")]
+pub mod with {
+    pub use crate::fserde::types::with::{bigint, keyword, set, symbol, system_time, uuid};
+}
+
+/// The compound serializers' state types (feature `serde`); named only in
+/// trait signatures.
+#[cfg(feature = "serde")]
+pub mod ser {
+    pub use crate::fserde::{Buffered, ValueMap, ValueSeq};
+}
 
 pub use compress::{sha256_hex, Compression};
 pub use error::{CodecError, Result};

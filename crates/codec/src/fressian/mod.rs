@@ -14,11 +14,11 @@ pub mod codes;
 mod input;
 pub(crate) mod raw;
 mod reader;
-mod strings;
+pub(crate) mod strings;
 mod value;
 mod writer;
 
-#[cfg(feature = "datom")]
+#[cfg(any(feature = "datom", feature = "serde"))]
 pub(crate) use reader::ListLen;
 pub use reader::{ReadOptions, Reader};
 pub use strings::LoneSurrogates;
