@@ -14,8 +14,12 @@ use crate::fressian::{Named, Uuid, Value};
 /// Every reserved newtype name starts with this.
 pub(crate) const PREFIX: &str = "$datacamp_codec::";
 
+/// Payload `[namespace-or-nil name]` (exact).
 pub(crate) const KEYWORD: &str = "$datacamp_codec::keyword";
 pub(crate) const SYMBOL: &str = "$datacamp_codec::symbol";
+/// Payload `ns/name` as text (`with::keyword`, `with::symbol`).
+pub(crate) const KEYWORD_TEXT: &str = "$datacamp_codec::keyword-text";
+pub(crate) const SYMBOL_TEXT: &str = "$datacamp_codec::symbol-text";
 pub(crate) const INST: &str = "$datacamp_codec::inst";
 pub(crate) const UUID: &str = "$datacamp_codec::uuid";
 pub(crate) const URI: &str = "$datacamp_codec::uri";
@@ -60,9 +64,11 @@ impl std::fmt::Display for Named {
     }
 }
 
-/// `unscaled × 10^-scale` as decimal text (`1.50`, `-0.003`, `15E+1`),
-/// the way Java's `BigDecimal.toPlainString` does for scale ≥ 0; a
-/// negative scale keeps it as an exponent so the scale survives.
+/// `unscaled × 10^-scale` as decimal text (`1.50`, `-0.003`), the way
+/// Java's `BigDecimal.toPlainString` writes it for scales 1 to
+/// [`PLAIN_SCALE_MAX`]; other scales keep an exponent (`15E+1`,
+/// `15E-200`), so the scale survives and the text stays short whatever
+/// the scale (it is an `i32` from the input).
 pub(crate) fn bigdec_text(unscaled: &BigInt, scale: i32) -> String {
     let digits = unscaled.magnitude().to_string();
     let sign = if unscaled.sign() == num_bigint::Sign::Minus {
@@ -70,21 +76,24 @@ pub(crate) fn bigdec_text(unscaled: &BigInt, scale: i32) -> String {
     } else {
         ""
     };
-    if scale <= 0 {
-        if scale == 0 {
-            return format!("{sign}{digits}");
+    match scale {
+        0 => format!("{sign}{digits}"),
+        1..=PLAIN_SCALE_MAX => {
+            let scale = scale as usize;
+            let padded = if digits.len() <= scale {
+                format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+            } else {
+                digits
+            };
+            let (int, frac) = padded.split_at(padded.len() - scale);
+            format!("{sign}{int}.{frac}")
         }
-        return format!("{sign}{digits}E+{}", -i64::from(scale));
+        _ => format!("{sign}{digits}E{:+}", -i64::from(scale)),
     }
-    let scale = scale as usize;
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits
-    };
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int}.{frac}")
 }
+
+/// Above this scale a bigdec's text uses an exponent.
+const PLAIN_SCALE_MAX: i32 = 64;
 
 /// Parses [`bigdec_text`]'s output (and any `[-]digits[.digits][E[±]n]`).
 pub(crate) fn parse_bigdec(text: &str) -> Option<(BigInt, i32)> {
@@ -110,9 +119,10 @@ pub(crate) fn from_payload(name: &str, payload: Value) -> Result<Value, String> 
     let found = payload.type_name();
     let wrong = |what: &str| format!("expected {what} for {}, found a {found}", short(name));
     Ok(match (name, payload) {
-        (KEYWORD, Value::String(s)) => Value::Keyword(Named::parse(&s)),
-        (SYMBOL, Value::String(s)) => Value::Symbol(Named::parse(&s)),
-        (KEYWORD, v @ Value::Keyword(_)) | (SYMBOL, v @ Value::Symbol(_)) => v,
+        (KEYWORD | KEYWORD_TEXT, Value::String(s)) => Value::Keyword(Named::parse(&s)),
+        (SYMBOL | SYMBOL_TEXT, Value::String(s)) => Value::Symbol(Named::parse(&s)),
+        (KEYWORD, Value::List(parts)) => Value::Keyword(named_from_parts(parts)?),
+        (SYMBOL, Value::List(parts)) => Value::Symbol(named_from_parts(parts)?),
         (INST, Value::Int(ms)) => Value::Inst(ms),
         (UUID, Value::String(s)) => {
             Value::Uuid(Uuid::parse_str(&s).map_err(|e| format!("invalid uuid {s:?}: {e}"))?)
@@ -167,13 +177,36 @@ pub(crate) fn from_payload(name: &str, payload: Value) -> Result<Value, String> 
             Value::Bool(b) => Some(b),
             _ => None,
         })?),
-        (KEYWORD | SYMBOL | URI | REGEX | BIGDEC | RATIO, _) => return Err(wrong("text")),
+        (KEYWORD | SYMBOL, _) => return Err(wrong("a [namespace name] pair or ns/name text")),
+        (KEYWORD_TEXT | SYMBOL_TEXT | URI | REGEX | BIGDEC | RATIO, _) => {
+            return Err(wrong("text"))
+        }
         (INST, _) => return Err(wrong("milliseconds since the epoch")),
         (UUID, _) => return Err(wrong("uuid text or 16 bytes")),
         (BIGINT, _) => return Err(wrong("an integer or its decimal text")),
         (TAGGED, _) => return Err(wrong("a [tag fields] pair")),
         _ => return Err(wrong("a sequence")),
     })
+}
+
+fn named_from_parts(parts: Vec<Value>) -> Result<Named, String> {
+    let mut it = parts.into_iter();
+    let namespace = match it.next() {
+        Some(Value::Null) => None,
+        Some(Value::String(ns)) => Some(ns),
+        _ => return Err("expected nil or text as the namespace of a keyword or symbol".into()),
+    };
+    match (it.next(), it.next()) {
+        (Some(Value::String(name)), None) => Ok(Named { namespace, name }),
+        _ => Err("expected a [namespace name] pair for a keyword or symbol".into()),
+    }
+}
+
+fn parts_of(n: &Named) -> Value {
+    Value::List(vec![
+        n.namespace.clone().map_or(Value::Null, Value::String),
+        Value::String(n.name.clone()),
+    ])
 }
 
 fn tagged_from_parts(parts: Vec<Value>) -> Result<Value, String> {
@@ -201,8 +234,8 @@ fn elements<T>(items: Vec<Value>, f: impl Fn(Value) -> Option<T>) -> Result<Vec<
 pub(crate) fn to_payload(value: &Value) -> Option<(&'static str, Value)> {
     let list = |items: &[Value]| Value::List(items.to_vec());
     Some(match value {
-        Value::Keyword(n) => (KEYWORD, Value::String(n.to_string())),
-        Value::Symbol(n) => (SYMBOL, Value::String(n.to_string())),
+        Value::Keyword(n) => (KEYWORD, parts_of(n)),
+        Value::Symbol(n) => (SYMBOL, parts_of(n)),
         Value::Inst(ms) => (INST, Value::Int(*ms)),
         Value::Uuid(u) => (UUID, Value::String(u.hyphenated().to_string())),
         Value::Uri(s) => (URI, Value::String(s.clone())),
@@ -262,6 +295,12 @@ pub(crate) fn payload_for(name: &str, value: Value) -> Result<Value, String> {
             )),
         };
     }
+    match (name, &value) {
+        (KEYWORD_TEXT, Value::Keyword(n)) | (SYMBOL_TEXT, Value::Symbol(n)) => {
+            return Ok(Value::String(n.to_string()))
+        }
+        _ => {}
+    }
     match to_payload(&value) {
         Some((n, payload)) if n == name => Ok(payload),
         // An integer is a fine bigint, and a bigint that fits is read as one.
@@ -279,7 +318,8 @@ pub(crate) fn payload_for(name: &str, value: Value) -> Result<Value, String> {
 
 /// The Fressian type a reserved name stands for, for messages.
 pub(crate) fn short(name: &str) -> &str {
-    name.strip_prefix(PREFIX).unwrap_or(name)
+    let short = name.strip_prefix(PREFIX).unwrap_or(name);
+    short.strip_suffix("-text").unwrap_or(short)
 }
 
 #[cfg(test)]
@@ -295,6 +335,9 @@ mod tests {
             (0, 0, "0"),
             (7, 0, "7"),
             (-12345, 1, "-1234.5"),
+            (15, 200, "15E-200"),
+            (-1, i32::MAX, "-1E-2147483647"),
+            (1, i32::MIN, "1E+2147483648"),
         ] {
             let u = BigInt::from(u);
             assert_eq!(bigdec_text(&u, s), text);

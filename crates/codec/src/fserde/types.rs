@@ -3,7 +3,8 @@
 //!
 //! Each wrapper serializes as the Fressian type with this crate (a
 //! [`Keyword`] is a `KEY`, an [`Inst`] an `INST`, …) and as its plain
-//! payload with any other serde format (a keyword is the text `ns/name`,
+//! payload with any other serde format (a keyword is the text `ns/name` in
+//! human-readable formats, `[ns name]` in binary ones,
 //! an instant its milliseconds, a uuid, bigint or bigdec its text, a set a
 //! sequence, a tagged struct the pair `[tag [fields…]]`).
 //!
@@ -86,16 +87,26 @@ macro_rules! named_wrapper {
             }
         }
 
+        /// The payload is `[namespace-or-nil name]` for binary formats
+        /// (so any namespace and name survive), the text `ns/name` for
+        /// human-readable ones such as JSON (so it can be a map key).
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                put(s, $magic, &self.0.to_string())
+                if s.is_human_readable() {
+                    return s.serialize_str(&self.0.to_string());
+                }
+                put(s, $magic, &(self.0.namespace.as_deref(), &self.0.name))
             }
         }
 
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-                let text: String = get(d, $magic)?;
-                Ok($ty(Named::parse(&text)))
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    return Ok($ty(Named::parse(&text)));
+                }
+                let (namespace, name): (Option<String>, String) = get(d, $magic)?;
+                Ok($ty(Named { namespace, name }))
             }
         }
     };
@@ -269,11 +280,11 @@ pub mod with {
 
         /// Serializes `text` as a keyword.
         pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-            super::super::put(s, super::super::ext::KEYWORD, text)
+            super::super::put(s, super::super::ext::KEYWORD_TEXT, text)
         }
         /// Deserializes a keyword as its text.
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-            super::super::get(d, super::super::ext::KEYWORD)
+            super::super::get(d, super::super::ext::KEYWORD_TEXT)
         }
     }
 
@@ -283,11 +294,11 @@ pub mod with {
 
         /// Serializes `text` as a symbol.
         pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-            super::super::put(s, super::super::ext::SYMBOL, text)
+            super::super::put(s, super::super::ext::SYMBOL_TEXT, text)
         }
         /// Deserializes a symbol as its text.
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-            super::super::get(d, super::super::ext::SYMBOL)
+            super::super::get(d, super::super::ext::SYMBOL_TEXT)
         }
     }
 

@@ -77,6 +77,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
                 exact,
             }),
             Value::BigInt(b) if !exact => visit_bigint(b, visitor),
+            Value::Keyword(n) | Value::Symbol(n) if !exact => visitor.visit_string(n.to_string()),
             Value::Set(items) | Value::ObjectArray(items) if !exact => visitor.visit_seq(Seq {
                 items: items.into_iter(),
                 exact,
