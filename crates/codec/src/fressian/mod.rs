@@ -11,6 +11,9 @@
 //! written.
 
 pub mod codes;
+mod decimal;
+mod edn;
+pub(crate) use decimal::{bigdec_text, parse_bigdec};
 mod input;
 pub(crate) mod raw;
 mod reader;
