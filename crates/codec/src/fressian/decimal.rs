@@ -33,6 +33,7 @@ pub(crate) fn bigdec_text(unscaled: &BigInt, scale: i32) -> String {
 /// Above this scale a bigdec's text uses an exponent.
 const PLAIN_SCALE_MAX: i32 = 64;
 
+#[cfg(feature = "serde")]
 /// Parses [`bigdec_text`]'s output (and any `[-]digits[.digits][E[±]n]`).
 pub(crate) fn parse_bigdec(text: &str) -> Option<(BigInt, i32)> {
     let (mantissa, exp) = match text.find(['E', 'e']) {
@@ -55,6 +56,7 @@ pub(crate) fn parse_bigdec(text: &str) -> Option<(BigInt, i32)> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "serde")]
     #[test]
     fn bigdec_text_round_trips_scale() {
         for (u, s, text) in [

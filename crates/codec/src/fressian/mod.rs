@@ -13,7 +13,9 @@
 pub mod codes;
 mod decimal;
 mod edn;
-pub(crate) use decimal::{bigdec_text, parse_bigdec};
+pub(crate) use decimal::bigdec_text;
+#[cfg(feature = "serde")]
+pub(crate) use decimal::parse_bigdec;
 mod input;
 pub(crate) mod raw;
 mod reader;
