@@ -117,8 +117,14 @@ fn benches(c: &mut Criterion<ThreadCpu>) {
     let fressian = datacamp_codec::to_vec(&data).expect("fressian");
     let json = serde_json::to_vec(&data).expect("json");
     let msgpack = rmp_serde::to_vec_named(&data).expect("msgpack");
-    assert_eq!(datacamp_codec::from_slice::<Vec<Order>>(&fressian).expect("fressian back"), data);
-    assert_eq!(rmp_serde::from_slice::<Vec<Order>>(&msgpack).expect("msgpack back"), data);
+    assert_eq!(
+        datacamp_codec::from_slice::<Vec<Order>>(&fressian).expect("fressian back"),
+        data
+    );
+    assert_eq!(
+        rmp_serde::from_slice::<Vec<Order>>(&msgpack).expect("msgpack back"),
+        data
+    );
     println!(
         "serde sizes: {} records: fressian {} bytes, json {} bytes, msgpack {} bytes",
         data.len(),

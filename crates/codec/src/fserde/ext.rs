@@ -45,26 +45,6 @@ pub(crate) fn is_magic(name: &str) -> bool {
     name.starts_with(PREFIX)
 }
 
-impl Named {
-    /// Reads `ns/name` (or `name`) as Clojure's `(keyword s)` does: the
-    /// namespace ends at the first `/`, and `/` alone is a name.
-    pub fn parse(text: &str) -> Named {
-        match text.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Named::new(Some(ns), name),
-            _ => Named::new(None, text),
-        }
-    }
-}
-
-impl std::fmt::Display for Named {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{ns}/{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
 /// Builds the extension value named `name` from its payload (as this
 /// crate's value serializer produced it); the error says what was expected.
 pub(crate) fn from_payload(name: &str, payload: Value) -> Result<Value, String> {
