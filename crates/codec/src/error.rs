@@ -111,6 +111,17 @@ pub enum CodecError {
         reason: String,
     },
 
+    /// A serde `Serialize` or `Deserialize` implementation refused the
+    /// data (a missing field, a value of the wrong type for the Rust type
+    /// being read, …); `offset` is where the value being read starts.
+    #[error("{message}{}", at_offset(.offset))]
+    Serde {
+        /// Where the value being deserialized starts, when known.
+        offset: Option<u64>,
+        /// What the implementation said.
+        message: String,
+    },
+
     /// A decoded Fressian value that has no datom counterpart (e.g. a map
     /// as a datom value, `nil` as the value itself rather than inside a
     /// tuple).
@@ -134,9 +145,34 @@ impl CodecError {
             | CodecError::CacheReference { offset, .. }
             | CodecError::Limit { offset, .. }
             | CodecError::Footer { offset, .. } => Some(*offset),
+            CodecError::Serde { offset, .. } => *offset,
             CodecError::Io { .. }
             | CodecError::Unencodable { .. }
             | CodecError::NotADatomValue { .. } => None,
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    pub(crate) fn serde(message: impl Into<String>) -> CodecError {
+        CodecError::Serde {
+            offset: None,
+            message: message.into(),
+        }
+    }
+
+    /// Gives a serde error without a position the offset of the value
+    /// being read.
+    #[cfg(feature = "serde")]
+    pub(crate) fn at(self, at: u64) -> CodecError {
+        match self {
+            CodecError::Serde {
+                offset: None,
+                message,
+            } => CodecError::Serde {
+                offset: Some(at),
+                message,
+            },
+            other => other,
         }
     }
 
@@ -166,6 +202,24 @@ impl CodecError {
             name: crate::fressian::codes::name(code),
             expected,
         }
+    }
+}
+
+fn at_offset(offset: &Option<u64>) -> String {
+    offset.map_or_else(String::new, |o| format!(" (value at byte offset {o})"))
+}
+
+#[cfg(feature = "serde")]
+impl serde::ser::Error for CodecError {
+    fn custom<T: std::fmt::Display>(msg: T) -> CodecError {
+        CodecError::serde(msg.to_string())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::de::Error for CodecError {
+    fn custom<T: std::fmt::Display>(msg: T) -> CodecError {
+        CodecError::serde(msg.to_string())
     }
 }
 

@@ -1,5 +1,25 @@
 //! # datacamp-codec — Fressian, datom chunks, gzip and SHA-256
 //!
+//! Fressian (the format of Datomic and Datahike) for your own Rust types,
+//! with serde, the way `serde_json` does JSON:
+//!
+//! ```
+//! use datacamp_codec::types::Keyword;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, PartialEq, Debug)]
+//! struct Person { name: String, age: u32, role: Keyword }
+//!
+//! let ada = Person { name: "Ada".into(), age: 36, role: Keyword::new(Some("role"), "admin") };
+//! let bytes = datacamp_codec::to_vec(&ada).unwrap(); // Clojure reads {:name "Ada", :age 36, :role :role/admin}
+//! assert_eq!(datacamp_codec::from_slice::<Person>(&bytes).unwrap(), ada);
+//! ```
+//!
+//! The mapping (structs are maps keyed by keywords, enums are `:Variant` or
+//! `{:Variant content}`, extension types through [`types`] and [`with`]) is
+//! the table in `docs/codec.md`; [`Deserializer`] borrows strings and bytes
+//! from a slice and keeps to the reader's [`fressian::ReadOptions`] limits.
+//!
 //! A Fressian implementation byte-compatible with the reference (Java
 //! `org.fressian` + `clojure.data.fressian`), safe on hostile input, plus
 //! what a Datacamp backup needs around it:
@@ -22,7 +42,11 @@
 //! - [`compress`]: gzip ([`compress::Compression`], [`compress::gzip_compress`],
 //!   [`compress::gunzip_reader`]) and [`sha256_hex`];
 //! - [`CodecError`]: every failure, with the byte offset and what was
-//!   expected.
+//!   expected;
+//! - serde (feature `serde`, on by default): [`to_vec`], [`to_writer`],
+//!   [`from_slice`], [`from_reader`], [`Serializer`], [`Deserializer`],
+//!   [`to_value`] / [`from_value`], the wrapper types in [`types`] and the
+//!   `#[serde(with = …)]` modules in [`with`].
 //!
 //! Encoding follows the reference exactly — strings as UTF-8 of UTF-16 code
 //! units (an astral character is two 3-byte surrogate sequences), the same
@@ -51,6 +75,35 @@ pub mod chunk;
 pub mod compress;
 mod error;
 pub mod fressian;
+#[cfg(feature = "serde")]
+mod fserde;
+
+#[cfg(feature = "serde")]
+pub use fserde::{
+    from_reader, from_reader_with_options, from_slice, from_slice_with_options, from_value,
+    to_value, to_vec, to_vec_with_options, to_writer, Deserializer, KeyStyle, SerializeOptions,
+    Serializer, ValueDeserializer, ValueSerializer,
+};
+
+/// serde wrapper types for Fressian's extension types (feature `serde`).
+#[cfg(feature = "serde")]
+pub mod types {
+    pub use crate::fserde::types::{BigDec, BigInt, Inst, Keyword, Set, Symbol, Tagged, Uuid};
+}
+
+/// `#[serde(with = …)]` modules for fields of standard types (feature
+/// `serde`).
+#[cfg(feature = "serde")]
+pub mod with {
+    pub use crate::fserde::types::with::{bigint, keyword, set, symbol, system_time, uuid};
+}
+
+/// The compound serializers' state types (feature `serde`); named only in
+/// trait signatures.
+#[cfg(feature = "serde")]
+pub mod ser {
+    pub use crate::fserde::{Buffered, ValueMap, ValueSeq};
+}
 
 pub use compress::{sha256_hex, Compression};
 pub use error::{CodecError, Result};

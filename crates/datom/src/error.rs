@@ -161,7 +161,7 @@ pub const VALUE_TEXT_MAX: usize = 120;
 
 impl Error {
     /// [`Error::InvalidDatom`] for `[e a v]`, its value quoted as EDN and
-    /// shortened to [`VALUE_TEXT_MAX`] characters (a refused value may be
+    /// shortened to `VALUE_TEXT_MAX` characters (a refused value may be
     /// a string of a gigabyte: the message must not copy it whole).
     pub fn invalid_datom(
         e: i64,
@@ -177,7 +177,7 @@ impl Error {
         }
     }
 
-    /// A value as EDN for a message: at most [`VALUE_TEXT_MAX`]
+    /// A value as EDN for a message: at most `VALUE_TEXT_MAX`
     /// characters, then `…` and how long it is. Printing keeps no more
     /// than the limit, so a huge value costs no more than that.
     pub fn quote_value(v: &crate::Value) -> String {

@@ -250,7 +250,7 @@ impl ResumeSettings {
 /// Backs up `conn`'s current database to `store`.
 ///
 /// Writes `checkpoint.edn` first and then as chunks are stored (see
-/// [`CheckpointCadence`]), `manifest.edn` after the last chunk and
+/// `CheckpointCadence`), `manifest.edn` after the last chunk and
 /// `complete.marker` last: a backup without the marker is incomplete,
 /// whatever else exists.
 pub async fn backup(

@@ -5,7 +5,7 @@
 //!  :format/serialization :fressian, :chunk/id N, :datoms [[e a v tx added] …]}
 //! ```
 //!
-//! encoded straight from `&[Datom]` and decoded straight into [`Datom`]s,
+//! encoded straight from `&[Datom]` and decoded straight into [`Datom`](datacamp_datom::Datom)s,
 //! without building a generic tree. The encoder produces exactly the bytes
 //! `(clojure.data.fressian/write-object w chunk-map)` produces (no footer),
 //! except that `-0.0` keeps its sign (see the crate docs).

@@ -209,6 +209,22 @@ impl<R: Read> Input<R> {
         Ok(())
     }
 
+    #[cfg(feature = "serde")]
+    /// Consumes the next `n` bytes without copying them anywhere (the
+    /// serde deserializer borrows them from the caller's slice instead).
+    pub(crate) fn skip(&mut self, mut n: usize, expected: &'static str) -> Result<()> {
+        self.check_length(n, expected)?;
+        while n > 0 {
+            if self.pos == self.end {
+                self.fill(1, expected)?;
+            }
+            let k = n.min(self.available());
+            self.pos += k;
+            n -= k;
+        }
+        Ok(())
+    }
+
     /// Makes at least `n` (≤ `BUF_SIZE`) bytes available or fails with
     /// `UnexpectedEof`.
     #[cold]

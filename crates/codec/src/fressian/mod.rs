@@ -11,14 +11,19 @@
 //! written.
 
 pub mod codes;
+mod decimal;
+mod edn;
+pub(crate) use decimal::bigdec_text;
+#[cfg(feature = "serde")]
+pub(crate) use decimal::parse_bigdec;
 mod input;
 pub(crate) mod raw;
 mod reader;
-mod strings;
+pub(crate) mod strings;
 mod value;
 mod writer;
 
-#[cfg(feature = "datom")]
+#[cfg(any(feature = "datom", feature = "serde"))]
 pub(crate) use reader::ListLen;
 pub use reader::{ReadOptions, Reader};
 pub use strings::LoneSurrogates;

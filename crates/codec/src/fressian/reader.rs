@@ -259,7 +259,7 @@ impl<R: Read> Reader<R> {
         self.generation
     }
 
-    #[cfg(feature = "datom")]
+    #[cfg(any(feature = "datom", feature = "serde"))]
     pub(crate) fn options(&self) -> &ReadOptions {
         &self.opts
     }

@@ -24,6 +24,26 @@ impl Named {
     }
 }
 
+impl Named {
+    /// Reads `ns/name` (or `name`) as Clojure's `(keyword s)` does: the
+    /// namespace ends at the first `/`, and `/` alone is a name.
+    pub fn parse(text: &str) -> Named {
+        match text.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Named::new(Some(ns), name),
+            _ => Named::new(None, text),
+        }
+    }
+}
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
 /// Any value Fressian can carry.
 ///
 /// Collections keep the order in which they were written: [`Value::Set`]
