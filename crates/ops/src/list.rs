@@ -1,6 +1,8 @@
 //! Listing backups, and cleaning up incomplete ones.
 
-use datacamp_manifest::{validate_id, BackupId, Checkpoint, Document, IdKind, Manifest};
+use datacamp_manifest::{
+    validate_id, BackupId, BackupKind, ChainInfo, Checkpoint, Document, IdKind, Manifest,
+};
 use datacamp_storage::{BackupStore, Key, ObjectInfo};
 
 use crate::error::{Error, Result};
@@ -14,6 +16,14 @@ pub struct BackupSummary {
     pub backup_id: String,
     /// `:backup/type` (`full`), when the manifest says.
     pub backup_type: Option<String>,
+    /// The type as a kind (`None`: unknown, or no manifest or checkpoint
+    /// says). An in-progress backup's comes from its checkpoint.
+    pub kind: Option<BackupKind>,
+    /// `:datacamp/basis-tx`: the transaction the backup ends at.
+    pub basis_tx: Option<i64>,
+    /// `:datacamp/chain`: identity, base, tx and instant ranges (see
+    /// [`ChainInfo`]); an in-progress backup's as its checkpoint records it.
+    pub chain: Option<ChainInfo>,
     /// When it started, ms since the epoch (manifest, else the id).
     pub created_at_ms: Option<i64>,
     /// Marker present and manifest says completed.
@@ -34,7 +44,8 @@ pub struct BackupSummary {
     pub problem: Option<String>,
 }
 
-/// The backups of `database_id`, newest first. A backup whose metadata
+/// The backups of `database_id`, newest first (by start time, then basis
+/// tx: ids and start times have one-second resolution). A backup whose metadata
 /// cannot be read is listed with its [`BackupSummary::problem`]; only a
 /// failing target stops the listing.
 pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<Vec<BackupSummary>> {
@@ -47,6 +58,7 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
     out.sort_by(|a, b| {
         b.created_at_ms
             .cmp(&a.created_at_ms)
+            .then_with(|| b.basis_tx.cmp(&a.basis_tx))
             .then_with(|| b.backup_id.cmp(&a.backup_id))
     });
     Ok(out)
@@ -68,6 +80,9 @@ async fn summarize(
     let mut summary = BackupSummary {
         backup_id: backup_id.to_owned(),
         backup_type: None,
+        kind: None,
+        basis_tx: None,
+        chain: None,
         created_at_ms: BackupId::parse(backup_id).ok().map(|id| id.started_at_ms()),
         completed: false,
         in_progress: false,
@@ -81,6 +96,9 @@ async fn summarize(
         match read_document(store, &manifest_key, Document::Manifest, Manifest::from_edn).await? {
             Ok(m) => {
                 summary.backup_type = Some(m.backup_type.name().to_owned());
+                summary.kind = m.kind().ok();
+                summary.basis_tx = m.datacamp.basis_tx;
+                summary.chain = m.datacamp.chain.clone();
                 summary.created_at_ms = m.created_at.or(summary.created_at_ms);
                 summary.completed = marker && m.completed;
                 summary.datom_count = Some(m.datom_count);
@@ -108,6 +126,11 @@ async fn summarize(
                 summary.datom_count = Some(chunks.iter().filter_map(|c| c.info.datom_count).sum());
                 summary.size_bytes = Some(chunks.iter().filter_map(|c| c.info.size_bytes).sum());
                 summary.created_at_ms = cp.started_at.or(summary.created_at_ms);
+                let kind = cp.datacamp.kind.unwrap_or(BackupKind::Full);
+                summary.backup_type = Some(kind.name().to_owned());
+                summary.kind = Some(kind);
+                summary.basis_tx = cp.datacamp.basis_tx;
+                summary.chain = cp.datacamp.chain.clone();
             }
             Err(problem) => summary.problem = Some(problem),
         }
