@@ -90,6 +90,10 @@ pub struct BackupResult {
     pub success: bool,
     /// The backup id.
     pub backup_id: String,
+    /// What it holds: full, incremental or history.
+    pub kind: BackupKind,
+    /// An incremental's base backup.
+    pub base_backup_id: Option<String>,
     /// The database id.
     pub database_id: String,
     /// Datoms written.
@@ -1035,6 +1039,12 @@ impl Job<'_> {
         Ok(BackupResult {
             success: true,
             backup_id: self.backup_id.clone(),
+            kind: self.kind,
+            base_backup_id: manifest
+                .datacamp
+                .chain
+                .as_ref()
+                .and_then(|c| c.base_backup_id.clone()),
             database_id: db_id.to_owned(),
             datom_count: manifest.datom_count,
             chunk_count: manifest.chunk_count,

@@ -65,8 +65,8 @@ pub use datacamp_manifest as manifest;
 pub use datacamp_storage as storage;
 pub use error::{Error, Result};
 pub use list::{
-    cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
-    RemovedBackup, SkippedFolder,
+    cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
+    CleanupResult, RemovedBackup, RestorePoints, SkippedFolder,
 };
 pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};

@@ -24,6 +24,11 @@ pub struct BackupSummary {
     /// `:datacamp/chain`: identity, base, tx and instant ranges (see
     /// [`ChainInfo`]); an in-progress backup's as its checkpoint records it.
     pub chain: Option<ChainInfo>,
+    /// The full or history backup at the root of the chain this complete
+    /// backup belongs to (itself for a full or history backup); `None`
+    /// when it is incomplete or a link down to the root is missing or
+    /// incomplete.
+    pub chain_root: Option<String>,
     /// When it started, ms since the epoch (manifest, else the id).
     pub created_at_ms: Option<i64>,
     /// Marker present and manifest says completed.
@@ -61,6 +66,105 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
             .then_with(|| b.basis_tx.cmp(&a.basis_tx))
             .then_with(|| b.backup_id.cmp(&a.backup_id))
     });
+    let roots: Vec<Option<String>> = out
+        .iter()
+        .map(|b| chain_path(&out, b).and_then(|p| p.first().map(|r| r.backup_id.clone())))
+        .collect();
+    for (b, root) in out.iter_mut().zip(roots) {
+        b.chain_root = root;
+    }
+    Ok(out)
+}
+
+/// The complete backups from `tip`'s chain root to `tip` (root first),
+/// following base links among `all`; `None` if `tip` or a link is not
+/// complete, or a base is missing or does not end where its incremental
+/// starts.
+fn chain_path<'a>(
+    all: &'a [BackupSummary],
+    tip: &'a BackupSummary,
+) -> Option<Vec<&'a BackupSummary>> {
+    let mut path = vec![tip];
+    let mut at = tip;
+    loop {
+        if !at.completed || at.problem.is_some() {
+            return None;
+        }
+        if at.kind != Some(BackupKind::Incremental) {
+            break;
+        }
+        let chain = at.chain.as_ref()?;
+        let base_id = chain.base_backup_id.as_deref()?;
+        let base = all.iter().find(|b| b.backup_id == base_id)?;
+        if base.basis_tx != chain.base_basis_tx || path.len() > crate::chain::MAX_CHAIN_LINKS {
+            return None;
+        }
+        path.push(base);
+        at = base;
+    }
+    path.reverse();
+    Some(path)
+}
+
+/// The points a restore can reach through one chain: from its root's
+/// earliest point to its tip's basis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestorePoints {
+    /// The chain, root (full or history backup) first, tip last.
+    pub links: Vec<String>,
+    /// The root's kind.
+    pub root_kind: Option<BackupKind>,
+    /// The earliest transaction a restore can reach: the root's basis tx
+    /// for a full backup, its first transaction for a history backup.
+    pub earliest_tx: Option<i64>,
+    /// Its `:db/txInstant`, ms since the epoch.
+    pub earliest_instant: Option<i64>,
+    /// The latest: the tip's basis tx.
+    pub latest_tx: Option<i64>,
+    /// Its `:db/txInstant`, ms since the epoch.
+    pub latest_instant: Option<i64>,
+}
+
+/// The restore points of every chain of `database_id`, one per tip (a
+/// complete backup that no complete incremental takes as its base), newest
+/// tip first. Read from the manifests alone.
+pub async fn restore_points_in(
+    store: &BackupStore,
+    database_id: &str,
+) -> Result<Vec<RestorePoints>> {
+    let all = list_backups_in(store, database_id).await?;
+    let is_base = |id: &str| {
+        all.iter().any(|b| {
+            b.completed
+                && b.chain
+                    .as_ref()
+                    .and_then(|c| c.base_backup_id.as_deref())
+                    .is_some_and(|base| base == id)
+        })
+    };
+    let mut out = Vec::new();
+    for tip in all.iter().filter(|b| !is_base(&b.backup_id)) {
+        let Some(path) = chain_path(&all, tip) else {
+            continue;
+        };
+        let root = path[0];
+        let root_chain = root.chain.as_ref();
+        let (earliest_tx, earliest_instant) = match root.kind {
+            Some(BackupKind::History) => (
+                root_chain.and_then(|c| c.first_tx),
+                root_chain.and_then(|c| c.first_instant),
+            ),
+            _ => (root.basis_tx, root_chain.and_then(|c| c.basis_tx_instant)),
+        };
+        out.push(RestorePoints {
+            links: path.iter().map(|b| b.backup_id.clone()).collect(),
+            root_kind: root.kind,
+            earliest_tx,
+            earliest_instant,
+            latest_tx: tip.basis_tx,
+            latest_instant: tip.chain.as_ref().and_then(|c| c.basis_tx_instant),
+        });
+    }
     Ok(out)
 }
 
@@ -83,6 +187,7 @@ async fn summarize(
         kind: None,
         basis_tx: None,
         chain: None,
+        chain_root: None,
         created_at_ms: BackupId::parse(backup_id).ok().map(|id| id.started_at_ms()),
         completed: false,
         in_progress: false,
