@@ -143,6 +143,7 @@ suite!(
     a_history_backup_of_a_log_without_retractions_is_refused,
     an_interrupted_incremental_resumes_to_identical_chunks,
     full_backups_record_identity_and_stay_readable_by_the_library_shape,
+    cleanup_removes_an_interrupted_incremental_and_keeps_its_chain,
 );
 
 async fn an_incremental_holds_the_log_after_its_base_in_order(store: &BackupStore) {
@@ -622,4 +623,59 @@ async fn full_backups_record_identity_and_stay_readable_by_the_library_shape(sto
     let text = String::from_utf8(store.get(&key).await.unwrap().to_vec()).unwrap();
     assert!(text.contains(":chunks\n [{:chunk/id 0,"), "{text}");
     assert!(!text.contains(":datacamp/chunks"), "{text}");
+}
+
+async fn cleanup_removes_an_interrupted_incremental_and_keeps_its_chain(store: &BackupStore) {
+    let src = source();
+    let full = backup(&src, store, &small_chunks()).await.unwrap();
+    mixed_round(&src, 0);
+    let inc = backup_incremental(&src, store, &small_chunks(), None)
+        .await
+        .unwrap();
+    for round in 1..30 {
+        mixed_round(&src, round);
+    }
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopper = stop.clone();
+    let opts = BackupOptions {
+        progress: Some(Arc::new(move |e: &ProgressEvent| {
+            if matches!(e, ProgressEvent::ChunkWritten { .. }) {
+                stopper.notify_one();
+            }
+        })),
+        ..small_chunks()
+    };
+    tokio::select! {
+        r = backup_incremental(&src, store, &opts, None) => panic!("finished: {r:?}"),
+        _ = stop.notified() => (),
+    }
+    let listed = datacamp::list_backups_in(store, "default-db").await.unwrap();
+    let partial = listed.iter().find(|s| !s.completed).unwrap();
+    assert_eq!(partial.kind, Some(BackupKind::Incremental));
+    assert_eq!(
+        partial.chain.as_ref().unwrap().base_backup_id.as_deref(),
+        Some(inc.backup_id.as_str())
+    );
+    let run = datacamp::cleanup_incomplete_in(
+        store,
+        &datacamp::CleanupOptions {
+            older_than_hours: 0.0,
+            ..datacamp::CleanupOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let removed: Vec<&str> = run.removed.iter().map(|r| r.backup_id.as_str()).collect();
+    assert_eq!(removed, [partial.backup_id.as_str()]);
+    // The base and its own base are intact and still form a chain.
+    let links = read_chain(store, "default-db", &inc.backup_id).await.unwrap();
+    let ids: Vec<&str> = links.iter().map(|m| m.backup_id.as_str()).collect();
+    assert_eq!(ids, [full.backup_id.as_str(), inc.backup_id.as_str()]);
+    let after = datacamp::list_backups_in(store, "default-db").await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(|b| b.completed), "{after:?}");
+    assert_eq!(
+        after.iter().find(|b| b.backup_id == inc.backup_id).unwrap().chain_root.as_deref(),
+        Some(full.backup_id.as_str())
+    );
 }
