@@ -649,7 +649,9 @@ async fn cleanup_removes_an_interrupted_incremental_and_keeps_its_chain(store: &
         r = backup_incremental(&src, store, &opts, None) => panic!("finished: {r:?}"),
         _ = stop.notified() => (),
     }
-    let listed = datacamp::list_backups_in(store, "default-db").await.unwrap();
+    let listed = datacamp::list_backups_in(store, "default-db")
+        .await
+        .unwrap();
     let partial = listed.iter().find(|s| !s.completed).unwrap();
     assert_eq!(partial.kind, Some(BackupKind::Incremental));
     assert_eq!(
@@ -668,14 +670,23 @@ async fn cleanup_removes_an_interrupted_incremental_and_keeps_its_chain(store: &
     let removed: Vec<&str> = run.removed.iter().map(|r| r.backup_id.as_str()).collect();
     assert_eq!(removed, [partial.backup_id.as_str()]);
     // The base and its own base are intact and still form a chain.
-    let links = read_chain(store, "default-db", &inc.backup_id).await.unwrap();
+    let links = read_chain(store, "default-db", &inc.backup_id)
+        .await
+        .unwrap();
     let ids: Vec<&str> = links.iter().map(|m| m.backup_id.as_str()).collect();
     assert_eq!(ids, [full.backup_id.as_str(), inc.backup_id.as_str()]);
-    let after = datacamp::list_backups_in(store, "default-db").await.unwrap();
+    let after = datacamp::list_backups_in(store, "default-db")
+        .await
+        .unwrap();
     assert_eq!(after.len(), 2);
     assert!(after.iter().all(|b| b.completed), "{after:?}");
     assert_eq!(
-        after.iter().find(|b| b.backup_id == inc.backup_id).unwrap().chain_root.as_deref(),
+        after
+            .iter()
+            .find(|b| b.backup_id == inc.backup_id)
+            .unwrap()
+            .chain_root
+            .as_deref(),
         Some(full.backup_id.as_str())
     );
 }
