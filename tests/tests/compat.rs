@@ -928,7 +928,7 @@ fn the_clojure_library_never_restores_or_deletes_an_incremental() {
     );
     assert!(has("s3-cleanup-count 0"), "{out}");
     assert!(has("cleanup-removed"), "nothing removed: {out}");
-    let mut all = vec![
+    let mut all = [
         full.clone(),
         inc.clone(),
         hist.clone(),

@@ -126,7 +126,7 @@ async fn object_count(store: &BackupStore) -> usize {
 
 fn chain_err(e: Error) -> ChainError {
     match e {
-        Error::Chain(c) => c,
+        Error::Chain(c) => *c,
         other => panic!("expected a chain error, got {other}"),
     }
 }
@@ -144,6 +144,8 @@ suite!(
     an_interrupted_incremental_resumes_to_identical_chunks,
     full_backups_record_identity_and_stay_readable_by_the_library_shape,
     cleanup_removes_an_interrupted_incremental_and_keeps_its_chain,
+    a_base_basis_tx_missing_from_the_log_is_refused,
+    a_link_that_overlaps_or_leaves_a_gap_breaks_the_chain,
 );
 
 async fn an_incremental_holds_the_log_after_its_base_in_order(store: &BackupStore) {
@@ -469,6 +471,65 @@ async fn a_history_backup_holds_the_whole_log(store: &BackupStore) {
 #[derive(Clone)]
 struct NoRetractionsInLog(datacamp::db::Db);
 
+/// A connection whose log has lost one transaction (as after a log
+/// compaction), everything else the real engine's.
+#[derive(Clone)]
+struct LostTxInLog(datacamp::db::Db, i64);
+
+impl Connection for LostTxInLog {
+    fn url(&self) -> String {
+        self.0.url()
+    }
+    fn config(&self) -> DbConfig {
+        self.0.config()
+    }
+    fn db(&self) -> datacamp::datom::Result<Snapshot> {
+        self.0.db()
+    }
+    fn as_of(&self, tx: i64) -> datacamp::datom::Result<Snapshot> {
+        self.0.as_of(tx)
+    }
+    fn history(&self) -> datacamp::datom::Result<Snapshot> {
+        self.0.history()
+    }
+    fn transact(&self, tx_data: &[TxOp]) -> datacamp::datom::Result<TxReport> {
+        self.0.transact(tx_data)
+    }
+    fn load(
+        &self,
+        datoms: &mut dyn Iterator<Item = datacamp::datom::Result<Datom>>,
+    ) -> datacamp::datom::Result<datacamp::datom::LoadReport> {
+        self.0.load(datoms)
+    }
+    fn apply(&self, report: &TxReport) -> datacamp::datom::Result<()> {
+        self.0.apply(report)
+    }
+    fn tx_range(&self, from: i64, to: Option<i64>) -> datacamp::datom::Result<TxIter<'_>> {
+        let lost = self.1;
+        let before = self
+            .0
+            .tx_range(lost, Some(lost + 1))?
+            .next()
+            .map_or(0, |r| r.unwrap().basis_before);
+        Ok(Box::new(
+            self.0
+                .tx_range(from, to)?
+                .filter(move |r| r.as_ref().map_or(true, |r| r.tx != lost))
+                .map(move |r| {
+                    r.map(|mut r| {
+                        if r.basis_before == lost {
+                            r.basis_before = before;
+                        }
+                        r
+                    })
+                }),
+        ))
+    }
+    fn subscribe(&self) -> Subscription {
+        self.0.subscribe()
+    }
+}
+
 impl Connection for NoRetractionsInLog {
     fn url(&self) -> String {
         self.0.url()
@@ -689,4 +750,63 @@ async fn cleanup_removes_an_interrupted_incremental_and_keeps_its_chain(store: &
             .as_deref(),
         Some(full.backup_id.as_str())
     );
+}
+
+async fn a_base_basis_tx_missing_from_the_log_is_refused(store: &BackupStore) {
+    let db = source();
+    let full = backup(&db, store, &small_chunks()).await.unwrap();
+    mixed_round(&db, 0);
+    let src = LostTxInLog(db.clone(), full.max_tx);
+    let before = object_count(store).await;
+    let err = backup_incremental(&src, store, &small_chunks(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "backup {} ends at transaction {}, which is no longer in the log of {} (the log \
+             holds transaction {} right before transaction {}): run a full backup instead",
+            full.backup_id,
+            full.max_tx,
+            db.url(),
+            full.max_tx - 1,
+            full.max_tx + 1
+        )
+    );
+    assert_eq!(object_count(store).await, before, "nothing written");
+}
+
+async fn a_link_that_overlaps_or_leaves_a_gap_breaks_the_chain(store: &BackupStore) {
+    let src = source();
+    let full = backup(&src, store, &small_chunks()).await.unwrap();
+    mixed_round(&src, 0);
+    let inc = backup_incremental(&src, store, &small_chunks(), None)
+        .await
+        .unwrap();
+    let key = store
+        .layout()
+        .manifest("default-db", &inc.backup_id)
+        .unwrap();
+    let original = manifest_of(store, &inc.backup_id).await;
+    for (stated, what) in [(full.max_tx - 1, "an overlap"), (full.max_tx + 1, "a gap")] {
+        let mut m = original.clone();
+        let chain = m.datacamp.chain.as_mut().unwrap();
+        chain.base_basis_tx = Some(stated);
+        chain.first_tx = Some(full.max_tx + 2);
+        for c in &mut m.chunks {
+            c.tx_range.min = c.tx_range.min.map(|t| t.max(full.max_tx + 2));
+        }
+        store.put(&key, m.to_edn().into_bytes()).await.unwrap();
+        let err = read_chain(store, "default-db", &inc.backup_id)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "incremental backup {} continues from transaction {stated}, but its base {} ends \
+                 at transaction {}: the chain has {what}",
+                inc.backup_id, full.backup_id, full.max_tx
+            )
+        );
+    }
 }
