@@ -32,13 +32,17 @@ pub fn rss_wrap(args: &[String]) -> std::process::ExitCode {
     }
 }
 
-struct Measured {
-    seconds: f64,
-    peak_rss_mb: f64,
-    json: Value,
+pub(crate) struct Measured {
+    pub(crate) seconds: f64,
+    pub(crate) peak_rss_mb: f64,
+    pub(crate) json: Value,
 }
 
-fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
+pub(crate) fn measured(
+    bin: &Binaries,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Measured, String> {
     let started = Instant::now();
     let out = Command::new(&bin.wrapper)
         .arg("rss-wrap")
@@ -66,7 +70,7 @@ fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measu
     })
 }
 
-fn label(n: u64) -> String {
+pub(crate) fn label(n: u64) -> String {
     if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
     } else {
@@ -74,7 +78,7 @@ fn label(n: u64) -> String {
     }
 }
 
-fn row(id: String, m: &Measured, datoms: u64, uncompressed: u64, stored: u64) -> Value {
+pub(crate) fn row(id: String, m: &Measured, datoms: u64, uncompressed: u64, stored: u64) -> Value {
     let ratio = if stored > 0 {
         uncompressed as f64 / stored as f64
     } else {
@@ -199,14 +203,14 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
 }
 
 /// The measured binary and the wrapper that reports its peak RSS.
-struct Binaries {
-    datacamp: PathBuf,
-    wrapper: PathBuf,
+pub(crate) struct Binaries {
+    pub(crate) datacamp: PathBuf,
+    pub(crate) wrapper: PathBuf,
 }
 
 /// Copies `from` to `to`, retrying a little while `from` is missing (a
 /// build elsewhere replacing it).
-fn private_copy(from: &Path, to: &Path) -> Result<PathBuf, String> {
+pub(crate) fn private_copy(from: &Path, to: &Path) -> Result<PathBuf, String> {
     let mut tries = 0;
     loop {
         match std::fs::copy(from, to) {

@@ -18,6 +18,7 @@
 
 mod cutover;
 mod e2e;
+mod incremental;
 mod micro;
 mod reference;
 mod report;
@@ -65,6 +66,11 @@ pub const STEPS: &[Step] = &[
         name: "e2e",
         about: "backup and restore with the release binary: datoms/s, peak RSS",
         run: e2e::run,
+    },
+    Step {
+        name: "incremental",
+        about: "incremental backup after 100 k datoms in 100 txs vs the full backup (issue 13)",
+        run: incremental::run,
     },
     Step {
         name: "cutover",

@@ -19,6 +19,11 @@ pub enum Error {
     /// The database failed, or refused the data.
     #[error(transparent)]
     Database(#[from] datacamp_datom::Error),
+    /// An incremental or history backup refused, or a chain of backups
+    /// that cannot be read (see [`crate::ChainError`]).
+    /// (Boxed: its messages carry several names, and the error stays small.)
+    #[error(transparent)]
+    Chain(Box<crate::chain::ChainError>),
     /// A chunk could not be encoded or decoded.
     #[error("chunk {chunk_id} ({key}): {source}")]
     Chunk {
@@ -163,6 +168,12 @@ fn chunk_names(chunks: &[(u64, String)]) -> String {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::chain::ChainError> for Error {
+    fn from(e: crate::chain::ChainError) -> Error {
+        Error::Chain(Box::new(e))
+    }
+}
 
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Error {
