@@ -42,11 +42,13 @@
 //! ```
 
 mod backup;
+mod diff;
 mod error;
 pub mod inspect;
 mod list;
 mod progress;
 mod read;
+pub mod replay;
 mod restore;
 mod verify;
 
@@ -59,6 +61,7 @@ pub use datacamp_datom as datom;
 pub use datacamp_db as db;
 pub use datacamp_manifest as manifest;
 pub use datacamp_storage as storage;
+pub use diff::{diff, DatomSink, DiffOptions, DiffSummary};
 pub use error::{Error, Result};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
@@ -66,7 +69,9 @@ pub use list::{
 };
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
-pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
+pub use replay::MAX_TX_DATOMS;
+pub use restore::MAX_CHAIN_LINKS;
+pub use restore::{restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 
 pub use datacamp_manifest::DEFAULT_DATABASE_ID;
