@@ -280,6 +280,7 @@ fn start<'a>(
         compression_level: Some(compression_level(opts.compression)),
         compression: Some(compression_keyword(opts.compression)),
         chunks: Vec::new(),
+        ..CheckpointDatacamp::default()
     };
     let job = Job {
         store,
