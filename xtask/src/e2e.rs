@@ -32,13 +32,13 @@ pub fn rss_wrap(args: &[String]) -> std::process::ExitCode {
     }
 }
 
-struct Measured {
-    seconds: f64,
-    peak_rss_mb: f64,
-    json: Value,
+pub(crate) struct Measured {
+    pub seconds: f64,
+    pub peak_rss_mb: f64,
+    pub json: Value,
 }
 
-fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
+pub(crate) fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
     let started = Instant::now();
     let out = Command::new(&bin.wrapper)
         .arg("rss-wrap")
@@ -66,7 +66,7 @@ fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measu
     })
 }
 
-fn label(n: u64) -> String {
+pub(crate) fn label(n: u64) -> String {
     if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
     } else {
@@ -199,14 +199,14 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
 }
 
 /// The measured binary and the wrapper that reports its peak RSS.
-struct Binaries {
-    datacamp: PathBuf,
-    wrapper: PathBuf,
+pub(crate) struct Binaries {
+    pub datacamp: PathBuf,
+    pub wrapper: PathBuf,
 }
 
 /// Copies `from` to `to`, retrying a little while `from` is missing (a
 /// build elsewhere replacing it).
-fn private_copy(from: &Path, to: &Path) -> Result<PathBuf, String> {
+pub(crate) fn private_copy(from: &Path, to: &Path) -> Result<PathBuf, String> {
     let mut tries = 0;
     loop {
         match std::fs::copy(from, to) {

@@ -343,6 +343,10 @@ impl Chain {
             if full_base {
                 continue;
             }
+            if i > 0 && link.first_tx.is_none() && link.manifest.datom_count == 0 {
+                // An incremental of no transactions: nothing to replay.
+                continue;
+            }
             if i > 0 && !stop.reaches(link) {
                 break;
             }
