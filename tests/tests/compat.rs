@@ -821,3 +821,135 @@ fn datacamp_s3_backup_reads_in_clojure() {
     );
     assert_clojure_read(&out, &source, chunks);
 }
+
+// ------------------------------------------- incremental and history backups
+
+const CHAIN: &str = "compat/library_on_chain.clj";
+
+/// The Clojure library's list, restore, verify and cleanup (reproduced from
+/// its source by `library_on_chain.clj`) over a folder of Datacamp's full,
+/// incremental and history backups and an interrupted incremental: the full
+/// backup restores; the incremental and history backups are listed with
+/// their type but refused by restore before it reads a chunk or touches the
+/// target connection, and fail verify; cleanup removes nothing (the
+/// complete ones say completed, the interrupted one has no manifest it could
+/// read).
+#[test]
+fn the_clojure_library_never_restores_or_deletes_an_incremental() {
+    let Some(clj) = reference() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let source = every_type_source(tmp.path());
+    let to = tmp.path().join("backups");
+    let target = to.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["backup", "--db", &source, "--to", &target];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--chunk-size", "1KiB", "--json"]);
+        datacamp(&all).expect_code(0).json()
+    };
+    let more = |n: u32| {
+        let db = datacamp::db::open(&source).unwrap();
+        for i in 0..n {
+            db.transact(
+                &datacamp::datom::edn::parse_tx_data(&format!(
+                    r#"[{{:db/id "x" :db/doc "more {i}"}}]"#
+                ))
+                .unwrap(),
+            )
+            .unwrap();
+        }
+    };
+    let id = |v: &serde_json::Value| v["backup_id"].as_str().unwrap().to_owned();
+    let full = id(&run(&[]));
+    more(30);
+    let inc = id(&run(&["--incremental"]));
+    let hist = id(&run(&["--history"]));
+    more(30);
+    let inc2 = id(&run(&["--incremental"]));
+    // An interrupted incremental: its checkpoint and chunks, no manifest
+    // and no marker (what a SIGKILL leaves).
+    let db_dir = to.join("default-db");
+    let partial = "20200101-000000-0000aa";
+    for f in ["checkpoint.edn", "chunks"] {
+        let from = db_dir.join(&inc2).join(f);
+        let dest = db_dir.join(partial).join(f);
+        if from.is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            for e in std::fs::read_dir(&from).unwrap().flatten() {
+                std::fs::copy(e.path(), dest.join(e.file_name())).unwrap();
+            }
+        } else {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &dest).unwrap();
+        }
+    }
+
+    let out = clj.run(CHAIN, &[&target, "default-db"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let has = |l: &str| lines.contains(&l);
+    for (b, kind) in [
+        (&full, "full"),
+        (&inc, "incremental"),
+        (&hist, "history"),
+        (&inc2, "incremental"),
+    ] {
+        assert!(has(&format!("list {b} :{kind} true")), "{out}");
+        assert!(has(&format!("s3-list {b} :{kind} true")), "{out}");
+    }
+    assert!(!out.contains(&format!("list {partial}")), "{out}");
+    assert!(!out.contains("s3-list nil"), "{out}");
+    // The full backup restores through the library's path ...
+    let restored_full = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("restore {full} ")))
+        .unwrap();
+    assert!(
+        restored_full.starts_with(&format!("restore {full} true true ")),
+        "{out}"
+    );
+    assert!(has(&format!("verify {full} true")), "{out}");
+    // ... the others are refused before the target is touched.
+    for b in [&inc, &hist, &inc2] {
+        assert!(
+            has(&format!(
+                "restore {b} false false 0 count_not_supported_on_this_type:_Keyword"
+            )),
+            "{out}"
+        );
+        assert!(has(&format!("verify {b} false")), "{out}");
+    }
+    let partial_restore = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("restore {partial} ")))
+        .unwrap();
+    assert!(
+        partial_restore.starts_with(&format!("restore {partial} false false 0 ")),
+        "{out}"
+    );
+    assert!(has("s3-cleanup-count 0"), "{out}");
+    assert!(has("cleanup-removed"), "nothing removed: {out}");
+    let mut all = vec![
+        full.clone(),
+        inc.clone(),
+        hist.clone(),
+        inc2.clone(),
+        partial.to_owned(),
+    ];
+    all.sort();
+    assert!(has(&format!("remaining {}", all.join(" "))), "{out}");
+    // Datacamp still sees the chain whole.
+    let list = datacamp(&["list", "--from", &target, "--json"])
+        .expect_code(0)
+        .json();
+    let row = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["backup_id"] == inc2.as_str())
+        .unwrap()
+        .clone();
+    // Its base is the newest complete backup: the first incremental or the
+    // history backup (both end at the same transaction).
+    let root = row["chain_root"].as_str().unwrap_or_default();
+    assert!(root == full || root == hist, "{list}");
+}

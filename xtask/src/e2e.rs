@@ -33,12 +33,16 @@ pub fn rss_wrap(args: &[String]) -> std::process::ExitCode {
 }
 
 pub(crate) struct Measured {
-    pub seconds: f64,
-    pub peak_rss_mb: f64,
-    pub json: Value,
+    pub(crate) seconds: f64,
+    pub(crate) peak_rss_mb: f64,
+    pub(crate) json: Value,
 }
 
-pub(crate) fn measured(bin: &Binaries, args: &[&str], env: &[(&str, &str)]) -> Result<Measured, String> {
+pub(crate) fn measured(
+    bin: &Binaries,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Measured, String> {
     let started = Instant::now();
     let out = Command::new(&bin.wrapper)
         .arg("rss-wrap")
@@ -74,7 +78,7 @@ pub(crate) fn label(n: u64) -> String {
     }
 }
 
-fn row(id: String, m: &Measured, datoms: u64, uncompressed: u64, stored: u64) -> Value {
+pub(crate) fn row(id: String, m: &Measured, datoms: u64, uncompressed: u64, stored: u64) -> Value {
     let ratio = if stored > 0 {
         uncompressed as f64 / stored as f64
     } else {
@@ -200,8 +204,8 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
 
 /// The measured binary and the wrapper that reports its peak RSS.
 pub(crate) struct Binaries {
-    pub datacamp: PathBuf,
-    pub wrapper: PathBuf,
+    pub(crate) datacamp: PathBuf,
+    pub(crate) wrapper: PathBuf,
 }
 
 /// Copies `from` to `to`, retrying a little while `from` is missing (a

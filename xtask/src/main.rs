@@ -19,6 +19,7 @@
 mod chain;
 mod cutover;
 mod e2e;
+mod incremental;
 mod micro;
 mod reference;
 mod report;
@@ -71,6 +72,11 @@ pub const STEPS: &[Step] = &[
         name: "chain",
         about: "restore of a full + 24 incrementals chain vs one full restore: time, peak RSS",
         run: chain::run,
+    },
+    Step {
+        name: "incremental",
+        about: "incremental backup after 100 k datoms in 100 txs vs the full backup (issue 13)",
+        run: incremental::run,
     },
     Step {
         name: "cutover",

@@ -42,10 +42,12 @@
 //! ```
 
 mod backup;
+mod chain;
 mod diff;
 mod error;
 pub mod inspect;
 mod list;
+mod log;
 mod progress;
 mod read;
 pub mod replay;
@@ -53,9 +55,11 @@ mod restore;
 mod verify;
 
 pub use backup::{
-    backup, resume_backup, resume_backup_with, BackupOptions, BackupResult, CompressionKind,
-    ResumeSettings, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
+    backup, backup_history, backup_incremental, resume_backup, resume_backup_with, BackupOptions,
+    BackupResult, CompressionKind, ResumeSettings, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
 };
+pub use chain::{read_chain, ChainError, MAX_CHAIN_LINKS};
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
 pub use datacamp_db as db;
@@ -64,13 +68,13 @@ pub use datacamp_storage as storage;
 pub use diff::{diff, DatomSink, DiffOptions, DiffSummary};
 pub use error::{Error, Result};
 pub use list::{
-    cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
-    RemovedBackup, SkippedFolder,
+    cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
+    CleanupResult, RemovedBackup, RestorePoints, SkippedFolder,
 };
+pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
 pub use replay::MAX_TX_DATOMS;
-pub use restore::MAX_CHAIN_LINKS;
 pub use restore::{restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 

@@ -36,7 +36,6 @@ pub(crate) mod chain;
 mod point;
 
 use bootstrap::Bootstrap;
-pub use chain::MAX_CHAIN_LINKS;
 pub use point::{RestorePoint, RestorePointError};
 
 /// How to run a restore.

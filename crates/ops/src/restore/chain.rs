@@ -45,9 +45,9 @@ use crate::read::{chunk_error, manifest_compression, open_chunk, read_complete_m
 use crate::replay::{apply_all, Applied, Transactions, Trust};
 
 
-/// The most links a chain may have: a backup every hour for more than a
-/// year. A longer (or circular) chain is refused, naming where it stops.
-pub const MAX_CHAIN_LINKS: usize = 10_000;
+// The most links a chain may have, the limit `read_chain` uses too: a
+// longer (or circular) chain is refused, naming where it stops.
+use crate::MAX_CHAIN_LINKS;
 
 /// One backup of a chain, with what its manifest says about its place in
 /// it (the only code that reads the manifest's chain fields).
