@@ -910,8 +910,7 @@ pub(crate) async fn restore_chain_to_url(
         }
         Placement::Staged { staging, target } => {
             let staging_url = staging.display().to_string();
-            // A staging file left by an earlier, interrupted restore.
-            datacamp_db::delete(&staging_url)?;
+            remove_stale_staging(&staging)?;
             let db = datacamp_db::create(&staging_url, config)?;
             let outcome = restore_planned(&db, store, backup_id, &plan, opts).await;
             drop(db);
@@ -932,6 +931,25 @@ pub(crate) async fn restore_chain_to_url(
                 }
             }
         }
+    }
+}
+
+/// Removes a staging file left by an earlier, interrupted restore: a
+/// database (not open elsewhere: one another restore still writes is
+/// `Locked`, and refused), or a file that never became one (a restore
+/// killed while creating it). The name is reserved for restores.
+fn remove_stale_staging(staging: &Path) -> Result<()> {
+    let url = staging.display().to_string();
+    match datacamp_db::delete(&url) {
+        Ok(()) => Ok(()),
+        Err(datacamp_datom::Error::NotADatabase { .. }) => {
+            tracing::info!("removing {url}, left by a restore interrupted while creating it");
+            std::fs::remove_file(staging).map_err(|source| Error::Io {
+                path: url.clone(),
+                source,
+            })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
