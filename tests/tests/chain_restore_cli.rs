@@ -68,21 +68,44 @@ fn as_of_errors_exit_with_their_codes_and_leave_nothing() {
     let bad = run("yesterday").expect_code(2);
     assert!(bad.stderr.contains("RFC 3339"), "{}", bad.stderr);
     let early = run(&(ids[0].1 - 1).to_string()).expect_code(1);
-    assert!(early.stderr.contains("before its earliest restore point"), "{}", early.stderr);
+    assert!(
+        early.stderr.contains("before its earliest restore point"),
+        "{}",
+        early.stderr
+    );
     let late = run("2999-01-01T00:00:00Z").expect_code(1);
-    assert!(late.stderr.contains("after its latest restore point"), "{}", late.stderr);
+    assert!(
+        late.stderr.contains("after its latest restore point"),
+        "{}",
+        late.stderr
+    );
     let entries: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!target.exists() && entries.iter().all(|e| !e.contains("restoring")), "{entries:?}");
+    assert!(
+        !target.exists() && entries.iter().all(|e| !e.contains("restoring")),
+        "{entries:?}"
+    );
 
     let ok = run(&ids[2].1.to_string()).expect_code(0);
-    assert!(ok.stdout.contains(&format!("up to transaction {}", ids[2].1)), "{}", ok.stdout);
+    assert!(
+        ok.stdout
+            .contains(&format!("up to transaction {}", ids[2].1)),
+        "{}",
+        ok.stdout
+    );
     let got = datacamp(&["db", "datoms", "--db", t]).expect_code(0).stdout;
-    let want = datacamp(&["db", "datoms", "--db", &src, "--as-of", &ids[2].1.to_string()])
-        .expect_code(0)
-        .stdout;
+    let want = datacamp(&[
+        "db",
+        "datoms",
+        "--db",
+        &src,
+        "--as-of",
+        &ids[2].1.to_string(),
+    ])
+    .expect_code(0)
+    .stdout;
     assert_eq!(got, want);
 }
 
@@ -112,12 +135,25 @@ fn verify_names_a_deleted_link_and_diff_prints_db_datoms_lines() {
     let lines: Vec<&str> = out.lines().collect();
     assert!(!lines.is_empty());
     for line in &lines {
-        assert!(history.lines().any(|h| h == *line), "{line} is not a history line");
+        assert!(
+            history.lines().any(|h| h == *line),
+            "{line} is not a history line"
+        );
     }
-    assert!(lines.iter().any(|l| l.ends_with(" false]")), "a retraction: {out}");
+    assert!(
+        lines.iter().any(|l| l.ends_with(" false]")),
+        "a retraction: {out}"
+    );
     assert!(
         lines.iter().all(|l| {
-            let tx: i64 = l.trim_end_matches(']').split(' ').rev().nth(1).unwrap().parse().unwrap();
+            let tx: i64 = l
+                .trim_end_matches(']')
+                .split(' ')
+                .rev()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
             tx > ids[1].1 && tx <= ids[3].1 && tx > TX0
         }),
         "{out}"
@@ -135,8 +171,15 @@ fn verify_names_a_deleted_link_and_diff_prints_db_datoms_lines() {
     .expect_code(0)
     .stdout;
     assert_eq!(json.lines().count(), lines.len());
-    assert!(json.lines().all(|l| l.starts_with('[') && l.ends_with(']')), "{json}");
-    assert!(json.lines().any(|l| l.contains("{\"long\"") && l.ends_with("false]")), "{json}");
+    assert!(
+        json.lines().all(|l| l.starts_with('[') && l.ends_with(']')),
+        "{json}"
+    );
+    assert!(
+        json.lines()
+            .any(|l| l.contains("{\"long\"") && l.ends_with("false]")),
+        "{json}"
+    );
     let usage = datacamp(&["diff", "--from", &to, "--backup-id", &ids[3].0]).expect_code(2);
     assert!(usage.stderr.contains("--to-backup-id"), "{}", usage.stderr);
 
@@ -154,6 +197,10 @@ fn verify_names_a_deleted_link_and_diff_prints_db_datoms_lines() {
         tmp.path().join("never.db").to_str().unwrap(),
     ])
     .expect_code(1);
-    assert!(r.stderr.contains(&ids[2].0) && r.stderr.contains("chain is broken"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&ids[2].0) && r.stderr.contains("chain is broken"),
+        "{}",
+        r.stderr
+    );
     assert!(!tmp.path().join("never.db").exists());
 }

@@ -64,7 +64,10 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
         out.goals.push(Goal {
             goal: "Peak RSS of chain restore within 20 % between the 1 M and 10 M databases".into(),
             met: Some(growth.abs() <= 0.20),
-            measured: format!("{small:.0} MB at 1 M, {large:.0} MB at 10 M ({:+.0} %)", growth * 100.0),
+            measured: format!(
+                "{small:.0} MB at 1 M, {large:.0} MB at 10 M ({:+.0} %)",
+                growth * 100.0
+            ),
         });
     }
     Ok(out)
@@ -101,7 +104,9 @@ fn one_size(
         .to_string();
     let backups = dir.join("backups").display().to_string();
     let backup = |extra: &[&str]| -> Result<Measured, String> {
-        let mut args = vec!["backup", "--db", &src, "--to", &backups, "--json", "--quiet"];
+        let mut args = vec![
+            "backup", "--db", &src, "--to", &backups, "--json", "--quiet",
+        ];
         args.extend_from_slice(extra);
         measured(bin, &args, &[])
     };
@@ -119,20 +124,29 @@ fn one_size(
             for e in 0..ENTITIES_PER_TX {
                 // Half new entities, half replacements of older ones.
                 let k = (link * TXS_PER_LINK + t) * ENTITIES_PER_TX / 2 + e;
-                edn.push_str(&format!("{{:bench/k \"k{k}\" :bench/n {}}}", link * 1000 + t));
+                edn.push_str(&format!(
+                    "{{:bench/k \"k{k}\" :bench/n {}}}",
+                    link * 1000 + t
+                ));
             }
             edn.push(']');
             transact(bin, &src, &edn)?;
         }
         let inc = backup(&["--incremental"])?;
-        last = inc.json["backup_id"].as_str().unwrap_or_default().to_owned();
+        last = inc.json["backup_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
     }
     eprintln!("chain: {name} restore of the full + {LINKS} incrementals chain");
     let restored = dir.join("restored-chain.db").display().to_string();
     let chain = restore(bin, &backups, &last, &restored)?;
     eprintln!("chain: {name} full backup and restore of the same final database");
     let full_backup = backup(&[])?;
-    let full_id = full_backup.json["backup_id"].as_str().unwrap_or_default().to_owned();
+    let full_id = full_backup.json["backup_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let restored_full = dir.join("restored-full.db").display().to_string();
     let full = restore(bin, &backups, &full_id, &restored_full)?;
     for (what, m) in [("chain", &chain), ("full", &full)] {
@@ -161,7 +175,17 @@ fn one_size(
 fn restore(bin: &Binaries, from: &str, id: &str, db: &str) -> Result<Measured, String> {
     measured(
         bin,
-        &["restore", "--from", from, "--backup-id", id, "--db", db, "--json", "--quiet"],
+        &[
+            "restore",
+            "--from",
+            from,
+            "--backup-id",
+            id,
+            "--db",
+            db,
+            "--json",
+            "--quiet",
+        ],
         &[],
     )
 }

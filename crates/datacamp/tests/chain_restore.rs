@@ -18,8 +18,8 @@ use datacamp::datom::{Connection, Database, Datom, DbConfig, Index, TX0};
 use datacamp::manifest::Manifest;
 use datacamp::storage::BackupStore;
 use datacamp::{
-    backup, backup_history, backup_incremental, diff, restore_to_url, verify, BackupOptions, DiffOptions, Error, RestoreOptions,
-    RestorePoint, VerifyOptions, DEFAULT_DATABASE_ID,
+    backup, backup_history, backup_incremental, diff, restore_to_url, verify, BackupOptions,
+    DiffOptions, Error, RestoreOptions, RestorePoint, VerifyOptions, DEFAULT_DATABASE_ID,
 };
 
 static NEXT_DB: AtomicU64 = AtomicU64::new(0);
@@ -213,14 +213,30 @@ async fn every_round_from_the_chain(store: &BackupStore) {
     let base_tx = restore_point_of(store, &full).await;
     let (_, last) = rounds.last().unwrap();
     for (tx, _) in &rounds {
-        check_point(&db, store, last, Some(RestorePoint::Tx(*tx)), *tx, base_tx + 1).await;
+        check_point(
+            &db,
+            store,
+            last,
+            Some(RestorePoint::Tx(*tx)),
+            *tx,
+            base_tx + 1,
+        )
+        .await;
     }
     // Each incremental restored whole (its chain up to it).
     for (tx, id) in rounds.iter().step_by(7) {
         check_point(&db, store, id, None, *tx, base_tx + 1).await;
     }
     // The full backup's own point.
-    check_point(&db, store, last, Some(RestorePoint::Tx(base_tx)), base_tx, base_tx + 1).await;
+    check_point(
+        &db,
+        store,
+        last,
+        Some(RestorePoint::Tx(base_tx)),
+        base_tx,
+        base_tx + 1,
+    )
+    .await;
 }
 
 /// Acceptance 1: the same from one history backup, by tx and by instant.
@@ -228,15 +244,30 @@ async fn every_round_from_a_history_backup(store: &BackupStore) {
     let (db, _, rounds) = chain(store).await;
     let history = history_backup(&db, store).await;
     for (tx, _) in &rounds {
-        check_point(&db, store, &history, Some(RestorePoint::Tx(*tx)), *tx, TX0 + 1).await;
+        check_point(
+            &db,
+            store,
+            &history,
+            Some(RestorePoint::Tx(*tx)),
+            *tx,
+            TX0 + 1,
+        )
+        .await;
     }
     // By instant: the transaction's own instant reaches it.
     let (tx, _) = rounds[ROUNDS / 2];
     let instant = db.as_of(tx).unwrap();
     let _ = instant;
     let ms = log(&db, tx, tx)[0].1;
-    check_point(&db, store, &history, Some(RestorePoint::Instant(ms)), last_tx_at(&db, ms), TX0 + 1)
-        .await;
+    check_point(
+        &db,
+        store,
+        &history,
+        Some(RestorePoint::Instant(ms)),
+        last_tx_at(&db, ms),
+        TX0 + 1,
+    )
+    .await;
     // The whole history backup.
     let basis = db.db().unwrap().basis_tx();
     check_point(&db, store, &history, None, basis, TX0 + 1).await;
@@ -253,7 +284,10 @@ fn last_tx_at(db: &datacamp::db::Db, ms: i64) -> i64 {
 }
 
 async fn read_manifest(store: &BackupStore, backup_id: &str) -> Manifest {
-    let key = store.layout().manifest(DEFAULT_DATABASE_ID, backup_id).unwrap();
+    let key = store
+        .layout()
+        .manifest(DEFAULT_DATABASE_ID, backup_id)
+        .unwrap();
     let bytes = store.get(&key).await.unwrap();
     Manifest::from_edn(std::str::from_utf8(&bytes).unwrap()).unwrap()
 }
@@ -270,7 +304,11 @@ async fn write_manifest(store: &BackupStore, manifest: &Manifest) {
 }
 
 async fn restore_point_of(store: &BackupStore, backup_id: &str) -> i64 {
-    read_manifest(store, backup_id).await.datacamp.basis_tx.unwrap()
+    read_manifest(store, backup_id)
+        .await
+        .datacamp
+        .basis_tx
+        .unwrap()
 }
 
 /// A failed restore leaves no target and no staging file.
@@ -305,12 +343,17 @@ async fn chain_of_three(store: &BackupStore) -> (datacamp::db::Db, Vec<String>) 
 
 async fn a_deleted_middle_link_is_named(store: &BackupStore) {
     let (_, ids) = chain_of_three(store).await;
-    store.delete_backup(DEFAULT_DATABASE_ID, &ids[2]).await.unwrap();
+    store
+        .delete_backup(DEFAULT_DATABASE_ID, &ids[2])
+        .await
+        .unwrap();
     let err = refused_without_a_trace(store, &ids[3], None).await;
     let text = err.to_string();
     assert!(matches!(err, Error::ChainBroken { .. }), "{text}");
     assert!(text.contains(&ids[2]), "names the missing link: {text}");
-    let verified = verify(store, &ids[3], &VerifyOptions::default()).await.unwrap();
+    let verified = verify(store, &ids[3], &VerifyOptions::default())
+        .await
+        .unwrap();
     assert!(!verified.success);
     assert!(
         verified.problems.iter().any(|p| p.contains(&ids[2])),
@@ -341,22 +384,34 @@ async fn a_gap_is_named(store: &BackupStore) {
     let (_, ids) = chain_of_three(store).await;
     skip_a_link(store, &ids[3], &ids[1]).await;
     for deep in [false, true] {
-        let v = verify(store, &ids[3], &VerifyOptions { deep, ..VerifyOptions::default() })
-            .await
-            .unwrap();
+        let v = verify(
+            store,
+            &ids[3],
+            &VerifyOptions {
+                deep,
+                ..VerifyOptions::default()
+            },
+        )
+        .await
+        .unwrap();
         assert!(!v.success);
         let p = v.problems.join("\n");
         assert!(p.contains(&ids[3]) && p.contains("gap"), "{p}");
     }
     let err = refused_without_a_trace(store, &ids[3], None).await;
-    assert!(matches!(&err, Error::ChainBroken { link, .. } if *link == ids[3]), "{err}");
+    assert!(
+        matches!(&err, Error::ChainBroken { link, .. } if *link == ids[3]),
+        "{err}"
+    );
     assert!(err.to_string().contains("gap"), "{err}");
 }
 
 async fn an_overlap_is_named(store: &BackupStore) {
     let (_, ids) = chain_of_three(store).await;
     shift_base_basis(store, &ids[3], -1).await;
-    let v = verify(store, &ids[3], &VerifyOptions::default()).await.unwrap();
+    let v = verify(store, &ids[3], &VerifyOptions::default())
+        .await
+        .unwrap();
     assert!(!v.success);
     let p = v.problems.join("\n");
     assert!(p.contains(&ids[3]) && p.contains("overlap"), "{p}");
@@ -366,7 +421,10 @@ async fn an_overlap_is_named(store: &BackupStore) {
 
 async fn a_corrupt_chunk_in_the_last_link_leaves_no_target(store: &BackupStore) {
     let (_, ids) = chain_of_three(store).await;
-    let key = store.layout().chunk(DEFAULT_DATABASE_ID, &ids[3], 0).unwrap();
+    let key = store
+        .layout()
+        .chunk(DEFAULT_DATABASE_ID, &ids[3], 0)
+        .unwrap();
     let mut bytes = store.get(&key).await.unwrap().to_vec();
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
@@ -378,14 +436,26 @@ async fn a_corrupt_chunk_in_the_last_link_leaves_no_target(store: &BackupStore) 
             check_all_first,
             ..RestoreOptions::default()
         };
-        let err = restore_to_url(&url, store, &ids[3], &opts).await.unwrap_err();
-        assert!(err.to_string().contains("corrupt") || err.to_string().contains("SHA-256"), "{err}");
+        let err = restore_to_url(&url, store, &ids[3], &opts)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("corrupt") || err.to_string().contains("SHA-256"),
+            "{err}"
+        );
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "left {left:?}");
     }
-    let v = verify(store, &ids[3], &VerifyOptions { deep: true, ..VerifyOptions::default() })
-        .await
-        .unwrap();
+    let v = verify(
+        store,
+        &ids[3],
+        &VerifyOptions {
+            deep: true,
+            ..VerifyOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(!v.success && !v.bad_chunks.is_empty(), "{v:?}");
 }
 
@@ -402,16 +472,28 @@ async fn points_outside_the_chain_are_refused(store: &BackupStore) {
         let err = refused_without_a_trace(store, &ids[3], Some(point)).await;
         let text = err.to_string();
         assert!(matches!(err, Error::RestorePoint { .. }), "{text}");
-        assert!(text.contains(word) && text.contains(&base.to_string()) && text.contains(&latest.to_string()), "{text}");
+        assert!(
+            text.contains(word)
+                && text.contains(&base.to_string())
+                && text.contains(&latest.to_string()),
+            "{text}"
+        );
     }
 }
 
 async fn a_whole_chain_verifies(store: &BackupStore) {
     let (_, ids) = chain_of_three(store).await;
     for deep in [false, true] {
-        let v = verify(store, &ids[3], &VerifyOptions { deep, ..VerifyOptions::default() })
-            .await
-            .unwrap();
+        let v = verify(
+            store,
+            &ids[3],
+            &VerifyOptions {
+                deep,
+                ..VerifyOptions::default()
+            },
+        )
+        .await
+        .unwrap();
         assert!(v.success, "{v:?}");
         assert_eq!(v.chain, ids);
     }
@@ -421,7 +503,10 @@ async fn diff_streams_what_changed(store: &BackupStore) {
     let (db, ids) = chain_of_three(store).await;
     let from = restore_point_of(store, &ids[1]).await;
     let to = restore_point_of(store, &ids[3]).await;
-    let expected: Vec<Datom> = log(&db, from + 1, to).into_iter().flat_map(|t| t.2).collect();
+    let expected: Vec<Datom> = log(&db, from + 1, to)
+        .into_iter()
+        .flat_map(|t| t.2)
+        .collect();
     for (a, b) in [(&ids[1], &ids[3]), (&ids[3], &ids[1])] {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink_seen = seen.clone();
@@ -451,10 +536,15 @@ async fn diff_streams_what_changed(store: &BackupStore) {
         as_of: Some(RestorePoint::Tx(from)),
         ..DiffOptions::default()
     };
-    diff(store, &ids[3], &opts, Box::new(move |d| {
-        sink_seen.lock().unwrap().push(d.clone());
-        Ok(())
-    }))
+    diff(
+        store,
+        &ids[3],
+        &opts,
+        Box::new(move |d| {
+            sink_seen.lock().unwrap().push(d.clone());
+            Ok(())
+        }),
+    )
     .await
     .unwrap();
     assert_eq!(*seen.lock().unwrap(), expected);

@@ -75,7 +75,9 @@ pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
 pub use replay::MAX_TX_DATOMS;
-pub use restore::{restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult};
+pub use restore::{
+    restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult,
+};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 
 pub use datacamp_manifest::DEFAULT_DATABASE_ID;

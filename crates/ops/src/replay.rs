@@ -249,7 +249,10 @@ fn check_transaction(report: &TxReport, schema: &Schema, flex: SchemaFlexibility
             Some(attr) if !attr.value_type.accepts(&d.v) => {
                 return Err(refuse(
                     d,
-                    format!("the value is not of its attribute's type {}", attr.value_type),
+                    format!(
+                        "the value is not of its attribute's type {}",
+                        attr.value_type
+                    ),
                 ));
             }
             None if flex == SchemaFlexibility::Write => {
@@ -295,8 +298,14 @@ mod tests {
             .collect::<Result<_>>()
             .unwrap();
         assert_eq!(txs.len(), 2);
-        assert_eq!((txs[0].tx, txs[0].tx_instant, txs[0].basis_before), (t1, 10, TX0));
-        assert_eq!((txs[1].tx, txs[1].tx_instant, txs[1].basis_before), (t2, 20, t1));
+        assert_eq!(
+            (txs[0].tx, txs[0].tx_instant, txs[0].basis_before),
+            (t1, 10, TX0)
+        );
+        assert_eq!(
+            (txs[1].tx, txs[1].tx_instant, txs[1].basis_before),
+            (t2, 20, t1)
+        );
         assert_eq!(txs[1].tx_data[0], retracted);
         assert_eq!(txs[1].tx_data.len(), 3);
     }
@@ -311,7 +320,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::LogOrder { tx, .. } if tx == t1), "{e}");
         let text = e.to_string();
-        assert!(text.contains("backup B") && text.contains(&t2.to_string()), "{text}");
+        assert!(
+            text.contains("backup B") && text.contains(&t2.to_string()),
+            "{text}"
+        );
 
         let before_base = vec![instant(t1, 1)];
         let e = Transactions::new(ok(before_base), t1, "backup B")
@@ -391,7 +403,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(done.transactions, 2);
-        assert_eq!(seen, vec![source.db().unwrap().basis_tx() - 1, source.db().unwrap().basis_tx()]);
+        assert_eq!(
+            seen,
+            vec![
+                source.db().unwrap().basis_tx() - 1,
+                source.db().unwrap().basis_tx()
+            ]
+        );
         let all = |c: &datacamp_db::Db| {
             c.history()
                 .unwrap()
@@ -411,11 +429,24 @@ mod tests {
                 d.v = Value::Long(3);
             }
         }
-        let e = apply_all(&other, Transactions::new(ok(bad), TX0, "t"), Trust::Backup, |_, _| {})
-            .unwrap_err();
+        let e = apply_all(
+            &other,
+            Transactions::new(ok(bad), TX0, "t"),
+            Trust::Backup,
+            |_, _| {},
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("not of its attribute's type"), "{e}");
-        assert_eq!(other.db().unwrap().basis_tx(), TX0 + 1, "the schema tx was applied, not the bad one");
-        for url in ["mem://replay-unit-source", "mem://replay-unit-target", "mem://replay-unit-other"] {
+        assert_eq!(
+            other.db().unwrap().basis_tx(),
+            TX0 + 1,
+            "the schema tx was applied, not the bad one"
+        );
+        for url in [
+            "mem://replay-unit-source",
+            "mem://replay-unit-target",
+            "mem://replay-unit-other",
+        ] {
             datacamp_db::delete(url).unwrap();
         }
     }

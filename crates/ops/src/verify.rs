@@ -160,7 +160,9 @@ async fn check_chain(
             return Ok(());
         }
         Err(e) => {
-            result.problems.push(format!("its chain cannot be followed: {e}"));
+            result
+                .problems
+                .push(format!("its chain cannot be followed: {e}"));
             return Ok(());
         }
     };

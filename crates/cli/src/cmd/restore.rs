@@ -48,7 +48,8 @@ pub struct RestoreArgs {
 
 /// `--as-of`: unparseable text is a usage error (exit 2).
 fn parse_restore_point(text: &str) -> Result<datacamp::RestorePoint, String> {
-    text.parse().map_err(|e: datacamp::RestorePointError| e.to_string())
+    text.parse()
+        .map_err(|e: datacamp::RestorePointError| e.to_string())
 }
 
 /// `restore --json`.

@@ -44,7 +44,6 @@ use crate::progress::{emit, ProgressEvent};
 use crate::read::{chunk_error, manifest_compression, open_chunk, read_complete_manifest};
 use crate::replay::{apply_all, Applied, Transactions, Trust};
 
-
 // The most links a chain may have, the limit `read_chain` uses too: a
 // longer (or circular) chain is refused, naming where it stops.
 use crate::MAX_CHAIN_LINKS;
@@ -200,7 +199,9 @@ pub(crate) async fn resolve(
 /// recorded, that base's identity and its basis tx.
 pub(crate) fn check_links(chain: &Chain, backup_id: &str) -> Result<()> {
     let Some(base) = chain.links.first() else {
-        return Err(Error::Internal(format!("backup {backup_id}: an empty chain")));
+        return Err(Error::Internal(format!(
+            "backup {backup_id}: an empty chain"
+        )));
     };
     if base.kind == BackupKind::Incremental {
         return Err(broken(
@@ -247,7 +248,9 @@ fn check_link(prev: &Link, link: &Link) -> std::result::Result<(), String> {
             prev.basis_tx
         ));
     }
-    let first_ok = link.first_tx.is_none_or(|f| f > base_basis && f <= link.basis_tx);
+    let first_ok = link
+        .first_tx
+        .is_none_or(|f| f > base_basis && f <= link.basis_tx);
     let last_ok = link.last_tx.is_none_or(|t| t <= link.basis_tx);
     if !first_ok || !last_ok || link.basis_tx < base_basis {
         return Err(format!(
@@ -296,7 +299,9 @@ impl Chain {
         let (Some((early_tx, early_ms)), Some((late_tx, late_ms))) =
             (self.earliest(), self.latest())
         else {
-            return Err(Error::Internal(format!("backup {backup_id}: an empty chain")));
+            return Err(Error::Internal(format!(
+                "backup {backup_id}: an empty chain"
+            )));
         };
         let refuse = |reason: String| Error::RestorePoint {
             backup_id: backup_id.to_owned(),
@@ -309,12 +314,12 @@ impl Chain {
             instant_text(late_ms)
         );
         match point {
-            RestorePoint::Tx(t) if t < early_tx => {
-                Err(refuse(format!("that is before its earliest restore point; {range}")))
-            }
-            RestorePoint::Tx(t) if t > late_tx => {
-                Err(refuse(format!("that is after its latest restore point; {range}")))
-            }
+            RestorePoint::Tx(t) if t < early_tx => Err(refuse(format!(
+                "that is before its earliest restore point; {range}"
+            ))),
+            RestorePoint::Tx(t) if t > late_tx => Err(refuse(format!(
+                "that is after its latest restore point; {range}"
+            ))),
             RestorePoint::Tx(t) => Ok(Stop::Tx(t)),
             RestorePoint::Instant(ms) => {
                 let (Some(early), Some(late)) = (early_ms, late_ms) else {
@@ -324,9 +329,13 @@ impl Chain {
                     )));
                 };
                 if ms < early {
-                    Err(refuse(format!("that is before its earliest restore point; {range}")))
+                    Err(refuse(format!(
+                        "that is before its earliest restore point; {range}"
+                    )))
                 } else if ms > late {
-                    Err(refuse(format!("that is after its latest restore point; {range}")))
+                    Err(refuse(format!(
+                        "that is after its latest restore point; {range}"
+                    )))
                 } else {
                     Ok(Stop::Instant(ms))
                 }
@@ -594,9 +603,15 @@ where
             }
         })
     };
-    let (applied, read) =
-        with_link_transactions(store, link, keys, opts.parallel, opts.max_chunk_bytes, consume)
-            .await?;
+    let (applied, read) = with_link_transactions(
+        store,
+        link,
+        keys,
+        opts.parallel,
+        opts.max_chunk_bytes,
+        consume,
+    )
+    .await?;
     Ok(LinkTally {
         applied,
         datoms: applied.datoms,
@@ -753,7 +768,10 @@ impl LinkDatoms {
         }
         if self.decoded != self.total {
             return Err(Error::CountMismatch {
-                what: format!("backup {} total (:stats/datom-count)", short_id(&self.backup_id)),
+                what: format!(
+                    "backup {} total (:stats/datom-count)",
+                    short_id(&self.backup_id)
+                ),
                 expected: self.total,
                 actual: self.decoded,
             });
@@ -960,7 +978,10 @@ fn target_config(url: &str, plan: &ChainPlan) -> Result<datacamp_datom::DbConfig
         let existing = datacamp_db::open(url)?;
         let (_, datoms) = user_datoms(&existing)?;
         if datoms > 0 {
-            return Err(Error::TargetNotEmpty { url: existing.url(), datoms });
+            return Err(Error::TargetNotEmpty {
+                url: existing.url(),
+                datoms,
+            });
         }
         return Ok(existing.config());
     }
@@ -1018,7 +1039,9 @@ pub(crate) async fn diff_plan(
             } else {
                 (chain_b, chain_a, backup_id)
             };
-            let early_link = early.last().ok_or_else(|| Error::Internal("an empty chain".into()))?;
+            let early_link = early
+                .last()
+                .ok_or_else(|| Error::Internal("an empty chain".into()))?;
             let (a, b2) = (
                 early.base().and_then(|l| l.identity.clone()),
                 late.base().and_then(|l| l.identity.clone()),
@@ -1037,7 +1060,11 @@ pub(crate) async fn diff_plan(
             }
             let point = RestorePoint::Tx(early_link.basis_tx);
             let from = late.stop(late_id, Some(point))?;
-            let text = format!("backup {} (transaction {})", short_id(early_link.id()), early_link.basis_tx);
+            let text = format!(
+                "backup {} (transaction {})",
+                short_id(early_link.id()),
+                early_link.basis_tx
+            );
             (late, from, text)
         }
         (None, Some(point)) => {

@@ -37,10 +37,13 @@ impl FromStr for RestorePoint {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let t = text.trim();
         if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-            return t.parse().map(RestorePoint::Tx).map_err(|e| RestorePointError {
-                text: text.to_owned(),
-                reason: format!("the transaction id is out of range ({e})"),
-            });
+            return t
+                .parse()
+                .map(RestorePoint::Tx)
+                .map_err(|e| RestorePointError {
+                    text: text.to_owned(),
+                    reason: format!("the transaction id is out of range ({e})"),
+                });
         }
         let parsed = OffsetDateTime::parse(t, &Rfc3339).map_err(|e| RestorePointError {
             text: text.to_owned(),
@@ -91,9 +94,19 @@ mod tests {
 
     #[test]
     fn other_text_is_refused_with_both_forms_named() {
-        for bad in ["", "yesterday", "2026-12-01", "2026-13-01T10:00:00Z", "-5", "99999999999999999999"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-12-01",
+            "2026-13-01T10:00:00Z",
+            "-5",
+            "99999999999999999999",
+        ] {
             let e = bad.parse::<RestorePoint>().unwrap_err().to_string();
-            assert!(e.contains("transaction id") && e.contains("RFC 3339"), "{bad}: {e}");
+            assert!(
+                e.contains("transaction id") && e.contains("RFC 3339"),
+                "{bad}: {e}"
+            );
         }
     }
 }
