@@ -10,6 +10,10 @@
 //!   checks the settings a caller gave against the checkpoint's),
 //!   [`restore()`], [`restore_to_url`],
 //!   [`verify()`], [`list_backups_in`], [`cleanup_incomplete_in`];
+//! - chains and points in time: [`restore()`] of an incremental restores its
+//!   chain, [`RestoreOptions::as_of`] stops at a [`RestorePoint`], and
+//!   [`diff()`] streams what changed between two restore points; the one
+//!   chunks-to-log replay path is [`replay`];
 //! - [`validate_parallel`]: the one rule for every operation's `parallel`;
 //! - [`inspect`]: a backup's manifest and checkpoint as text, a chunk
 //!   file's datoms;
