@@ -216,6 +216,8 @@ fn backup_family_json_keys_are_unchanged() {
         "total_bytes",
         // Added by issue 11 (item 15): oddities that do not stop a restore.
         "warnings",
+        // Added by issue 13: an incremental's chain (empty for a full backup).
+        "chain",
     ];
     let v = json_of(&["verify", "--from", &to, "--backup-id", &id, "--deep"], 0);
     assert_keys("verify --deep", &v, &verify_keys);
@@ -242,6 +244,8 @@ fn backup_family_json_keys_are_unchanged() {
         &[
             "backup_id",
             "bootstrap_datoms_skipped",
+            // Added by issue 13: the backups restored, base first.
+            "chain",
             "chunk_count",
             "database_id",
             "database_url",
@@ -251,6 +255,7 @@ fn backup_family_json_keys_are_unchanged() {
             "max_tx",
             "success",
             "total_bytes",
+            "transactions_replayed",
         ],
     );
 

@@ -16,6 +16,7 @@
 //! the class path of the Fressian jars (default: Debian's, in
 //! `/usr/share/java`).
 
+mod chain;
 mod cutover;
 mod e2e;
 mod incremental;
@@ -66,6 +67,11 @@ pub const STEPS: &[Step] = &[
         name: "e2e",
         about: "backup and restore with the release binary: datoms/s, peak RSS",
         run: e2e::run,
+    },
+    Step {
+        name: "chain",
+        about: "restore of a full + 24 incrementals chain vs one full restore: time, peak RSS",
+        run: chain::run,
     },
     Step {
         name: "incremental",

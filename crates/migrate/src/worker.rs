@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use datacamp_datom::{Connection, TX0};
 use datacamp_manifest::MigrationState;
+use datacamp_ops::replay::{self, Trust};
 use datacamp_ops::{BackupOptions, ProgressEvent, RestoreOptions};
 
 use crate::error::{Error, Result};
@@ -251,35 +252,44 @@ async fn replay(shared: Arc<Shared>, limit: Option<usize>) -> Result<usize> {
 }
 
 /// Applies the source's transactions after the target's basis tx, oldest
-/// first, one target transaction each (ids, tx id and instant preserved).
-/// The target's own basis tx is the replay position, so a pass that dies
-/// half-way resumes exactly where it stopped.
+/// first, one target transaction each (ids, tx id and instant preserved),
+/// through the one replay loop a chain restore uses too
+/// ([`datacamp_ops::replay::apply_all`]), holding one transaction at a
+/// time. The target's own basis tx is the replay position, so a pass that
+/// dies half-way resumes exactly where it stopped.
 fn replay_blocking(shared: &Shared, limit: Option<usize>) -> Result<usize> {
     let watermark = shared.manifest().watermark_tx.unwrap_or(TX0);
     let from = shared.target.db()?.basis_tx().max(watermark) + 1;
-    let pending: Vec<_> = match limit {
-        Some(n) => shared.source.tx_range(from, None)?.take(n).collect(),
-        None => shared.source.tx_range(from, None)?.collect(),
-    };
-    let total = pending.len();
+    let batch = limit.unwrap_or(usize::MAX);
+    // Counted first (each report dropped at once) so that status can say
+    // how many remain while the batch is applied.
+    let total = shared.source.tx_range(from, None)?.take(batch).count();
     shared.pending.store(total as u64, Ordering::Release);
-    for (done, report) in pending.into_iter().enumerate() {
-        let report = report?;
-        shared.target.apply(&report)?;
+    let log = shared
+        .source
+        .tx_range(from, None)?
+        .take(total)
+        .map(|r| r.map_err(datacamp_ops::Error::from));
+    let applied = replay::apply_all(&shared.target, log, Trust::Log, |report, so_far| {
         let datoms = report.tx_data.len() as u64;
         shared.replayed_tx.store(report.tx, Ordering::Release);
         let transactions = shared.transactions_replayed.fetch_add(1, Ordering::AcqRel) + 1;
         let all_datoms = shared.datoms_replayed.fetch_add(datoms, Ordering::AcqRel) + datoms;
-        shared
-            .pending
-            .store((total - done - 1) as u64, Ordering::Release);
+        let left = (total as u64).saturating_sub(so_far.transactions);
+        shared.pending.store(left, Ordering::Release);
         shared.emit(MigrationEvent::Replayed {
             tx: report.tx,
             transactions,
             datoms: all_datoms,
         });
-    }
-    Ok(total)
+    })
+    .map_err(|e| match e {
+        // The database's own refusal stays a database error, as before
+        // the loop was shared.
+        datacamp_ops::Error::Database(db) => Error::Database(db),
+        other => Error::Operation(other),
+    })?;
+    Ok(usize::try_from(applied.transactions).unwrap_or(usize::MAX))
 }
 
 /// The cutover: persisted as `finalizing`, then fence, replay the rest,

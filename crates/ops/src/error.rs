@@ -148,6 +148,50 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    // Replay, chains and point-in-time restore (issue 13, reading side).
+    /// One transaction of a replayed log holds more datoms than a replay
+    /// holds in memory ([`crate::MAX_TX_DATOMS`]).
+    #[error("transaction {tx} of {origin} holds more than {limit} datoms, the most a replay holds in memory at once")]
+    TransactionTooLarge {
+        /// The transaction id.
+        tx: i64,
+        /// What the log comes from ("backup …").
+        origin: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A log whose transactions are not each once, in increasing order,
+    /// with their `:db/txInstant`.
+    #[error("transaction {tx} of {origin} cannot be replayed: {reason}")]
+    LogOrder {
+        /// The transaction id.
+        tx: i64,
+        /// What the log comes from.
+        origin: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A backup chain that cannot be restored: a link missing, incomplete,
+    /// of another database, or not directly following its base.
+    #[error("backup {backup_id} cannot be restored: its chain is broken at {link}: {reason}")]
+    ChainBroken {
+        /// The backup asked for.
+        backup_id: String,
+        /// The first broken link (a backup id).
+        link: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A point-in-time restore to a point the backup does not reach.
+    #[error("backup {backup_id} cannot be restored as of {asked}: {reason}")]
+    RestorePoint {
+        /// The backup asked for.
+        backup_id: String,
+        /// The point asked for, as given.
+        asked: String,
+        /// Why, with the earliest and latest points it can reach.
+        reason: String,
+    },
     /// A worker task died (a bug; reported rather than hidden).
     #[error("internal error: {0}")]
     Internal(String),

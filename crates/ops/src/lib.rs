@@ -10,6 +10,10 @@
 //!   checks the settings a caller gave against the checkpoint's),
 //!   [`restore()`], [`restore_to_url`],
 //!   [`verify()`], [`list_backups_in`], [`cleanup_incomplete_in`];
+//! - chains and points in time: [`restore()`] of an incremental restores its
+//!   chain, [`RestoreOptions::as_of`] stops at a [`RestorePoint`], and
+//!   [`diff()`] streams what changed between two restore points; the one
+//!   chunks-to-log replay path is [`replay`];
 //! - [`validate_parallel`]: the one rule for every operation's `parallel`;
 //! - [`inspect`]: a backup's manifest and checkpoint as text, a chunk
 //!   file's datoms;
@@ -43,12 +47,14 @@
 
 mod backup;
 mod chain;
+mod diff;
 mod error;
 pub mod inspect;
 mod list;
 mod log;
 mod progress;
 mod read;
+pub mod replay;
 mod restore;
 mod verify;
 
@@ -63,6 +69,7 @@ pub use datacamp_datom as datom;
 pub use datacamp_db as db;
 pub use datacamp_manifest as manifest;
 pub use datacamp_storage as storage;
+pub use diff::{diff, DatomSink, DiffOptions, DiffSummary};
 pub use error::{Error, Result};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
@@ -71,7 +78,10 @@ pub use list::{
 pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
-pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
+pub use replay::MAX_TX_DATOMS;
+pub use restore::{
+    restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult,
+};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 
 pub use datacamp_manifest::DEFAULT_DATABASE_ID;

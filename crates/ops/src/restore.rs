@@ -32,8 +32,11 @@ use crate::read::{
 use crate::DEFAULT_DATABASE_ID;
 
 mod bootstrap;
+pub(crate) mod chain;
+mod point;
 
 use bootstrap::Bootstrap;
+pub use point::{RestorePoint, RestorePointError};
 
 /// How to run a restore.
 #[derive(Clone)]
@@ -51,6 +54,9 @@ pub struct RestoreOptions {
     /// `:datacamp/uncompressed-bytes` tightens it. A decompression bomb
     /// fails here, before its memory is spent.
     pub max_chunk_bytes: u64,
+    /// Restore to the last transaction at or before this point (a chain
+    /// or a history backup); `None`: everything the backup holds.
+    pub as_of: Option<RestorePoint>,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
 }
@@ -62,6 +68,7 @@ impl Default for RestoreOptions {
             parallel: 2,
             check_all_first: None,
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+            as_of: None,
             progress: None,
         }
     }
@@ -74,6 +81,7 @@ impl std::fmt::Debug for RestoreOptions {
             .field("parallel", &self.parallel)
             .field("check_all_first", &self.check_all_first)
             .field("max_chunk_bytes", &self.max_chunk_bytes)
+            .field("as_of", &self.as_of)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +113,10 @@ pub struct RestoreResult {
     pub duration_secs: f64,
     /// The target database.
     pub database_url: String,
+    /// The backups restored, base first (one for a full backup).
+    pub chain: Vec<String>,
+    /// Transactions replayed from incremental or history backups.
+    pub transactions_replayed: u64,
 }
 
 /// How many datoms `conn` holds besides its own bootstrap transaction's.
@@ -116,7 +128,64 @@ fn user_datoms(conn: &dyn Connection) -> Result<(u64, u64)> {
 }
 
 /// Restores backup `backup_id` into `conn`, which must be empty.
+///
+/// A full backup is restored by one all-or-nothing `load`. An incremental
+/// backup restores its chain (its full or history base, then every link up
+/// to it, in order), and [`RestoreOptions::as_of`] stops at a point of the
+/// chain; every link is checked before `conn` is written, but each
+/// replayed transaction is its own commit: [`restore_to_url`] is all or
+/// nothing for those too (a staging database renamed into place).
 pub async fn restore<C>(
+    conn: &C,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let result = match needs_chain(store, backup_id, opts).await {
+        Ok(true) => chain::restore_chain(conn, store, backup_id, opts).await,
+        Ok(false) => return restore_full(conn, store, backup_id, opts).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        emit(
+            &opts.progress,
+            ProgressEvent::Failed {
+                error: e.to_string(),
+            },
+        );
+    }
+    result
+}
+
+/// The chain of `backup_id`, base first, each link read with a restore's
+/// guards and checked against its base ([`Error::ChainBroken`] names the
+/// first broken link).
+pub(crate) async fn resolve_chain(
+    store: &BackupStore,
+    database_id: &str,
+    backup_id: &str,
+) -> Result<Vec<String>> {
+    let chain = chain::resolve(store, database_id, backup_id).await?;
+    Ok(chain.links.iter().map(|l| l.id().to_owned()).collect())
+}
+
+/// Whether `backup_id` is restored as a chain: an incremental or history
+/// backup, or any backup restored `as_of` a point.
+async fn needs_chain(store: &BackupStore, backup_id: &str, opts: &RestoreOptions) -> Result<bool> {
+    crate::validate_parallel(opts.parallel)?;
+    if opts.as_of.is_some() {
+        return Ok(true);
+    }
+    let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
+    Ok(manifest.kind()? != datacamp_manifest::BackupKind::Full)
+}
+
+/// Restores full backup `backup_id` into `conn`, which must be empty: the
+/// guards, then one all-or-nothing `load`.
+pub(crate) async fn restore_full<C>(
     conn: &C,
     store: &BackupStore,
     backup_id: &str,
@@ -403,6 +472,8 @@ fn finish<C: Connection>(
         total_bytes: tally.bytes,
         duration_secs: clock.elapsed().as_secs_f64(),
         database_url: conn.url(),
+        chain: vec![backup_id.to_owned()],
+        transactions_replayed: 0,
     })
 }
 
@@ -410,12 +481,42 @@ fn finish<C: Connection>(
 /// configuration from the manifest, or the default for a backup without
 /// one) when it does not exist. A database this call created is deleted
 /// again if the restore fails.
+///
+/// An incremental backup, a history backup or a point-in-time restore
+/// (`as_of`) is restored all or nothing too: a `file` database is restored
+/// into a staging file beside the target (`.NAME.datacamp-restoring`) and
+/// renamed into place only when every link has been replayed and checked;
+/// a `mem://` database is deleted again on failure.
 pub async fn restore_to_url(
     url: &str,
     store: &BackupStore,
     backup_id: &str,
     opts: &RestoreOptions,
 ) -> Result<RestoreResult> {
+    match needs_chain(store, backup_id, opts).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let result = chain::restore_chain_to_url(url, store, backup_id, opts).await;
+            if let Err(e) = &result {
+                emit(
+                    &opts.progress,
+                    ProgressEvent::Failed {
+                        error: e.to_string(),
+                    },
+                );
+            }
+            return result;
+        }
+        Err(e) => {
+            emit(
+                &opts.progress,
+                ProgressEvent::Failed {
+                    error: e.to_string(),
+                },
+            );
+            return Err(e);
+        }
+    }
     let (db, created) = if datacamp_db::exists(url)? {
         (datacamp_db::open(url)?, false)
     } else {
@@ -423,7 +524,7 @@ pub async fn restore_to_url(
         let config = manifest.datacamp.db_config.unwrap_or_default();
         (datacamp_db::create(url, config)?, true)
     };
-    let result = restore(&db, store, backup_id, opts).await;
+    let result = restore_full(&db, store, backup_id, opts).await;
     if result.is_err() && created {
         drop(db);
         if let Err(e) = datacamp_db::delete(url) {

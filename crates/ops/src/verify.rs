@@ -4,14 +4,15 @@
 //! against the manifest and the source database's count.
 
 use datacamp_codec::compress;
-use datacamp_manifest::Manifest;
+use datacamp_manifest::{short_id, BackupKind, Manifest};
 use datacamp_storage::BackupStore;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
-    chunk_key, count_datoms, folder_mismatch, found_in, manifest_compression, read_stored_manifest,
+    chunk_key, count_datoms, folder_mismatch, found_in, manifest_compression,
+    read_complete_manifest, read_stored_manifest,
 };
 use crate::DEFAULT_DATABASE_ID;
 
@@ -98,17 +99,113 @@ pub struct VerifyResult {
     pub datoms_checked: Option<u64>,
     /// Stored bytes of the listed chunks (from the manifest).
     pub total_bytes: u64,
+    /// For an incremental backup, the chain checked, base first (this
+    /// backup last); empty for a full or history backup, or when the chain
+    /// could not be followed (a problem says where).
+    pub chain: Vec<String>,
 }
 
 /// Verifies a backup. Problems found in the backup are reported in the
 /// result; an `Err` means the backup could not be examined at all (not
 /// found, target unreachable).
+///
+/// An incremental backup is verified with its whole chain: every link
+/// present, complete and directly following its base (no gap, no
+/// overlap, the same database identity), each link verified as this one
+/// is (deep: re-hashed and decoded); the first broken link is named. A
+/// deep verify then restores the whole chain into a scratch database.
 pub async fn verify(
     store: &BackupStore,
     backup_id: &str,
     opts: &VerifyOptions,
 ) -> Result<VerifyResult> {
     crate::validate_parallel(opts.parallel)?;
+    let (mut result, kind) = verify_one(store, backup_id, opts, Load::UnlessIncremental).await?;
+    if kind != Some(BackupKind::Incremental) {
+        return Ok(result);
+    }
+    let sound_alone = result.success;
+    check_chain(store, backup_id, opts, &mut result).await?;
+    if opts.deep && sound_alone && result.problems.is_empty() {
+        if let Ok(manifest) = read_complete_manifest(store, &opts.database_id, backup_id).await {
+            check_by_loading(store, &manifest, opts, &mut result).await?;
+        }
+    }
+    result.success = sound_alone && result.problems.is_empty() && result.bad_chunks.is_empty();
+    Ok(result)
+}
+
+/// Whether a deep verify of one backup restores it into a scratch database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Load {
+    /// Yes, unless it is an incremental (whose chain is restored once,
+    /// after every link has been checked).
+    UnlessIncremental,
+    /// No: a link of a chain, restored with the whole chain.
+    Never,
+}
+
+/// Follows the chain of incremental `backup_id` and verifies every link
+/// before it, base first, stopping at the first broken one.
+async fn check_chain(
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &VerifyOptions,
+    result: &mut VerifyResult,
+) -> Result<()> {
+    let chain = match crate::restore::resolve_chain(store, &opts.database_id, backup_id).await {
+        Ok(chain) => chain,
+        Err(e @ Error::ChainBroken { .. }) => {
+            result.problems.push(e.to_string());
+            return Ok(());
+        }
+        Err(e) => {
+            result
+                .problems
+                .push(format!("its chain cannot be followed: {e}"));
+            return Ok(());
+        }
+    };
+    result.chain = chain.clone();
+    for (i, link) in chain.iter().enumerate() {
+        if link == backup_id {
+            continue;
+        }
+        let (checked, _) = verify_one(store, link, opts, Load::Never).await?;
+        if let Some(problem) = first_problem(&checked) {
+            let child = chain.get(i + 1).map_or(backup_id, String::as_str);
+            result.problems.push(format!(
+                "its chain is broken at {} (the base of {}): {problem}",
+                short_id(link),
+                short_id(child)
+            ));
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The first thing wrong with a verified backup, in words.
+fn first_problem(r: &VerifyResult) -> Option<String> {
+    if let Some(p) = r.problems.first() {
+        return Some(p.clone());
+    }
+    if !r.missing_chunks.is_empty() {
+        return Some(format!("missing chunk(s) {:?}", r.missing_chunks));
+    }
+    r.bad_chunks
+        .first()
+        .map(|b| format!("chunk {} ({}): {}", b.chunk_id, b.key, b.problem))
+}
+
+/// Verifies one backup alone; also says what kind it is, when its
+/// manifest reads.
+async fn verify_one(
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &VerifyOptions,
+    load: Load,
+) -> Result<(VerifyResult, Option<BackupKind>)> {
     let db_id = opts.database_id.as_str();
     let mut result = VerifyResult {
         success: false,
@@ -124,6 +221,7 @@ pub async fn verify(
         warnings: Vec::new(),
         datoms_checked: None,
         total_bytes: 0,
+        chain: Vec::new(),
     };
     let manifest = match read_stored_manifest(store, db_id, backup_id).await {
         Ok(m) => {
@@ -134,13 +232,13 @@ pub async fn verify(
         }
         Err(Error::Incomplete { reason, .. }) => {
             result.problems.push(format!("incomplete: {reason}"));
-            return Ok(result);
+            return Ok((result, None));
         }
         Err(Error::Manifest(e)) => {
             result
                 .problems
                 .push(format!("manifest.edn is unreadable: {e}"));
-            return Ok(result);
+            return Ok((result, None));
         }
         Err(e) => return Err(e),
     };
@@ -205,8 +303,10 @@ pub async fn verify(
     }
     result.all_chunks_present = result.missing_chunks.is_empty();
 
+    let kind = manifest.kind().ok();
     if opts.deep {
-        deep_check(store, &manifest, to_read, opts, &mut result).await?;
+        let load = load == Load::UnlessIncremental && kind != Some(BackupKind::Incremental);
+        deep_check(store, &manifest, to_read, opts, load, &mut result).await?;
     }
     result.success = result.complete
         && result.all_chunks_present
@@ -220,7 +320,7 @@ pub async fn verify(
             bytes: result.total_bytes,
         },
     );
-    Ok(result)
+    Ok((result, kind))
 }
 
 async fn deep_check(
@@ -228,6 +328,7 @@ async fn deep_check(
     manifest: &Manifest,
     to_read: Vec<(&datacamp_manifest::ChunkInfo, datacamp_storage::Key)>,
     opts: &VerifyOptions,
+    load: bool,
     result: &mut VerifyResult,
 ) -> Result<()> {
     let compression = manifest_compression(manifest);
@@ -299,7 +400,15 @@ async fn deep_check(
                 manifest.datom_count
             ));
         }
-        if let Some(source) = manifest.datacamp.source_datom_count.filter(|&s| s != total) {
+        // An incremental's chunks hold its transactions' datoms, not the
+        // source's current datoms: its source count is checked by the
+        // chain restore instead.
+        let whole = manifest.kind().is_ok_and(|k| k == BackupKind::Full);
+        if let Some(source) = manifest
+            .datacamp
+            .source_datom_count
+            .filter(|&s| whole && s != total)
+        {
             result.problems.push(format!(
                 "chunks hold {total} datoms, the source database counted {source} (:datacamp/source-datom-count)"
             ));
@@ -309,7 +418,7 @@ async fn deep_check(
         && result.all_chunks_present
         && result.bad_chunks.is_empty()
         && result.problems.is_empty();
-    if sound {
+    if sound && load {
         check_by_loading(store, manifest, opts, result).await?;
     }
     Ok(())
@@ -350,6 +459,7 @@ async fn check_by_loading(
         // The chunks were just read and hashed.
         check_all_first: Some(false),
         max_chunk_bytes: opts.max_chunk_bytes,
+        as_of: None,
         progress: None,
     };
     let outcome =

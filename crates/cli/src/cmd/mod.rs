@@ -11,6 +11,7 @@ pub mod cleanup;
 pub mod common;
 pub mod db;
 pub mod demo;
+pub mod diff;
 pub mod inspect;
 pub mod list;
 pub mod migrate;
@@ -71,6 +72,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Check a backup (--deep: re-hash and decode every chunk).
     Verify(verify::VerifyArgs),
+    /// Print the datoms asserted and retracted between two restore points.
+    Diff(diff::DiffArgs),
     /// Remove incomplete backups (never complete ones).
     Cleanup(cleanup::CleanupArgs),
     /// Print a backup's manifest or checkpoint, or a chunk file's datoms.
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Restore(args) => restore::run(args, &out),
         Command::List(args) => list::run(args, &out),
         Command::Verify(args) => verify::run(args, &out),
+        Command::Diff(args) => diff::run(args, &out),
         Command::Cleanup(args) => cleanup::run(args, &out),
         Command::Inspect(args) => inspect::run(args, &out),
         Command::Migrate(args) => migrate::run(*args, &out),

@@ -10,7 +10,12 @@ use crate::output::{operation_progress, Output};
 const RESTORE_EXAMPLES: &str = "\
 Examples:
   datacamp restore --from ./backups --backup-id 20251018-195132-a3f9c2 --db ./restored.db
-  datacamp restore --from s3://my-bucket --backup-id 20251018-195132-a3f9c2 --db file:///tmp/r.db";
+  datacamp restore --from s3://my-bucket --backup-id 20251018-195132-a3f9c2 --db file:///tmp/r.db
+  # an incremental: its full (or history) base and every link up to it
+  datacamp restore --from ./backups --backup-id 20251019-020000-77b1e4 --db ./restored.db
+  # a point in time, by transaction id or RFC 3339 instant
+  datacamp restore --from ./backups --backup-id 20251019-020000-77b1e4 --as-of 536870950 --db ./r.db
+  datacamp restore --from ./backups --backup-id 20251019-020000-77b1e4 --as-of 2025-10-19T01:30:00Z --db ./r.db";
 
 /// Restore a backup into an empty (or new) database.
 #[derive(Debug, Args)]
@@ -33,6 +38,18 @@ pub struct RestoreArgs {
     /// tightens it (a decompression bomb is refused, not inflated).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_chunk_bytes: u64,
+    /// Restore to the last transaction at or before this point: a
+    /// transaction id (536870950) or an RFC 3339 instant
+    /// (2026-12-01T10:00:00Z), within what the backup's chain (or history
+    /// backup) reaches.
+    #[arg(long, value_name = "TX|INSTANT", value_parser = parse_restore_point)]
+    pub as_of: Option<datacamp::RestorePoint>,
+}
+
+/// `--as-of`: unparseable text is a usage error (exit 2).
+fn parse_restore_point(text: &str) -> Result<datacamp::RestorePoint, String> {
+    text.parse()
+        .map_err(|e: datacamp::RestorePointError| e.to_string())
 }
 
 /// `restore --json`.
@@ -49,6 +66,9 @@ struct RestoreView<'a> {
     total_bytes: u64,
     duration_secs: f64,
     database_url: &'a str,
+    /// The backups restored, base first.
+    chain: &'a [String],
+    transactions_replayed: u64,
 }
 
 impl<'a> From<&'a datacamp::RestoreResult> for RestoreView<'a> {
@@ -65,6 +85,8 @@ impl<'a> From<&'a datacamp::RestoreResult> for RestoreView<'a> {
             total_bytes: r.total_bytes,
             duration_secs: r.duration_secs,
             database_url: &r.database_url,
+            chain: &r.chain,
+            transactions_replayed: r.transactions_replayed,
         }
     }
 }
@@ -77,6 +99,7 @@ pub fn run(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         parallel: usize::from(args.parallel),
         check_all_first: None,
         max_chunk_bytes: args.max_chunk_bytes,
+        as_of: args.as_of,
         progress: Some(callback),
     };
     let result = runtime()?
@@ -93,13 +116,23 @@ pub fn run(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         )))?;
     bar.finish_and_clear();
     out.result(&RestoreView::from(&result), || {
+        let chain = if result.chain.len() > 1 {
+            format!(
+                " (a chain of {} backups, {} transactions replayed)",
+                result.chain.len(),
+                result.transactions_replayed
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "restored backup {} into {}: {} datoms from {} chunks in {:.2}s\n",
+            "restored backup {} into {}: {} datoms from {} chunks in {:.2}s, up to transaction {}{chain}\n",
             result.backup_id,
             result.database_url,
             result.datom_count,
             result.chunk_count,
-            result.duration_secs
+            result.duration_secs,
+            result.max_tx
         )
     })
 }

@@ -11,7 +11,9 @@ use crate::output::{operation_progress, Output};
 const VERIFY_EXAMPLES: &str = "\
 Examples:
   datacamp verify --from ./backups --backup-id 20251018-195132-a3f9c2
-  datacamp verify --from s3://my-bucket --backup-id 20251018-195132-a3f9c2 --deep";
+  datacamp verify --from s3://my-bucket --backup-id 20251018-195132-a3f9c2 --deep
+  # an incremental: the whole chain, base first
+  datacamp verify --from ./backups --backup-id 20251019-020000-77b1e4 --deep";
 
 /// Check a backup: complete and every chunk present; --deep also re-hashes
 /// and decodes every chunk and checks the counts.
@@ -53,6 +55,8 @@ struct VerifyView<'a> {
     warnings: &'a [String],
     datoms_checked: Option<u64>,
     total_bytes: u64,
+    /// An incremental's chain, base first (empty otherwise).
+    chain: &'a [String],
 }
 
 /// One bad chunk of `verify --json`.
@@ -87,6 +91,7 @@ impl<'a> From<&'a datacamp::VerifyResult> for VerifyView<'a> {
             warnings: &r.warnings,
             datoms_checked: r.datoms_checked,
             total_bytes: r.total_bytes,
+            chain: &r.chain,
         }
     }
 }
@@ -116,12 +121,21 @@ pub fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
         }
         if result.success {
             s.push_str(&format!(
-                "backup {} is good: complete, {} chunks present{}\n",
+                "backup {} is good: complete, {} chunks present{}{}\n",
                 result.backup_id,
                 result.chunk_count,
                 result.datoms_checked.map_or(String::new(), |n| format!(
                     ", {n} datoms decoded and counted"
-                ))
+                )),
+                if result.chain.len() > 1 {
+                    format!(
+                        "; its chain of {} backups (base {}) is whole",
+                        result.chain.len(),
+                        result.chain[0]
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         s
