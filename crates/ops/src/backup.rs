@@ -258,9 +258,13 @@ pub async fn backup(
     store: &BackupStore,
     opts: &BackupOptions,
 ) -> Result<BackupResult> {
-    let (job, snapshot, checkpoint) = start(conn, store, opts)?;
-    job.write_checkpoint(&checkpoint).await?;
-    job.run(snapshot, checkpoint).await
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease.hold(async {
+        let (job, snapshot, checkpoint) = start(conn, store, opts)?;
+        job.write_checkpoint(&checkpoint).await?;
+        job.run(snapshot, checkpoint).await
+    })
+    .await
 }
 
 /// A new backup's job, snapshot and first checkpoint.
@@ -313,6 +317,19 @@ pub async fn resume_backup(
 /// [`resume_backup`], refusing (before anything is written) when a setting
 /// in `given` contradicts the checkpoint (see [`ResumeSettings`]).
 pub async fn resume_backup_with(
+    conn: &dyn Connection,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &BackupOptions,
+    given: &ResumeSettings,
+) -> Result<BackupResult> {
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease
+        .hold(resume_locked(conn, store, backup_id, opts, given))
+        .await
+}
+
+async fn resume_locked(
     conn: &dyn Connection,
     store: &BackupStore,
     backup_id: &str,

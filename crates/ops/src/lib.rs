@@ -43,11 +43,15 @@
 
 mod backup;
 mod error;
+mod forget;
 pub mod inspect;
 mod list;
+pub mod lock;
+pub mod metrics;
 mod progress;
 mod read;
 mod restore;
+mod status;
 mod verify;
 
 pub use backup::{
@@ -60,12 +64,17 @@ pub use datacamp_db as db;
 pub use datacamp_manifest as manifest;
 pub use datacamp_storage as storage;
 pub use error::{Error, Result};
+pub use forget::{
+    apply_policy, forget, Candidate, Decision, ForgetOptions, ForgetResult, RetentionPolicy, Within,
+};
+pub use lock::{unlock, LeaseInfo};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
     RemovedBackup, SkippedFolder,
 };
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
+pub use status::{status, DatabaseStatus, NewestBackup, StatusOptions, StatusResult};
 pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 

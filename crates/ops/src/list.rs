@@ -206,6 +206,11 @@ pub async fn cleanup_incomplete_in(
     store: &BackupStore,
     opts: &CleanupOptions,
 ) -> Result<CleanupResult> {
+    let lease = crate::lock::acquire(store, &opts.database_id, "cleanup").await?;
+    lease.hold(cleanup_locked(store, opts)).await
+}
+
+async fn cleanup_locked(store: &BackupStore, opts: &CleanupOptions) -> Result<CleanupResult> {
     if opts.older_than_hours.is_nan() || opts.older_than_hours < 0.0 {
         return Err(Error::InvalidOption {
             option: "older-than-hours",
