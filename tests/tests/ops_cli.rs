@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use datacamp::datom::{synthetic, Connection as _, DbConfig};
 use datacamp_tests::{datacamp, datacamp_bin};
 
-fn source_db(dir: &Path, datoms: usize) -> String {
+fn source_db(dir: &Path, datoms: u64) -> String {
     let src = dir.join("source.db").display().to_string();
     let db = datacamp::db::create(&src, DbConfig::default()).unwrap();
     db.load(&mut synthetic::datoms(datoms).map(Ok)).unwrap();

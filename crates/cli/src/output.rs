@@ -20,8 +20,9 @@ pub fn init_tracing(verbose: u8) {
     let level = match verbose {
         // Without -v, only what an operator must see as it happens: a
         // target that fails and is retried (a silent S3 endpoint would
-        // otherwise look like a hang).
-        0 => "datacamp_storage=warn",
+        // otherwise look like a hang), and a lease taken over from a
+        // killed process or one that could not be renewed.
+        0 => "datacamp_storage=warn,datacamp_ops::lock=warn",
         1 => "info",
         2 => "debug",
         _ => "trace",

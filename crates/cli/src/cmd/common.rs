@@ -35,11 +35,11 @@ pub struct TargetArgs {
     pub profile: Option<String>,
     /// The most bytes per second sent to the target, over all uploads at
     /// once (e.g. 10MiB/s, 500KB/s).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_negative_numbers = true)]
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_hyphen_values = true)]
     pub limit_upload: Option<u64>,
     /// The most bytes per second read from the target, over all
     /// downloads at once (e.g. 10MiB/s).
-    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_negative_numbers = true)]
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_hyphen_values = true)]
     pub limit_download: Option<u64>,
     /// How long the database's lease lasts unless renewed (backup, forget
     /// and cleanup hold one); a killed process blocks others this long.
