@@ -170,6 +170,16 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// `copy` found another backup under the same id at the destination.
+    #[error("cannot copy backup {backup_id} to {target}: {reason}")]
+    DestinationHoldsOther {
+        /// The backup id.
+        backup_id: String,
+        /// The destination.
+        target: String,
+        /// What it holds.
+        reason: String,
+    },
     /// A worker task died (a bug; reported rather than hidden).
     #[error("internal error: {0}")]
     Internal(String),

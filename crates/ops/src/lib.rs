@@ -42,6 +42,7 @@
 //! ```
 
 mod backup;
+mod copy;
 mod error;
 mod forget;
 pub mod inspect;
@@ -58,6 +59,7 @@ pub use backup::{
     backup, resume_backup, resume_backup_with, BackupOptions, BackupResult, CompressionKind,
     ResumeSettings, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
 };
+pub use copy::{copy, CopiedBackup, CopyOptions, CopyResult};
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
 pub use datacamp_db as db;

@@ -9,6 +9,7 @@
 pub mod backup;
 pub mod cleanup;
 pub mod common;
+pub mod copy;
 pub mod db;
 pub mod demo;
 pub mod forget;
@@ -92,6 +93,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Remove a database's lease (after its holder was killed).
     Unlock(unlock::UnlockArgs),
+    /// Copy complete backups to another target, checking every chunk.
+    Copy(copy::CopyArgs),
 }
 
 impl Command {
@@ -110,6 +113,7 @@ impl Command {
             Command::Forget(a) => ("forget", a.from.database_id().to_owned()),
             Command::Status(a) => ("status", a.database_id.clone().unwrap_or_default()),
             Command::Unlock(a) => ("unlock", a.from.database_id().to_owned()),
+            Command::Copy(a) => ("copy", a.from.database_id().to_owned()),
         }
     }
 }
@@ -157,6 +161,7 @@ fn dispatch(command: Command, out: &Output) -> Result<(), CliError> {
         Command::Forget(args) => forget::run(args, out),
         Command::Status(args) => status::run(args, out),
         Command::Unlock(args) => unlock::run(args, out),
+        Command::Copy(args) => copy::run(args, out),
     }
 }
 
