@@ -162,6 +162,8 @@ fn backup_family_json_keys_are_unchanged() {
         &b,
         &[
             "backup_id",
+            // Added by issue 13: full, incremental or history.
+            "backup_type",
             "chunk_count",
             "chunks_reused",
             "database_id",
@@ -184,9 +186,13 @@ fn backup_family_json_keys_are_unchanged() {
         &[
             "backups",
             "backups[].backup_id",
+            // Added by issue 13: a full backup's basis, identity and chain.
+            "backups[].basis_tx",
+            "backups[].chain_root",
             "backups[].chunk_count",
             "backups[].completed",
             "backups[].created_at",
+            "backups[].database_identity",
             "backups[].datom_count",
             "backups[].in_progress",
             "backups[].size_bytes",

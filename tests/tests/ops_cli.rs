@@ -19,7 +19,16 @@ fn source_db(dir: &Path, datoms: u64) -> String {
 }
 
 fn backup(src: &str, to: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["backup", "--db", src, "--to", to, "--chunk-size", "1KiB", "--json"];
+    let mut args = vec![
+        "backup",
+        "--db",
+        src,
+        "--to",
+        to,
+        "--chunk-size",
+        "1KiB",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     datacamp(&args).expect_code(0).json()
 }
@@ -62,7 +71,11 @@ fn assert_complete_ones_verify(target: &str) -> Vec<String> {
         let id = b["backup_id"].as_str().unwrap().to_owned();
         if b["completed"] == true {
             let v = datacamp(&["verify", "--from", target, "--backup-id", &id, "--deep"]);
-            assert_eq!(v.code, 0, "backup {id} is listed complete but fails verify: {}", v.stderr);
+            assert_eq!(
+                v.code, 0,
+                "backup {id} is listed complete but fails verify: {}",
+                v.stderr
+            );
             complete.push(id);
         }
     }
@@ -77,11 +90,19 @@ fn sigkilled_forgets_never_leave_a_complete_backup_with_missing_chunks() {
     let t = template.to_str().unwrap();
     let mut ids = Vec::new();
     for _ in 0..4 {
-        ids.push(backup(&src, t, &[])["backup_id"].as_str().unwrap().to_owned());
+        ids.push(
+            backup(&src, t, &[])["backup_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let total = chunk_count(&template);
     let per_backup = total / 4;
-    assert!(per_backup >= 20, "need chunks to kill in between, got {per_backup}");
+    assert!(
+        per_backup >= 20,
+        "need chunks to kill in between, got {per_backup}"
+    );
 
     let mut interrupted = 0;
     for trial in 0..40u64 {
@@ -128,8 +149,15 @@ fn sigkilled_forgets_never_leave_a_complete_backup_with_missing_chunks() {
         interrupted += 1;
         // cleanup finishes what forget left (the lease of the killed
         // process is taken over: its pid is gone).
-        datacamp(&["cleanup", "--from", &target_s, "--older-than-hours", "0", "--json"])
-            .expect_code(0);
+        datacamp(&[
+            "cleanup",
+            "--from",
+            &target_s,
+            "--older-than-hours",
+            "0",
+            "--json",
+        ])
+        .expect_code(0);
         let after = datacamp(&["list", "--from", &target_s, "--json"])
             .expect_code(0)
             .json();
@@ -145,7 +173,10 @@ fn sigkilled_forgets_never_leave_a_complete_backup_with_missing_chunks() {
         datacamp(&["forget", "--from", &target_s, "--keep-last", "1"]).expect_code(0);
         assert_eq!(assert_complete_ones_verify(&target_s), [ids[3].clone()]);
     }
-    assert!(interrupted >= 10, "only {interrupted} forgets were interrupted");
+    assert!(
+        interrupted >= 10,
+        "only {interrupted} forgets were interrupted"
+    );
 }
 
 /// A lease from a process on another host (it cannot be checked) blocks a
@@ -167,15 +198,27 @@ fn stale_leases_block_until_they_expire_and_unlock_removes_them() {
              :lease/pid {pid}, :lease/token \"abc123\", :lease/acquired-at {now}, :lease/expires-at {expires}}}\n"
         )
     };
-    std::fs::write(lease_dir.join("lease.edn"), lease("elsewhere", 4242, now + 3_000)).unwrap();
+    std::fs::write(
+        lease_dir.join("lease.edn"),
+        lease("elsewhere", 4242, now + 3_000),
+    )
+    .unwrap();
     let refused = datacamp(&["backup", "--db", &src, "--to", t]).expect_code(1);
     assert!(
-        refused.stderr.contains("locked by backup on elsewhere (pid 4242)"),
+        refused
+            .stderr
+            .contains("locked by backup on elsewhere (pid 4242)"),
         "{}",
         refused.stderr
     );
-    assert!(refused.stderr.contains("datacamp unlock"), "{}", refused.stderr);
-    let status = datacamp(&["status", "--from", t, "--json"]).expect_code(0).json();
+    assert!(
+        refused.stderr.contains("datacamp unlock"),
+        "{}",
+        refused.stderr
+    );
+    let status = datacamp(&["status", "--from", t, "--json"])
+        .expect_code(0)
+        .json();
     assert_eq!(status["databases"][0]["lease"]["host"], "elsewhere");
     std::thread::sleep(Duration::from_millis(3_200));
     let proceeded = datacamp(&["backup", "--db", &src, "--to", t]).expect_code(0);
@@ -187,8 +230,14 @@ fn stale_leases_block_until_they_expire_and_unlock_removes_them() {
 
     // unlock removes a live lease and names it.
     std::fs::create_dir_all(&lease_dir).unwrap();
-    std::fs::write(lease_dir.join("lease.edn"), lease("elsewhere", 4242, now + 600_000)).unwrap();
-    let unlocked = datacamp(&["unlock", "--from", t, "--json"]).expect_code(0).json();
+    std::fs::write(
+        lease_dir.join("lease.edn"),
+        lease("elsewhere", 4242, now + 600_000),
+    )
+    .unwrap();
+    let unlocked = datacamp(&["unlock", "--from", t, "--json"])
+        .expect_code(0)
+        .json();
     assert_eq!(unlocked["removed"], true);
     assert!(unlocked["holder"].as_str().unwrap().contains("elsewhere"));
     datacamp(&["backup", "--db", &src, "--to", t]).expect_code(0);
@@ -226,9 +275,17 @@ fn metrics_files_scrape_with_names_labels_and_values() {
     let before = datacamp::datom::now_ms() as f64 / 1000.0;
     let result = backup(&src, t, &["--database-id", "prod", "--metrics-file", p]);
     let s = scrape(&prom);
-    let last_success = value(&s, "datacamp_last_success_timestamp_seconds", "prod", "backup");
+    let last_success = value(
+        &s,
+        "datacamp_last_success_timestamp_seconds",
+        "prod",
+        "backup",
+    );
     assert!(last_success >= before.floor(), "{last_success} < {before}");
-    assert_eq!(value(&s, "datacamp_last_run_success", "prod", "backup"), 1.0);
+    assert_eq!(
+        value(&s, "datacamp_last_run_success", "prod", "backup"),
+        1.0
+    );
     assert_eq!(
         value(&s, "datacamp_last_run_datoms", "prod", "backup"),
         result["datom_count"].as_f64().unwrap()
@@ -244,23 +301,52 @@ fn metrics_files_scrape_with_names_labels_and_values() {
     assert!(value(&s, "datacamp_last_run_duration_seconds", "prod", "backup") > 0.0);
 
     // A failed run: result 0, the last success kept.
-    datacamp(&["backup", "--db", "/nonexistent/x.db", "--to", t, "--database-id", "prod", "--metrics-file", p])
-        .expect_code(1);
+    datacamp(&[
+        "backup",
+        "--db",
+        "/nonexistent/x.db",
+        "--to",
+        t,
+        "--database-id",
+        "prod",
+        "--metrics-file",
+        p,
+    ])
+    .expect_code(1);
     let s = scrape(&prom);
-    assert_eq!(value(&s, "datacamp_last_run_success", "prod", "backup"), 0.0);
     assert_eq!(
-        value(&s, "datacamp_last_success_timestamp_seconds", "prod", "backup"),
+        value(&s, "datacamp_last_run_success", "prod", "backup"),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "datacamp_last_success_timestamp_seconds",
+            "prod",
+            "backup"
+        ),
         last_success
     );
 
     // status: the newest backup's age, per database.
     let status_prom = tmp.path().join("status.prom");
-    datacamp(&["status", "--from", t, "--max-age", "1h", "--metrics-file", status_prom.to_str().unwrap()])
-        .expect_code(0);
+    datacamp(&[
+        "status",
+        "--from",
+        t,
+        "--max-age",
+        "1h",
+        "--metrics-file",
+        status_prom.to_str().unwrap(),
+    ])
+    .expect_code(0);
     let s = scrape(&status_prom);
     let age = value(&s, "datacamp_newest_backup_age_seconds", "prod", "status");
     assert!((0.0..3600.0).contains(&age), "{age}");
-    assert_eq!(value(&s, "datacamp_incomplete_backups", "prod", "status"), 0.0);
+    assert_eq!(
+        value(&s, "datacamp_incomplete_backups", "prod", "status"),
+        0.0
+    );
     // No temporary file is left beside the metrics.
     let leftovers: Vec<PathBuf> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -292,7 +378,10 @@ fn a_metrics_file_in_a_missing_folder_is_refused_before_the_run() {
         "{}",
         run.stderr
     );
-    assert!(!to.exists(), "the backup ran although its metrics could not be written");
+    assert!(
+        !to.exists(),
+        "the backup ran although its metrics could not be written"
+    );
 }
 
 #[test]
@@ -301,8 +390,16 @@ fn status_exits_1_when_the_newest_backup_is_too_old_or_missing() {
     let src = source_db(tmp.path(), 500);
     let to = tmp.path().join("backups");
     let t = to.to_str().unwrap();
-    let none = datacamp(&["status", "--from", t, "--database-id", "prod", "--max-age", "26h"])
-        .expect_code(1);
+    let none = datacamp(&[
+        "status",
+        "--from",
+        t,
+        "--database-id",
+        "prod",
+        "--max-age",
+        "26h",
+    ])
+    .expect_code(1);
     assert!(none.stderr.contains("prod"), "{}", none.stderr);
     backup(&src, t, &["--database-id", "prod"]);
     let fresh = datacamp(&["status", "--from", t, "--max-age", "26h", "--json"])
@@ -329,9 +426,17 @@ fn bad_rates_durations_and_policies_are_usage_errors() {
         &["status", "--from", "/tmp/x", "--max-age", "-1h"],
     ] {
         let run = datacamp(args).expect_code(2);
-        assert!(run.stderr.contains("error: invalid value"), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("error: invalid value"),
+            "{args:?}: {}",
+            run.stderr
+        );
     }
     let tmp = tempfile::tempdir().unwrap();
     let empty = datacamp(&["forget", "--from", tmp.path().to_str().unwrap()]).expect_code(1);
-    assert!(empty.stderr.contains("the policy has no rule"), "{}", empty.stderr);
+    assert!(
+        empty.stderr.contains("the policy has no rule"),
+        "{}",
+        empty.stderr
+    );
 }

@@ -39,7 +39,11 @@ async fn deep_verify(store: &BackupStore, id: &str) {
         ..VerifyOptions::default()
     };
     let v = verify(store, id, &opts).await.unwrap();
-    assert!(v.success, "verify --deep failed at {}: {v:?}", store.describe());
+    assert!(
+        v.success,
+        "verify --deep failed at {}: {v:?}",
+        store.describe()
+    );
 }
 
 fn one(id: &str) -> CopyOptions {
@@ -76,7 +80,10 @@ async fn a_backup_round_trips_directory_s3_directory() {
     copy(&s3, &dir_b, &one(id)).await.unwrap();
     deep_verify(&dir_b, id).await;
     let in_dir = manifest_of(&dir_b, id).await;
-    assert_eq!(in_dir.chunks[0].s3_key.as_deref(), Some("chunks/datoms-0.fressian.gz"));
+    assert_eq!(
+        in_dir.chunks[0].s3_key.as_deref(),
+        Some("chunks/datoms-0.fressian.gz")
+    );
     assert_eq!(in_dir.datom_count, made.datom_count);
 
     let target = datacamp::db::create("mem://copy-target", DbConfig::default()).unwrap();
@@ -111,7 +118,11 @@ async fn another_backup_under_the_same_id_is_never_overwritten() {
     let before = b.get(&key).await.unwrap();
     let err = copy(&a, &b, &one(&id)).await.unwrap_err();
     assert!(matches!(err, Error::DestinationHoldsOther { .. }), "{err}");
-    assert!(err.to_string().contains("different backup under the same id"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("different backup under the same id"),
+        "{err}"
+    );
     assert_eq!(b.get(&key).await.unwrap(), before);
 }
 

@@ -58,10 +58,19 @@ async fn write_backup(store: &BackupStore, db: &str, ms: i64, n: u32) -> String 
     m.recompute_stats();
     m.created_at = Some(ms);
     m.completed = true;
-    store.put(&layout.chunk(db, &id, 0).unwrap(), bytes).await.unwrap();
-    store.put(&layout.manifest(db, &id).unwrap(), m.to_edn()).await.unwrap();
     store
-        .put(&layout.complete_marker(db, &id).unwrap(), COMPLETE_MARKER_BYTES)
+        .put(&layout.chunk(db, &id, 0).unwrap(), bytes)
+        .await
+        .unwrap();
+    store
+        .put(&layout.manifest(db, &id).unwrap(), m.to_edn())
+        .await
+        .unwrap();
+    store
+        .put(
+            &layout.complete_marker(db, &id).unwrap(),
+            COMPLETE_MARKER_BYTES,
+        )
         .await
         .unwrap();
     id
@@ -153,7 +162,10 @@ async fn daily_weekly_monthly_yearly_over_400_days_keep_what_restic_documents() 
             .reasons
             .clone()
     };
-    assert_eq!(reasons("2024-02-04T02:00"), ["last", "daily", "weekly", "monthly", "yearly"]);
+    assert_eq!(
+        reasons("2024-02-04T02:00"),
+        ["last", "daily", "weekly", "monthly", "yearly"]
+    );
     assert_eq!(reasons("2023-12-31T02:00"), ["monthly", "yearly"]);
     assert_eq!(reasons("2023-01-01T02:00"), ["oldest yearly"]);
     assert!(reasons("2023-06-15T02:00").is_empty());
@@ -194,7 +206,11 @@ async fn keep_within_counts_back_from_the_newest_backup_by_the_calendar() {
     // 1m before 4 February 02:00 is 4 January 02:00 (excluded).
     let month = forget(&store, &within("1m")).await.unwrap();
     let kept_month: Vec<_> = month.decisions.iter().filter(|d| d.keep).collect();
-    assert_eq!(kept_month.len(), 31 + 4, "5 Jan … 4 Feb, and 4 second backups");
+    assert_eq!(
+        kept_month.len(),
+        31 + 4,
+        "5 Jan … 4 Feb, and 4 second backups"
+    );
     assert_eq!(
         format_instant(kept_month.last().unwrap().created_at_ms),
         "2024-01-05T02:00:00.000Z"
@@ -295,13 +311,89 @@ async fn a_dry_run_reports_and_removes_nothing(store: &BackupStore) {
     assert_eq!(list_backups_in(store, "db").await.unwrap().len(), 5);
 }
 
+/// A backup that a kept incremental backup is built on is kept, with the
+/// reason, however old; a chain wholly outside the policy goes.
+async fn the_bases_of_kept_incrementals_are_kept(store: &BackupStore) {
+    use datacamp::datom::edn::parse_tx_data;
+    use datacamp::datom::Connection as _;
+    let db = datacamp::db::create(
+        &format!("mem://forget-chain-{}", store.describe()),
+        datacamp::datom::DbConfig::default(),
+    )
+    .unwrap();
+    // Backups are ordered by their creation instant, which has whole
+    // seconds: one second apart, as a schedule makes them.
+    let tx = |edn: &str| {
+        std::thread::sleep(std::time::Duration::from_millis(1_050));
+        db.transact(&parse_tx_data(edn).unwrap()).unwrap();
+    };
+    tx("[{:db/ident :p/n :db/valueType :db.type/long :db/cardinality :db.cardinality/one}]");
+    let opts = datacamp::BackupOptions::default();
+    let old_full = datacamp::backup(&db, store, &opts).await.unwrap().backup_id;
+    tx("[{:p/n 1}]");
+    let full = datacamp::backup(&db, store, &opts).await.unwrap().backup_id;
+    tx("[{:p/n 2}]");
+    let inc1 = datacamp::backup_incremental(&db, store, &opts, None)
+        .await
+        .unwrap()
+        .backup_id;
+    tx("[{:p/n 3}]");
+    let inc2 = datacamp::backup_incremental(&db, store, &opts, None)
+        .await
+        .unwrap()
+        .backup_id;
+    let forget_opts = ForgetOptions {
+        database_id: opts.database_id.clone(),
+        policy: RetentionPolicy {
+            keep_last: 1,
+            ..RetentionPolicy::default()
+        },
+        dry_run: false,
+        now_ms: None,
+    };
+    let result = forget(store, &forget_opts).await.unwrap();
+    let reasons = |id: &str| {
+        result
+            .decisions
+            .iter()
+            .find(|d| d.backup_id == id)
+            .map(|d| (d.keep, d.reasons.clone()))
+            .unwrap()
+    };
+    assert_eq!(reasons(&inc2), (true, vec!["last".to_owned()]));
+    assert_eq!(
+        reasons(&inc1),
+        (true, vec![format!("base of kept incremental {inc2}")])
+    );
+    assert_eq!(
+        reasons(&full),
+        (true, vec![format!("base of kept incremental {inc1}")])
+    );
+    assert_eq!(reasons(&old_full), (false, vec![]));
+    let left: Vec<String> = list_backups_in(store, &opts.database_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.backup_id)
+        .collect();
+    assert_eq!(left, [inc2.clone(), inc1, full]);
+    // The chain is whole.
+    let chain = datacamp::read_chain(store, &opts.database_id, &inc2)
+        .await
+        .unwrap();
+    assert_eq!(chain.len(), 3);
+}
+
 #[test]
 fn bad_durations_are_refused() {
     assert!(Within::parse("-1d").unwrap_err().contains("negative"));
-    assert!(Within::parse("1fortnight").unwrap_err().contains("unknown unit"));
+    assert!(Within::parse("1fortnight")
+        .unwrap_err()
+        .contains("unknown unit"));
 }
 
 suite!(
     the_newest_is_always_kept_and_incomplete_ones_are_left,
-    a_dry_run_reports_and_removes_nothing
+    a_dry_run_reports_and_removes_nothing,
+    the_bases_of_kept_incrementals_are_kept
 );

@@ -92,12 +92,17 @@ async fn one_of_many_concurrent_acquires_wins(store: &BackupStore) {
     let stale_token = stale.info().token.clone();
     drop(stale);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let all = futures::future::join_all((0..8).map(|_| lock::acquire(store, "db2", "backup"))).await;
+    let all =
+        futures::future::join_all((0..8).map(|_| lock::acquire(store, "db2", "backup"))).await;
     let winners: Vec<_> = all.iter().filter_map(|r| r.as_ref().ok()).collect();
     // One takes the stale lease over; in the instant between its delete
     // and its create another may take the freed lease instead: still one.
     assert_eq!(winners.len(), 1, "{all:?}");
-    let current = lock::read_lease(store, "db2").await.unwrap().unwrap().unwrap();
+    let current = lock::read_lease(store, "db2")
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(&current, winners[0].info());
     assert_ne!(current.token, stale_token);
 }
@@ -114,7 +119,10 @@ async fn a_stale_lease_expires_and_is_taken_over(store: &BackupStore) {
     assert!(matches!(err, Error::Locked { .. }), "{err}");
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let next = lock::acquire(store, "db", "backup").await.unwrap();
-    assert_eq!(next.took_over().map(|l| l.token.as_str()), Some(killed_token.as_str()));
+    assert_eq!(
+        next.took_over().map(|l| l.token.as_str()),
+        Some(killed_token.as_str())
+    );
     next.release().await.unwrap();
     // A backup after an expired lease proceeds.
     let stale = lock::acquire(&short, "db", "backup").await.unwrap();
@@ -132,7 +140,11 @@ async fn the_heartbeat_renews_a_running_lease(store: &BackupStore) {
     let first_expiry = lease.info().expires_at_ms;
     let contender = async {
         tokio::time::sleep(Duration::from_millis(2_000)).await;
-        let seen = lock::read_lease(store, "db").await.unwrap().unwrap().unwrap();
+        let seen = lock::read_lease(store, "db")
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         (lock::acquire(store, "db", "cleanup").await, seen)
     };
     let (held, (refused, seen)) = tokio::join!(
@@ -143,7 +155,10 @@ async fn the_heartbeat_renews_a_running_lease(store: &BackupStore) {
         contender
     );
     held.unwrap();
-    assert!(seen.expires_at_ms > first_expiry, "the lease was not renewed");
+    assert!(
+        seen.expires_at_ms > first_expiry,
+        "the lease was not renewed"
+    );
     assert!(matches!(refused, Err(Error::Locked { .. })), "{refused:?}");
     assert!(lock::read_lease(store, "db").await.unwrap().is_none());
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use datacamp_datom::edn::FormKind;
 use datacamp_datom::Keyword;
 
+use crate::chain::{BackupKind, ChainInfo};
 use crate::edn::{as_i64, items_of, parse_document, Edn, Fields};
 use crate::error::{Document, Result};
 use crate::manifest::{ChunkInfo, FORMAT_VERSION};
@@ -29,6 +30,11 @@ pub enum TotalChunks {
 /// as an absolute offset and as "the first `last_eid_datoms` datoms of
 /// entity `last_eid`": a resume can seek EAVT to `last_eid`, skip that many
 /// datoms and go on, without re-reading everything before.
+///
+/// In an incremental or history backup the stream is the log, keyed by
+/// transaction: there `last_eid` holds the transaction of the chunk's last
+/// datom and `last_eid_datoms` how many datoms of that transaction are in
+/// this chunk and the chunks before it (a transaction may span chunks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ResumePoint {
     /// `:datacamp/end-offset`: datoms in this chunk and all chunks before
@@ -72,6 +78,13 @@ pub struct CheckpointDatacamp {
     /// `:datacamp/chunks`: every completed chunk with its end position, in
     /// id order.
     pub chunks: Vec<CompletedChunk>,
+    /// `:datacamp/backup-type`: what is being written (absent: full, as in
+    /// checkpoints written before other kinds existed).
+    pub kind: Option<BackupKind>,
+    /// `:datacamp/chain`: for incremental and history backups, the chain
+    /// fields known at the start (identity, base, base basis tx), which a
+    /// resume continues with.
+    pub chain: Option<ChainInfo>,
 }
 
 /// Where a resumed backup starts.
@@ -259,6 +272,12 @@ impl Checkpoint {
         if let Some(compression) = &d.compression {
             e.push((Edn::kw("datacamp/compression"), Edn::keyword(compression)));
         }
+        if let Some(kind) = d.kind {
+            e.push((Edn::kw("datacamp/backup-type"), Edn::kw(kind.name())));
+        }
+        if let Some(chain) = &d.chain {
+            e.push((Edn::kw("datacamp/chain"), chain.to_edn()));
+        }
         let chunks = d
             .chunks
             .iter()
@@ -392,6 +411,19 @@ impl Checkpoint {
                 compression_level: f.u32("datacamp/compression-level")?,
                 compression: f.keyword("datacamp/compression")?,
                 chunks,
+                kind: match f.keyword("datacamp/backup-type")? {
+                    None => None,
+                    Some(k) => Some(BackupKind::parse(k.as_str()).ok_or_else(|| {
+                        f.invalid(
+                            "datacamp/backup-type",
+                            format!("expected :full, :incremental or :history, found {k}"),
+                        )
+                    })?),
+                },
+                chain: match f.map("datacamp/chain")? {
+                    Some(chain) => Some(ChainInfo::read(&chain)?),
+                    None => None,
+                },
             },
         })
     }

@@ -44,6 +44,7 @@
 //! # Ok::<(), datacamp_manifest::Error>(())
 //! ```
 
+mod chain;
 mod checkpoint;
 mod edn;
 mod error;
@@ -51,6 +52,7 @@ mod id;
 mod manifest;
 mod migration;
 
+pub use chain::{identity_problem, BackupKind, ChainInfo, MAX_IDENTITY_LEN};
 pub use checkpoint::{
     Checkpoint, CheckpointDatacamp, CompletedChunk, ResumeFrom, ResumePoint, TotalChunks,
 };

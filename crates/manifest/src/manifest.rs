@@ -7,9 +7,12 @@ use std::fmt;
 use datacamp_datom::edn::FormKind;
 use datacamp_datom::{DbConfig, Keyword, SchemaFlexibility};
 
+use crate::chain::{identity_problem, BackupKind, ChainInfo};
 use crate::edn::{parse_document, Edn, Fields};
 use crate::error::{Document, Error, Result};
-use crate::id::{short_id, DEFAULT_DATABASE_ID};
+use crate::id::{short_id, validate_id, DEFAULT_DATABASE_ID};
+use crate::IdKind;
+use datacamp_datom::TX0;
 
 /// The version this crate writes into `:backup/version`,
 /// `:format/version` and `:checkpoint/version`.
@@ -196,6 +199,11 @@ pub struct DatacampInfo {
     /// `:datacamp/db-config`: the source database's configuration
     /// (`{:schema-flexibility :write, :keep-history? true}`).
     pub db_config: Option<DbConfig>,
+    /// `:datacamp/chain`: the database identity, the basis tx's instant,
+    /// and for incremental and history backups the base and the tx range (see
+    /// [`ChainInfo`]). `None` in backups written by the Clojure library
+    /// or by Datacamp before chains existed.
+    pub chain: Option<ChainInfo>,
 }
 
 impl DatacampInfo {
@@ -221,6 +229,7 @@ impl DatacampInfo {
         );
         put("datacamp/chunk-size", self.chunk_size.map(Edn::u64));
         put("datacamp/db-config", self.db_config.map(db_config_to_edn));
+        put("datacamp/chain", self.chain.as_ref().map(ChainInfo::to_edn));
     }
 
     fn read(f: &Fields<'_>) -> Result<DatacampInfo> {
@@ -236,6 +245,10 @@ impl DatacampInfo {
             compression_level: f.u32("datacamp/compression-level")?,
             chunk_size: f.u64("datacamp/chunk-size")?,
             db_config,
+            chain: match f.map("datacamp/chain")? {
+                Some(chain) => Some(ChainInfo::read(&chain)?),
+                None => None,
+            },
         })
     }
 }
@@ -418,10 +431,7 @@ impl Manifest {
             (Edn::kw("stats/tx-range"), self.tx_range.to_edn()),
             (Edn::kw("stats/max-eid"), Edn::Int(self.max_eid)),
             (Edn::kw("stats/max-tx"), Edn::Int(self.max_tx)),
-            (
-                Edn::kw("chunks"),
-                Edn::Vector(self.chunks.iter().map(|c| Edn::Map(c.entries())).collect()),
-            ),
+            (Edn::kw("chunks"), self.chunks_edn(false)),
             (
                 Edn::kw("timing"),
                 Edn::Map(vec![
@@ -444,7 +454,50 @@ impl Manifest {
             ),
         ];
         self.datacamp.entries(&mut e);
+        if self.moves_chunks() {
+            e.push((Edn::kw(DATACAMP_CHUNKS), self.chunks_edn(true)));
+        }
         Edn::Map(e)
+    }
+
+    /// Whether `:chunks` is written as the keyword `:datacamp/chunks` and
+    /// the list under `:datacamp/chunks` instead: for incremental and
+    /// history backups, so that the Clojure library (whose restore begins
+    /// with `(count (:chunks manifest))`) refuses them before it reads a
+    /// chunk or touches its target, instead of restoring a fragment as if
+    /// it were a full backup (docs/FORMAT.md, "Incremental and history
+    /// backups").
+    fn moves_chunks(&self) -> bool {
+        self.kind().is_ok_and(BackupKind::is_log)
+    }
+
+    /// `:chunks`' value (`list` false) or `:datacamp/chunks`' (`list` true).
+    fn chunks_edn(&self, list: bool) -> Edn {
+        if self.moves_chunks() && !list {
+            return Edn::kw(DATACAMP_CHUNKS);
+        }
+        Edn::Vector(self.chunks.iter().map(|c| Edn::Map(c.entries())).collect())
+    }
+
+    /// What `:backup/type` says; an error naming the backup for a type
+    /// this build does not know.
+    pub fn kind(&self) -> Result<BackupKind> {
+        let k = &self.backup_type;
+        k.namespace()
+            .is_none()
+            .then(|| BackupKind::parse(k.name()))
+            .flatten()
+            .ok_or_else(|| Error::Inconsistent {
+                backup_id: short_id(&self.backup_id),
+                problems: vec![ManifestProblem::UnknownType {
+                    found: k.to_string(),
+                }],
+            })
+    }
+
+    /// Sets `:backup/type` to `kind`.
+    pub fn set_kind(&mut self, kind: BackupKind) {
+        self.backup_type = Keyword::parse(kind.name());
     }
 
     /// The manifest as EDN text laid out like `clojure.pprint` output,
@@ -461,11 +514,17 @@ impl Manifest {
         let root = parse_document(Document::Manifest, text)?;
         let f = Fields::top(Document::Manifest, text, &root)?;
 
-        let chunk_values = f.required("chunks", f.items("chunks")?)?;
+        // `:chunks :datacamp/chunks` says the list is under that key (how
+        // incremental and history backups are written).
+        let chunks_key = match f.get("chunks").map(|v| &v.kind) {
+            Some(FormKind::Keyword(k)) if k.as_str() == DATACAMP_CHUNKS => DATACAMP_CHUNKS,
+            _ => "chunks",
+        };
+        let chunk_values = f.required(chunks_key, f.items(chunks_key)?)?;
         let chunks = chunk_values
             .iter()
             .enumerate()
-            .map(|(i, v)| ChunkInfo::read(&f.map_item("chunks", i, v)?))
+            .map(|(i, v)| ChunkInfo::read(&f.map_item(chunks_key, i, v)?))
             .collect::<Result<Vec<_>>>()?;
 
         let timing = match f.map("timing")? {
@@ -533,6 +592,9 @@ impl Manifest {
         })
     }
 }
+
+/// Where incremental and history backups keep their chunk list.
+const DATACAMP_CHUNKS: &str = "datacamp/chunks";
 
 /// How many ids a [`ManifestProblem`] lists before it only counts.
 const IDS_SHOWN: usize = 20;
@@ -602,6 +664,26 @@ pub enum ManifestProblem {
         /// The sum over the chunks.
         sum: u64,
     },
+    /// `:backup/type` is not `:full`, `:incremental` or `:history`.
+    UnknownType {
+        /// What the manifest says, as EDN.
+        found: String,
+    },
+    /// An incremental or history backup without `:datacamp/chain` (or
+    /// without the `:datacamp/basis-tx` its range is relative to).
+    MissingChain {
+        /// The backup's kind.
+        kind: BackupKind,
+        /// The key that is absent.
+        key: &'static str,
+    },
+    /// A `:datacamp/chain` field breaks a rule of its kind.
+    InvalidChain {
+        /// The field, e.g. `:base-basis-tx`.
+        key: &'static str,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ManifestProblem {
@@ -644,6 +726,21 @@ impl fmt::Display for ManifestProblem {
                 f,
                 "{key} is {stated} but the chunks' {chunk_key} add up to {sum}"
             ),
+            ManifestProblem::UnknownType { found } => write!(
+                f,
+                ":backup/type is {}; this build reads :full, :incremental and :history",
+                short_id(found)
+            ),
+            ManifestProblem::MissingChain { kind, key } => {
+                let article = if *kind == BackupKind::Incremental { "an" } else { "a" };
+                write!(f, "{article} {kind} backup must have {key}, and this one has none")
+            }
+            ManifestProblem::InvalidChain { key, reason } if key.starts_with(":chunk") => {
+                write!(f, "{key} {reason}")
+            }
+            ManifestProblem::InvalidChain { key, reason } => {
+                write!(f, "[:datacamp/chain {key}] {reason}")
+            }
         }
     }
 }
@@ -682,6 +779,7 @@ impl Manifest {
         }
         self.check_chunk_ids(&mut problems);
         self.check_totals(&mut problems);
+        self.check_chain(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -695,6 +793,78 @@ impl Manifest {
             backup_id: short_id(&self.backup_id),
             problems,
         })
+    }
+
+    /// The chain rules of `docs/FORMAT.md`: a known `:backup/type`; an
+    /// incremental names a valid base id other than its own and a base
+    /// basis tx below its basis tx; an incremental's transactions (its
+    /// `:first-tx`/`:last-tx` and every chunk's tx range) lie in
+    /// `(base-basis-tx, basis-tx]`, a history backup's in
+    /// `[536870912, basis-tx]`; `:first-tx <= :last-tx`, both present or
+    /// both absent; a full or history backup names no base; the identity
+    /// is 1 to [`crate::MAX_IDENTITY_LEN`] printable ASCII characters.
+    fn check_chain(&self, problems: &mut Vec<ManifestProblem>) {
+        let kind = match self.kind() {
+            Ok(kind) => kind,
+            Err(_) => {
+                problems.push(ManifestProblem::UnknownType {
+                    found: self.backup_type.to_string(),
+                });
+                return;
+            }
+        };
+        let mut bad = |key: &'static str, reason: String| {
+            problems.push(ManifestProblem::InvalidChain { key, reason });
+        };
+        let Some(chain) = &self.datacamp.chain else {
+            if kind.is_log() {
+                problems.push(ManifestProblem::MissingChain {
+                    kind,
+                    key: ":datacamp/chain",
+                });
+            }
+            return;
+        };
+        if let Some(why) = identity_problem(&chain.database_identity) {
+            bad(":database-identity", why);
+        }
+        let basis = self.datacamp.basis_tx;
+        if kind.is_log() && basis.is_none() {
+            problems.push(ManifestProblem::MissingChain {
+                kind,
+                key: ":datacamp/basis-tx",
+            });
+            return;
+        }
+        // The lowest and highest tx a transaction of this backup may have.
+        let (low, high) = match kind {
+            BackupKind::Incremental => {
+                check_base(self, chain, &mut bad);
+                match (chain.base_basis_tx, basis) {
+                    (Some(base), Some(basis)) => (base.saturating_add(1), basis),
+                    _ => return,
+                }
+            }
+            BackupKind::Full | BackupKind::History => {
+                if let Some(base) = &chain.base_backup_id {
+                    bad(
+                        ":base-backup-id",
+                        format!("is {}, but a {kind} backup has no base", short_id(base)),
+                    );
+                }
+                if let Some(tx) = chain.base_basis_tx {
+                    bad(
+                        ":base-basis-tx",
+                        format!("is {tx}, but a {kind} backup has no base"),
+                    );
+                }
+                match (kind, basis) {
+                    (BackupKind::History, Some(basis)) => (TX0, basis),
+                    _ => return,
+                }
+            }
+        };
+        check_range(self, chain, low, high, &mut bad);
     }
 
     fn check_chunk_ids(&self, problems: &mut Vec<ManifestProblem>) {
@@ -785,6 +955,88 @@ impl Manifest {
             ":datacamp/uncompressed-bytes",
             self.datacamp.uncompressed_bytes,
             sum(|c| c.uncompressed_bytes),
+        );
+    }
+}
+
+/// An incremental's base: a valid backup id that is not its own, and a
+/// base basis tx below its own basis tx.
+fn check_base(m: &Manifest, chain: &ChainInfo, bad: &mut impl FnMut(&'static str, String)) {
+    match &chain.base_backup_id {
+        None => bad(
+            ":base-backup-id",
+            "is absent; an incremental backup must name its base".into(),
+        ),
+        Some(base) => {
+            if let Err(e) = validate_id(IdKind::Backup, base) {
+                bad(":base-backup-id", e.to_string());
+            } else if base == &m.backup_id {
+                bad(
+                    ":base-backup-id",
+                    format!("is {}, the backup itself", short_id(base)),
+                );
+            }
+        }
+    }
+    match (chain.base_basis_tx, m.datacamp.basis_tx) {
+        (None, _) => bad(
+            ":base-basis-tx",
+            "is absent; an incremental backup must say after which tx it starts".into(),
+        ),
+        (Some(base), Some(basis)) if base >= basis => bad(
+            ":base-basis-tx",
+            format!("is {base}, not below the backup's :datacamp/basis-tx {basis}"),
+        ),
+        _ => {}
+    }
+}
+
+/// Every transaction the backup says it holds lies in `[low, high]`.
+fn check_range(
+    m: &Manifest,
+    chain: &ChainInfo,
+    low: i64,
+    high: i64,
+    bad: &mut impl FnMut(&'static str, String),
+) {
+    let outside = |tx: i64| tx < low || tx > high;
+    let range = format!("from {low} to {high}");
+    match (chain.first_tx, chain.last_tx) {
+        (Some(first), Some(last)) => {
+            if first > last {
+                bad(":first-tx", format!("is {first}, after :last-tx {last}"));
+            }
+            for (key, tx) in [(":first-tx", first), (":last-tx", last)] {
+                if outside(tx) {
+                    bad(
+                        key,
+                        format!("is {tx}, outside the backup's transactions {range}"),
+                    );
+                }
+            }
+        }
+        (None, None) => {}
+        (first, _) => bad(
+            if first.is_none() {
+                ":first-tx"
+            } else {
+                ":last-tx"
+            },
+            "is absent while the other end of the range is present".into(),
+        ),
+    }
+    let stray = m
+        .chunks
+        .iter()
+        .find(|c| c.tx_range.min.is_some_and(outside) || c.tx_range.max.is_some_and(outside));
+    if let Some(c) = stray {
+        bad(
+            ":chunk/tx-range",
+            format!(
+                "of chunk {} holds transactions {:?} to {:?}, outside the backup's \
+                 transactions {range}",
+                c.id, c.tx_range.min, c.tx_range.max
+            ),
         );
     }
 }

@@ -16,16 +16,19 @@ use std::time::{Duration, Instant};
 
 use datacamp_codec::chunk::ChunkBuilder;
 use datacamp_codec::{compress, Compression};
-use datacamp_datom::{Connection, Datom, Index, Snapshot, TX0};
+use datacamp_datom::{Connection, Database, Datom, Index, Snapshot, TX0};
 use datacamp_manifest::{
-    validate_id, BackupId, Checkpoint, CheckpointDatacamp, ChunkInfo, CompletedChunk, Document,
-    IdKind, Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks, TxRange,
+    validate_id, BackupId, BackupKind, ChainInfo, Checkpoint, CheckpointDatacamp, ChunkInfo,
+    CompletedChunk, Document, IdKind, Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks,
+    TxRange,
 };
 use datacamp_storage::{BackupStore, Layout, COMPLETE_MARKER_BYTES};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::chain::{check_continues, choose_base, instant_text, ChainError};
 use crate::error::{Error, Result};
+use crate::log::{census, database_identity, log_datoms, tx_instant};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::read_metadata_opt;
 use crate::{now_ms, validate_parallel, DEFAULT_DATABASE_ID};
@@ -87,6 +90,10 @@ pub struct BackupResult {
     pub success: bool,
     /// The backup id.
     pub backup_id: String,
+    /// What it holds: full, incremental or history.
+    pub kind: BackupKind,
+    /// An incremental's base backup.
+    pub base_backup_id: Option<String>,
     /// The database id.
     pub database_id: String,
     /// Datoms written.
@@ -259,15 +266,190 @@ pub async fn backup(
     opts: &BackupOptions,
 ) -> Result<BackupResult> {
     let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
-    lease.hold(async {
-        let (job, snapshot, checkpoint) = start(conn, store, opts)?;
-        job.write_checkpoint(&checkpoint).await?;
-        job.run(snapshot, checkpoint).await
-    })
-    .await
+    lease
+        .hold(async {
+            let (job, snapshot, mut checkpoint) = start(conn, store, opts)?;
+            checkpoint.datacamp.chain = full_chain(conn, &*snapshot);
+            job.write_checkpoint(&checkpoint).await?;
+            let count = snapshot.datom_count();
+            let producer = snapshot_producer(snapshot.clone());
+            job.run(snapshot, checkpoint, producer, Some(count)).await
+        })
+        .await
 }
 
-/// A new backup's job, snapshot and first checkpoint.
+/// Backs up the transactions of `conn` written since a base backup: an
+/// incremental backup (`:backup/type :incremental`), read from the log
+/// (`Connection::tx_range`), never from the indexes.
+///
+/// The base is `base` or else the newest complete backup of
+/// `opts.database_id` in `store` (full, history or incremental). The
+/// backup holds every transaction after the base's basis tx up to the
+/// current basis tx, in order, retractions included. It is refused, before
+/// anything is written, with a [`ChainError`] naming both sides, when there
+/// is no complete base ([`ChainError::NoBase`]: run a full backup first),
+/// the base's chain is broken, the base is of another database
+/// ([`ChainError::IdentityMismatch`]), its basis tx is not in the source's
+/// log ([`ChainError::BaseNotInLog`]), the source diverged from the chain
+/// ([`ChainError::Fork`], naming the last common transaction) or has
+/// nothing new ([`ChainError::NothingNew`]).
+///
+/// Checkpoint, manifest and marker are written as for [`backup`], and
+/// [`resume_backup`] continues an interrupted one.
+pub async fn backup_incremental<C>(
+    conn: &C,
+    store: &BackupStore,
+    opts: &BackupOptions,
+    base: Option<&str>,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease
+        .hold(incremental_locked(conn, store, opts, base))
+        .await
+}
+
+async fn incremental_locked<C>(
+    conn: &C,
+    store: &BackupStore,
+    opts: &BackupOptions,
+    base: Option<&str>,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    validate_options(opts)?;
+    if let Some(id) = base {
+        validate_id(IdKind::Backup, id)?;
+    }
+    let chain = choose_base(store, &opts.database_id, base).await?;
+    let snapshot = conn.db()?;
+    let cont = check_continues(conn, &*snapshot, &chain)?;
+    let basis = snapshot.basis_tx();
+    let base_id = chain
+        .last()
+        .map(|m| m.backup_id.clone())
+        .unwrap_or_default();
+    let (first_tx, first_instant) = first_after(conn, cont.base_basis_tx, basis, &base_id)?;
+    let mut info = ChainInfo::new(cont.identity);
+    info.base_backup_id = Some(base_id);
+    info.base_basis_tx = Some(cont.base_basis_tx);
+    info.first_tx = Some(first_tx);
+    info.first_instant = Some(first_instant);
+    info.last_tx = Some(basis);
+    info.last_instant = tx_instant(&*snapshot, basis)?;
+    info.basis_tx_instant = info.last_instant;
+    let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::Incremental);
+    checkpoint.datacamp.chain = Some(info);
+    job.write_checkpoint(&checkpoint).await?;
+    let producer = log_producer(conn.clone(), cont.base_basis_tx + 1, basis);
+    job.run(snapshot, checkpoint, producer, None).await
+}
+
+/// Backs up the whole log of `conn`: every transaction since the database
+/// was created, retractions included (`:backup/type :history`), so that
+/// one backup can be restored to any point.
+///
+/// Refused before anything is written ([`ChainError::HistoryIncomplete`])
+/// when the log does not hold every transaction: it must start with the
+/// bootstrap transaction, each transaction must follow the one before it,
+/// and replaying it must give the database's datom count. (The embedded
+/// engine's log is complete even with `keep-history false`; a database
+/// whose log lost retracted datoms is refused.) Reads the log twice: once
+/// to check it, once to write it.
+pub async fn backup_history<C>(
+    conn: &C,
+    store: &BackupStore,
+    opts: &BackupOptions,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease.hold(history_locked(conn, store, opts)).await
+}
+
+async fn history_locked<C>(
+    conn: &C,
+    store: &BackupStore,
+    opts: &BackupOptions,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    validate_options(opts)?;
+    let snapshot = conn.db()?;
+    let basis = snapshot.basis_tx();
+    let (c, s) = (conn.clone(), snapshot.clone());
+    let found = tokio::task::spawn_blocking(move || census(&c, &*s)).await??;
+    let mut info = ChainInfo::new(database_identity(conn)?);
+    if let Some((tx, instant)) = found.first {
+        info.first_tx = Some(tx);
+        info.first_instant = Some(instant);
+    }
+    info.last_tx = Some(basis);
+    info.last_instant = tx_instant(&*snapshot, basis)?;
+    info.basis_tx_instant = info.last_instant;
+    let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::History);
+    checkpoint.datacamp.chain = Some(info);
+    job.write_checkpoint(&checkpoint).await?;
+    let producer = log_producer(conn.clone(), 0, basis);
+    job.run(snapshot, checkpoint, producer, Some(found.datoms))
+        .await
+}
+
+/// The first transaction after `base_basis` (up to `basis`) and its
+/// instant, checking that the log holds `base_basis` right before it.
+fn first_after(
+    conn: &dyn Connection,
+    base_basis: i64,
+    basis: i64,
+    base_id: &str,
+) -> Result<(i64, i64)> {
+    let first = conn
+        .tx_range(base_basis.saturating_add(1), Some(basis.saturating_add(1)))?
+        .next()
+        .transpose()?;
+    let not_in_log = |reason: String| -> Error {
+        ChainError::BaseNotInLog {
+            backup_id: base_id.to_owned(),
+            basis_tx: base_basis,
+            url: conn.url(),
+            reason,
+        }
+        .into()
+    };
+    match first {
+        None => Err(not_in_log(format!(
+            "the log holds no transaction after it up to transaction {basis}"
+        ))),
+        Some(r) if r.basis_before != base_basis => Err(not_in_log(format!(
+            "the log holds transaction {} right before transaction {}",
+            r.basis_before, r.tx
+        ))),
+        Some(r) => Ok((r.tx, r.tx_instant)),
+    }
+}
+
+/// The chain fields of a full backup: the database identity and the basis
+/// tx's instant, so that it can be an incremental's base. Best effort: a
+/// database whose log cannot be read still gets its full backup (which then
+/// cannot be a base), with a warning.
+fn full_chain(conn: &dyn Connection, db: &dyn Database) -> Option<ChainInfo> {
+    let identity = database_identity(conn)
+        .map_err(|e| tracing::warn!(error = %e, "no database identity recorded"))
+        .ok()?;
+    let mut chain = ChainInfo::new(identity);
+    chain.basis_tx_instant = tx_instant(db, db.basis_tx())
+        .map_err(|e| tracing::warn!(error = %e, "no basis tx instant recorded"))
+        .ok()
+        .flatten();
+    Some(chain)
+}
+
+/// A new full backup's job, snapshot and first checkpoint.
 fn start<'a>(
     conn: &dyn Connection,
     store: &'a BackupStore,
@@ -275,25 +457,68 @@ fn start<'a>(
 ) -> Result<(Job<'a>, Snapshot, Checkpoint)> {
     validate_options(opts)?;
     let snapshot = conn.db()?;
+    let (job, checkpoint) = new_job(store, opts, snapshot.basis_tx(), BackupKind::Full);
+    Ok((job, snapshot, checkpoint))
+}
+
+/// A new backup of `kind` at `basis`: its id, job and first checkpoint.
+fn new_job<'a>(
+    store: &'a BackupStore,
+    opts: &'a BackupOptions,
+    basis: i64,
+    kind: BackupKind,
+) -> (Job<'a>, Checkpoint) {
     let backup_id = BackupId::generate();
     let mut checkpoint = Checkpoint::new(backup_id.as_str(), now_ms());
     checkpoint.datacamp = CheckpointDatacamp {
         database_id: Some(opts.database_id.clone()),
-        basis_tx: Some(snapshot.basis_tx()),
+        basis_tx: Some(basis),
         chunk_size: Some(opts.chunk_size),
         compression_level: Some(compression_level(opts.compression)),
         compression: Some(compression_keyword(opts.compression)),
         chunks: Vec::new(),
+        kind: kind.is_log().then_some(kind),
+        chain: None,
     };
     let job = Job {
         store,
         opts,
+        kind,
         backup_id: backup_id.as_str().to_owned(),
         started_ms: now_ms(),
         spare: Default::default(),
         checkpoint_writes: AtomicU64::new(0),
     };
-    Ok((job, snapshot, checkpoint))
+    (job, checkpoint)
+}
+
+/// Streams a backup's datoms into chunks on a blocking thread, from where a
+/// resume continues; returns how many datoms it put into chunks.
+type Producer = Box<dyn FnOnce(ProduceArgs) -> Result<u64> + Send>;
+
+/// What every producer is given.
+struct ProduceArgs {
+    chunk_size: u64,
+    parallel: usize,
+    resume: ResumeFrom,
+    sender: mpsc::Sender<RawChunk>,
+}
+
+/// A full backup's datoms: the snapshot in EAVT order, positions by entity.
+fn snapshot_producer(snapshot: Snapshot) -> Producer {
+    Box::new(move |args| {
+        let datoms = snapshot.datoms(Index::Eavt, &[])?;
+        produce_chunks(datoms, |d| d.e, args)
+    })
+}
+
+/// A log backup's datoms: the transactions `from <= tx <= basis` in log
+/// order, positions by transaction. The one log-to-chunks path.
+fn log_producer<C: Connection + 'static>(conn: C, from: i64, basis: i64) -> Producer {
+    Box::new(move |args| {
+        let reports = conn.tx_range(from, Some(basis.saturating_add(1)))?;
+        produce_chunks(log_datoms(reports), |d| d.tx, args)
+    })
 }
 
 /// Continues an interrupted backup from its checkpoint.
@@ -305,37 +530,51 @@ fn start<'a>(
 /// `opts.chunk_size` and `opts.compression` are ignored: they are taken
 /// from the checkpoint. To have settings the caller gave explicitly
 /// checked against the checkpoint, use [`resume_backup_with`].
-pub async fn resume_backup(
-    conn: &dyn Connection,
+pub async fn resume_backup<C>(
+    conn: &C,
     store: &BackupStore,
     backup_id: &str,
     opts: &BackupOptions,
-) -> Result<BackupResult> {
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
     resume_backup_with(conn, store, backup_id, opts, &ResumeSettings::default()).await
 }
 
 /// [`resume_backup`], refusing (before anything is written) when a setting
 /// in `given` contradicts the checkpoint (see [`ResumeSettings`]).
-pub async fn resume_backup_with(
-    conn: &dyn Connection,
+///
+/// Incremental and history backups resume the same way, from the log: the
+/// checkpoint records their kind and chain fields, and a source that no
+/// longer holds the backup's basis transaction (with the same instant) is
+/// refused.
+pub async fn resume_backup_with<C>(
+    conn: &C,
     store: &BackupStore,
     backup_id: &str,
     opts: &BackupOptions,
     given: &ResumeSettings,
-) -> Result<BackupResult> {
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
     let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
     lease
         .hold(resume_locked(conn, store, backup_id, opts, given))
         .await
 }
 
-async fn resume_locked(
-    conn: &dyn Connection,
+async fn resume_locked<C>(
+    conn: &C,
     store: &BackupStore,
     backup_id: &str,
     opts: &BackupOptions,
     given: &ResumeSettings,
-) -> Result<BackupResult> {
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
     validate_id(IdKind::Database, &opts.database_id).map_err(Error::Manifest)?;
     validate_parallel(opts.parallel)?;
     validate_id(IdKind::Backup, backup_id).map_err(Error::Manifest)?;
@@ -412,16 +651,85 @@ async fn resume_locked(
     checkpoint.retry_count += 1;
 
     let snapshot = conn.as_of(basis)?;
+    let kind = checkpoint.datacamp.kind.unwrap_or(BackupKind::Full);
+    let (producer, count) = match kind {
+        BackupKind::Full => {
+            if checkpoint.datacamp.chain.is_none() {
+                checkpoint.datacamp.chain = full_chain(conn, &*snapshot);
+            }
+            let count = snapshot.datom_count();
+            (snapshot_producer(snapshot.clone()), Some(count))
+        }
+        BackupKind::Incremental | BackupKind::History => {
+            let chain = checkpoint
+                .datacamp
+                .chain
+                .clone()
+                .ok_or_else(|| missing(":datacamp/chain"))?;
+            check_still_there(conn, &*snapshot, backup_id, &chain, basis)?;
+            // A resume has no independent count: the log was checked when
+            // the backup started, and counting it again as of the basis
+            // would scan the indexes. The chunks' datoms are still checked
+            // against what the producers streamed.
+            let from = match (kind, chain.base_basis_tx) {
+                (BackupKind::History, _) => 0,
+                (_, Some(base)) => base.saturating_add(1),
+                (_, None) => return Err(missing("[:datacamp/chain :base-basis-tx]")),
+            };
+            let count = None;
+            (log_producer(conn.clone(), from, basis), count)
+        }
+    };
     let job = Job {
         store,
         opts: &opts,
+        kind,
         backup_id: backup_id.to_owned(),
         started_ms: now_ms(),
         spare: Default::default(),
         checkpoint_writes: AtomicU64::new(0),
     };
     job.write_checkpoint(&checkpoint).await?;
-    job.run(snapshot, checkpoint).await
+    job.run(snapshot, checkpoint, producer, count).await
+}
+
+/// A log backup resumes only from the database it started from, still
+/// holding the transaction it ends at.
+fn check_still_there(
+    conn: &dyn Connection,
+    db: &dyn Database,
+    backup_id: &str,
+    chain: &ChainInfo,
+    basis: i64,
+) -> Result<()> {
+    let identity = database_identity(conn)?;
+    if identity != chain.database_identity {
+        return Err(ChainError::IdentityMismatch {
+            backup_id: format!("backup {backup_id}"),
+            backup_identity: chain.database_identity.clone(),
+            other: conn.url(),
+            other_identity: identity,
+        }
+        .into());
+    }
+    let found = tx_instant(db, basis)?;
+    if found != chain.basis_tx_instant {
+        return Err(ChainError::Fork {
+            backup_id: backup_id.to_owned(),
+            url: conn.url(),
+            what: format!(
+                "its transaction {basis}, where the interrupted backup ends, was written at {}, \
+                 the backup's at {}",
+                found.map_or("no time (it does not exist)".into(), instant_text),
+                chain
+                    .basis_tx_instant
+                    .map_or("an unknown time".into(), instant_text)
+            ),
+            last_common: "unknown".into(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// The compression a backup was started with, as its checkpoint records
@@ -477,8 +785,9 @@ async fn recorded_compression(
 struct Tally {
     /// When the run started (for the result's duration).
     clock: Instant,
-    /// Datoms the snapshot holds, as the database counts them.
-    source_count: u64,
+    /// Datoms the snapshot (or the log) holds, as the database counts
+    /// them, when known before streaming.
+    source_count: Option<u64>,
     /// Where the stream starts (after the chunks a resume keeps).
     resume: ResumeFrom,
     /// Chunks a resume found stored and kept.
@@ -572,6 +881,8 @@ struct RawChunk {
 struct Job<'a> {
     store: &'a BackupStore,
     opts: &'a BackupOptions,
+    /// What the backup holds.
+    kind: BackupKind,
     backup_id: String,
     started_ms: i64,
     /// Compressed-chunk buffers back from finished uploads, for the next
@@ -597,8 +908,16 @@ impl Job<'_> {
         Ok(())
     }
 
-    async fn run(&self, snapshot: Snapshot, mut checkpoint: Checkpoint) -> Result<BackupResult> {
-        let result = self.run_inner(snapshot.clone(), &mut checkpoint).await;
+    async fn run(
+        &self,
+        snapshot: Snapshot,
+        mut checkpoint: Checkpoint,
+        producer: Producer,
+        source_count: Option<u64>,
+    ) -> Result<BackupResult> {
+        let result = self
+            .run_inner(snapshot.clone(), &mut checkpoint, producer, source_count)
+            .await;
         if let Err(e) = &result {
             emit(
                 &self.opts.progress,
@@ -617,21 +936,23 @@ impl Job<'_> {
         &self,
         snapshot: Snapshot,
         checkpoint: &mut Checkpoint,
+        producer: Producer,
+        source_count: Option<u64>,
     ) -> Result<BackupResult> {
-        let mut tally = self.preflight(&snapshot, checkpoint);
-        self.stream(&snapshot, checkpoint, &mut tally).await?;
+        let mut tally = self.preflight(checkpoint, source_count);
+        self.stream(producer, checkpoint, &mut tally).await?;
         self.finish(&snapshot, checkpoint, &tally).await
     }
 
     /// Counts what the snapshot holds and where the stream starts, and
     /// announces the backup.
-    fn preflight(&self, snapshot: &Snapshot, checkpoint: &Checkpoint) -> Tally {
+    fn preflight(&self, checkpoint: &Checkpoint, source_count: Option<u64>) -> Tally {
         let tally = Tally {
             clock: Instant::now(),
             // The independent count: what the database says the snapshot
-            // holds, not what the pipeline streamed. Both go into the
-            // manifest.
-            source_count: snapshot.datom_count(),
+            // (or the log) holds, not what the pipeline streamed. Both go
+            // into the manifest.
+            source_count,
             resume: checkpoint.resume_from(),
             chunks_reused: checkpoint.datacamp.chunks.len() as u64,
             produced_datoms: 0,
@@ -641,7 +962,7 @@ impl Job<'_> {
             ProgressEvent::Started {
                 operation: "backup",
                 backup_id: self.backup_id.clone(),
-                total_datoms: Some(tally.source_count),
+                total_datoms: tally.source_count,
                 total_chunks: None,
             },
         );
@@ -653,18 +974,18 @@ impl Job<'_> {
     /// checkpoint.
     async fn stream(
         &self,
-        snapshot: &Snapshot,
+        producer: Producer,
         checkpoint: &mut Checkpoint,
         tally: &mut Tally,
     ) -> Result<()> {
         let (sender, mut receiver) = mpsc::channel::<RawChunk>(1);
-        let chunk_size = self.opts.chunk_size;
-        let producer_snapshot = snapshot.clone();
-        let parallel = self.opts.parallel;
-        let resume = tally.resume;
-        let producer = tokio::task::spawn_blocking(move || {
-            produce_chunks(producer_snapshot, chunk_size, parallel, resume, sender)
-        });
+        let args = ProduceArgs {
+            chunk_size: self.opts.chunk_size,
+            parallel: self.opts.parallel,
+            resume: tally.resume,
+            sender,
+        };
+        let producer = tokio::task::spawn_blocking(move || producer(args));
 
         let raw_chunks = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
         let compression = self.opts.compression;
@@ -724,16 +1045,17 @@ impl Job<'_> {
         let db_id = self.opts.database_id.as_str();
         let manifest = self.manifest(snapshot, checkpoint, tally.source_count);
         let streamed = manifest.datom_count;
-        if streamed != tally.source_count
-            || tally.produced_datoms + resumed_datoms(&tally.resume) != streamed
-        {
+        let produced = tally.produced_datoms + resumed_datoms(&tally.resume);
+        let expected = tally.source_count.unwrap_or(produced);
+        if streamed != expected || produced != streamed {
             return Err(Error::CountMismatch {
                 what: format!(
-                    "backup {} of a snapshot at tx {}",
+                    "{} backup {} of a snapshot at tx {}",
+                    self.kind,
                     self.backup_id,
                     snapshot.basis_tx()
                 ),
-                expected: tally.source_count,
+                expected,
                 actual: streamed,
             });
         }
@@ -765,6 +1087,12 @@ impl Job<'_> {
         Ok(BackupResult {
             success: true,
             backup_id: self.backup_id.clone(),
+            kind: self.kind,
+            base_backup_id: manifest
+                .datacamp
+                .chain
+                .as_ref()
+                .and_then(|c| c.base_backup_id.clone()),
             database_id: db_id.to_owned(),
             datom_count: manifest.datom_count,
             chunk_count: manifest.chunk_count,
@@ -783,7 +1111,7 @@ impl Job<'_> {
         &self,
         snapshot: &Snapshot,
         checkpoint: &Checkpoint,
-        source_count: u64,
+        source_count: Option<u64>,
     ) -> Manifest {
         let mut manifest = Manifest::new(self.backup_id.clone(), self.opts.database_id.clone());
         manifest.created_at = BackupId::parse(&self.backup_id)
@@ -796,10 +1124,17 @@ impl Job<'_> {
             .map(|c| c.info.clone())
             .collect();
         manifest.recompute_stats();
-        manifest.max_eid = snapshot.max_eid();
+        manifest.set_kind(self.kind);
+        // A log backup's max-eid is its chunks' (as recompute_stats set
+        // it): the snapshot's would be the current one's on a resume (an
+        // as-of view keeps the current max eid).
+        if !self.kind.is_log() {
+            manifest.max_eid = snapshot.max_eid();
+        }
         manifest.max_tx = snapshot.basis_tx();
         manifest.compression = compression_keyword(self.opts.compression);
-        manifest.datacamp.source_datom_count = Some(source_count);
+        manifest.datacamp.source_datom_count = source_count;
+        manifest.datacamp.chain = checkpoint.datacamp.chain.clone();
         manifest.datacamp.basis_tx = Some(snapshot.basis_tx());
         manifest.datacamp.compression_level = Some(compression_level(self.opts.compression));
         manifest.datacamp.chunk_size = Some(self.opts.chunk_size);
@@ -904,24 +1239,27 @@ fn resumed_datoms(resume: &ResumeFrom) -> u64 {
     resume.after.map_or(0, |p| p.datom_offset)
 }
 
-/// Streams the snapshot's EAVT datoms into chunks (runs on a blocking
-/// thread). Skips the datoms of chunks a resume keeps; returns how many
-/// datoms it put into chunks.
+/// Streams datoms into chunks (runs on a blocking thread): a snapshot's in
+/// EAVT order, or the log's. Skips the datoms of chunks a resume keeps;
+/// returns how many datoms it put into chunks.
 fn produce_chunks(
-    snapshot: Snapshot,
-    chunk_size: u64,
-    parallel: usize,
-    resume: ResumeFrom,
-    sender: mpsc::Sender<RawChunk>,
+    mut datoms: impl Iterator<Item = Result<Datom, impl Into<Error>>>,
+    key: fn(&Datom) -> i64,
+    args: ProduceArgs,
 ) -> Result<u64> {
-    let mut datoms = snapshot.datoms(Index::Eavt, &[])?;
+    let ProduceArgs {
+        chunk_size,
+        parallel,
+        resume,
+        sender,
+    } = args;
     let mut position = ResumePoint::default();
     if let Some(after) = resume.after {
         for _ in 0..after.datom_offset {
             match datoms.next() {
                 Some(d) => {
-                    let d = d?;
-                    advance(&mut position, &d);
+                    let d = d.map_err(Into::into)?;
+                    advance(&mut position, key(&d));
                 }
                 None => break,
             }
@@ -943,8 +1281,8 @@ fn produce_chunks(
     let mut builder = ChunkBuilder::with_capacity(resume.next_chunk_id, capacity);
     let mut stats = ChunkStats::default();
     for datom in datoms {
-        let datom = datom?;
-        advance(&mut position, &datom);
+        let datom = datom.map_err(Into::into)?;
+        advance(&mut position, key(&datom));
         stats.add(&datom);
         let id = builder.chunk_id();
         builder
@@ -1064,11 +1402,13 @@ fn chunk_capacity(chunk_size: u64) -> usize {
         .saturating_add(64 * 1024)
 }
 
-fn advance(position: &mut ResumePoint, d: &Datom) {
-    if position.datom_offset > 0 && position.last_eid == d.e {
+/// Moves the stream position past a datom whose position key (its entity
+/// in EAVT, its transaction in the log) is `key`.
+fn advance(position: &mut ResumePoint, key: i64) {
+    if position.datom_offset > 0 && position.last_eid == key {
         position.last_eid_datoms += 1;
     } else {
-        position.last_eid = d.e;
+        position.last_eid = key;
         position.last_eid_datoms = 1;
     }
     position.datom_offset += 1;
@@ -1177,7 +1517,12 @@ mod tests {
         };
         let (job, snapshot, mut checkpoint) = start(&conn, &store, &opts).unwrap();
         job.write_checkpoint(&checkpoint).await.unwrap();
-        let result = job.run_inner(snapshot, &mut checkpoint).await.unwrap();
+        let count = snapshot.datom_count();
+        let producer = snapshot_producer(snapshot.clone());
+        let result = job
+            .run_inner(snapshot, &mut checkpoint, producer, Some(count))
+            .await
+            .unwrap();
         let writes = job.checkpoint_writes.load(Ordering::Relaxed);
         assert!(result.chunk_count > 1_000, "{result:?}");
         // Before: one per chunk plus two.

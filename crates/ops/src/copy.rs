@@ -20,7 +20,9 @@ use datacamp_storage::{BackupStore, COMPLETE_MARKER_BYTES};
 
 use crate::error::{Error, Result};
 use crate::list::list_backups_in;
-use crate::read::{chunk_key, read_complete_manifest, read_stored_manifest, DEFAULT_MAX_CHUNK_BYTES};
+use crate::read::{
+    chunk_key, read_complete_manifest, read_stored_manifest, DEFAULT_MAX_CHUNK_BYTES,
+};
 
 /// What to copy.
 #[derive(Clone, Debug)]
@@ -122,8 +124,11 @@ async fn copy_one(
     let layout = to.layout();
     to.put(&layout.manifest(db, backup_id)?, manifest.to_edn())
         .await?;
-    to.put(&layout.complete_marker(db, backup_id)?, COMPLETE_MARKER_BYTES)
-        .await?;
+    to.put(
+        &layout.complete_marker(db, backup_id)?,
+        COMPLETE_MARKER_BYTES,
+    )
+    .await?;
     Ok(CopiedBackup {
         backup_id: backup_id.to_owned(),
         copied: true,

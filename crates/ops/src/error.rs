@@ -19,6 +19,10 @@ pub enum Error {
     /// The database failed, or refused the data.
     #[error(transparent)]
     Database(#[from] datacamp_datom::Error),
+    /// An incremental or history backup refused, or a chain of backups
+    /// that cannot be read (see [`crate::ChainError`]).
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
     /// A chunk could not be encoded or decoded.
     #[error("chunk {chunk_id} ({key}): {source}")]
     Chunk {

@@ -100,7 +100,8 @@ impl Within {
         let days = instant_ms.div_euclid(DAY_MS);
         let in_day = instant_ms.rem_euclid(DAY_MS);
         let (y, m, d) = civil_from_days(days);
-        let months = i64::from(y) * 12 + i64::from(m) - 1
+        let months = i64::from(y) * 12 + i64::from(m)
+            - 1
             - i64::from(self.years) * 12
             - i64::from(self.months);
         let (year, month) = (months.div_euclid(12), months.rem_euclid(12) + 1);
@@ -195,7 +196,11 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// Applies `policy` to `candidates` (any order): the decisions, newest
 /// first. `now_ms` bounds the "newest" that `keep_within` counts from
 /// (a backup dated in the future does not move it), as restic does.
-pub fn apply_policy(candidates: &[Candidate], policy: &RetentionPolicy, now_ms: i64) -> Vec<Decision> {
+pub fn apply_policy(
+    candidates: &[Candidate],
+    policy: &RetentionPolicy,
+    now_ms: i64,
+) -> Vec<Decision> {
     let mut list: Vec<&Candidate> = candidates.iter().collect();
     list.sort_by(|a, b| {
         b.created_at_ms
@@ -230,11 +235,26 @@ fn apply_buckets(decisions: &mut [Decision], policy: &RetentionPolicy) {
     type Period = fn(i64, usize) -> i64;
     let mut buckets: [(u32, Period, Option<i64>, &str); 6] = [
         (policy.keep_last, |_, nr| nr as i64, None, "last"),
-        (policy.keep_hourly, |t, _| t.div_euclid(HOUR_MS), None, "hourly"),
-        (policy.keep_daily, |t, _| t.div_euclid(DAY_MS), None, "daily"),
+        (
+            policy.keep_hourly,
+            |t, _| t.div_euclid(HOUR_MS),
+            None,
+            "hourly",
+        ),
+        (
+            policy.keep_daily,
+            |t, _| t.div_euclid(DAY_MS),
+            None,
+            "daily",
+        ),
         (policy.keep_weekly, iso_week, None, "weekly"),
         (policy.keep_monthly, month, None, "monthly"),
-        (policy.keep_yearly, |t, _| i64::from(civil_from_days(t.div_euclid(DAY_MS)).0), None, "yearly"),
+        (
+            policy.keep_yearly,
+            |t, _| i64::from(civil_from_days(t.div_euclid(DAY_MS)).0),
+            None,
+            "yearly",
+        ),
     ];
     let oldest = decisions.len().saturating_sub(1);
     for (nr, decision) in decisions.iter_mut().enumerate() {
@@ -329,7 +349,11 @@ fn civil_from_days(z: i64) -> (i32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32, m, d)
+    (
+        y.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        m,
+        d,
+    )
 }
 
 /// Days since 1970-01-01 of a (year, month 1–12, day) date.
@@ -434,18 +458,18 @@ async fn decide(store: &BackupStore, opts: &ForgetOptions) -> Result<ForgetResul
     })
 }
 
-/// The backup `summary`'s backup is built on, for an incremental backup.
-///
-/// Full backups (the only kind today) have none. When incremental backups
-/// land (issue 13: `Manifest.datacamp.chain.base_backup_id`), this reads it
-/// from the manifest; [`apply_policy`] already keeps the bases of kept
-/// backups.
+/// The backup `summary`'s backup is built on: an incremental backup's
+/// base (`:datacamp/chain :base-backup-id`, issue 13); `None` for full and
+/// history backups.
 pub(crate) async fn base_of(
     _store: &BackupStore,
     _database_id: &str,
-    _summary: &BackupSummary,
+    summary: &BackupSummary,
 ) -> Result<Option<String>> {
-    Ok(None)
+    Ok(summary
+        .chain
+        .as_ref()
+        .and_then(|chain| chain.base_backup_id.clone()))
 }
 
 /// Removes one backup in the order that keeps an interruption safe (see
@@ -491,7 +515,9 @@ mod tests {
         );
         assert_eq!(Within::parse("7d").map(|w| w.to_string()), Ok("7d".into()));
         assert!(Within::parse("-1d").unwrap_err().contains("negative"));
-        assert!(Within::parse("3w").unwrap_err().contains("unknown unit 'w'"));
+        assert!(Within::parse("3w")
+            .unwrap_err()
+            .contains("unknown unit 'w'"));
         assert!(Within::parse("5").unwrap_err().contains("without a unit"));
         assert!(Within::parse("").unwrap_err().contains("no amount"));
         assert!(Within::parse("1d1y").unwrap_err().contains("each once"));

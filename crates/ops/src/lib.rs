@@ -42,12 +42,14 @@
 //! ```
 
 mod backup;
+mod chain;
 mod copy;
 mod error;
 mod forget;
 pub mod inspect;
 mod list;
 pub mod lock;
+mod log;
 pub mod metrics;
 mod progress;
 mod read;
@@ -56,9 +58,11 @@ mod status;
 mod verify;
 
 pub use backup::{
-    backup, resume_backup, resume_backup_with, BackupOptions, BackupResult, CompressionKind,
-    ResumeSettings, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
+    backup, backup_history, backup_incremental, resume_backup, resume_backup_with, BackupOptions,
+    BackupResult, CompressionKind, ResumeSettings, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
 };
+pub use chain::{read_chain, ChainError, MAX_CHAIN_LINKS};
 pub use copy::{copy, CopiedBackup, CopyOptions, CopyResult};
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
@@ -69,15 +73,16 @@ pub use error::{Error, Result};
 pub use forget::{
     apply_policy, forget, Candidate, Decision, ForgetOptions, ForgetResult, RetentionPolicy, Within,
 };
-pub use lock::{unlock, LeaseInfo};
 pub use list::{
-    cleanup_incomplete_in, list_backups_in, BackupSummary, CleanupOptions, CleanupResult,
-    RemovedBackup, SkippedFolder,
+    cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
+    CleanupResult, RemovedBackup, RestorePoints, SkippedFolder,
 };
+pub use lock::{unlock, LeaseInfo};
+pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
-pub use status::{status, DatabaseStatus, NewestBackup, StatusOptions, StatusResult};
 pub use restore::{restore, restore_to_url, RestoreOptions, RestoreResult};
+pub use status::{status, DatabaseStatus, NewestBackup, StatusOptions, StatusResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 
 pub use datacamp_manifest::DEFAULT_DATABASE_ID;

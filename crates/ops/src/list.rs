@@ -1,6 +1,8 @@
 //! Listing backups, and cleaning up incomplete ones.
 
-use datacamp_manifest::{validate_id, BackupId, Checkpoint, Document, IdKind, Manifest};
+use datacamp_manifest::{
+    validate_id, BackupId, BackupKind, ChainInfo, Checkpoint, Document, IdKind, Manifest,
+};
 use datacamp_storage::{BackupStore, Key, ObjectInfo};
 
 use crate::error::{Error, Result};
@@ -14,6 +16,19 @@ pub struct BackupSummary {
     pub backup_id: String,
     /// `:backup/type` (`full`), when the manifest says.
     pub backup_type: Option<String>,
+    /// The type as a kind (`None`: unknown, or no manifest or checkpoint
+    /// says). An in-progress backup's comes from its checkpoint.
+    pub kind: Option<BackupKind>,
+    /// `:datacamp/basis-tx`: the transaction the backup ends at.
+    pub basis_tx: Option<i64>,
+    /// `:datacamp/chain`: identity, base, tx and instant ranges (see
+    /// [`ChainInfo`]); an in-progress backup's as its checkpoint records it.
+    pub chain: Option<ChainInfo>,
+    /// The full or history backup at the root of the chain this complete
+    /// backup belongs to (itself for a full or history backup); `None`
+    /// when it is incomplete or a link down to the root is missing or
+    /// incomplete.
+    pub chain_root: Option<String>,
     /// When it started, ms since the epoch (manifest, else the id).
     pub created_at_ms: Option<i64>,
     /// Marker present and manifest says completed.
@@ -34,7 +49,8 @@ pub struct BackupSummary {
     pub problem: Option<String>,
 }
 
-/// The backups of `database_id`, newest first. A backup whose metadata
+/// The backups of `database_id`, newest first (by start time, then basis
+/// tx: ids and start times have one-second resolution). A backup whose metadata
 /// cannot be read is listed with its [`BackupSummary::problem`]; only a
 /// failing target stops the listing.
 pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<Vec<BackupSummary>> {
@@ -47,8 +63,108 @@ pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<V
     out.sort_by(|a, b| {
         b.created_at_ms
             .cmp(&a.created_at_ms)
+            .then_with(|| b.basis_tx.cmp(&a.basis_tx))
             .then_with(|| b.backup_id.cmp(&a.backup_id))
     });
+    let roots: Vec<Option<String>> = out
+        .iter()
+        .map(|b| chain_path(&out, b).and_then(|p| p.first().map(|r| r.backup_id.clone())))
+        .collect();
+    for (b, root) in out.iter_mut().zip(roots) {
+        b.chain_root = root;
+    }
+    Ok(out)
+}
+
+/// The complete backups from `tip`'s chain root to `tip` (root first),
+/// following base links among `all`; `None` if `tip` or a link is not
+/// complete, or a base is missing or does not end where its incremental
+/// starts.
+fn chain_path<'a>(
+    all: &'a [BackupSummary],
+    tip: &'a BackupSummary,
+) -> Option<Vec<&'a BackupSummary>> {
+    let mut path = vec![tip];
+    let mut at = tip;
+    loop {
+        if !at.completed || at.problem.is_some() {
+            return None;
+        }
+        if at.kind != Some(BackupKind::Incremental) {
+            break;
+        }
+        let chain = at.chain.as_ref()?;
+        let base_id = chain.base_backup_id.as_deref()?;
+        let base = all.iter().find(|b| b.backup_id == base_id)?;
+        if base.basis_tx != chain.base_basis_tx || path.len() > crate::chain::MAX_CHAIN_LINKS {
+            return None;
+        }
+        path.push(base);
+        at = base;
+    }
+    path.reverse();
+    Some(path)
+}
+
+/// The points a restore can reach through one chain: from its root's
+/// earliest point to its tip's basis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestorePoints {
+    /// The chain, root (full or history backup) first, tip last.
+    pub links: Vec<String>,
+    /// The root's kind.
+    pub root_kind: Option<BackupKind>,
+    /// The earliest transaction a restore can reach: the root's basis tx
+    /// for a full backup, its first transaction for a history backup.
+    pub earliest_tx: Option<i64>,
+    /// Its `:db/txInstant`, ms since the epoch.
+    pub earliest_instant: Option<i64>,
+    /// The latest: the tip's basis tx.
+    pub latest_tx: Option<i64>,
+    /// Its `:db/txInstant`, ms since the epoch.
+    pub latest_instant: Option<i64>,
+}
+
+/// The restore points of every chain of `database_id`, one per tip (a
+/// complete backup that no complete incremental takes as its base), newest
+/// tip first. Read from the manifests alone.
+pub async fn restore_points_in(
+    store: &BackupStore,
+    database_id: &str,
+) -> Result<Vec<RestorePoints>> {
+    let all = list_backups_in(store, database_id).await?;
+    let is_base = |id: &str| {
+        all.iter().any(|b| {
+            b.completed
+                && b.chain
+                    .as_ref()
+                    .and_then(|c| c.base_backup_id.as_deref())
+                    .is_some_and(|base| base == id)
+        })
+    };
+    let mut out = Vec::new();
+    for tip in all.iter().filter(|b| !is_base(&b.backup_id)) {
+        let Some(path) = chain_path(&all, tip) else {
+            continue;
+        };
+        let root = path[0];
+        let root_chain = root.chain.as_ref();
+        let (earliest_tx, earliest_instant) = match root.kind {
+            Some(BackupKind::History) => (
+                root_chain.and_then(|c| c.first_tx),
+                root_chain.and_then(|c| c.first_instant),
+            ),
+            _ => (root.basis_tx, root_chain.and_then(|c| c.basis_tx_instant)),
+        };
+        out.push(RestorePoints {
+            links: path.iter().map(|b| b.backup_id.clone()).collect(),
+            root_kind: root.kind,
+            earliest_tx,
+            earliest_instant,
+            latest_tx: tip.basis_tx,
+            latest_instant: tip.chain.as_ref().and_then(|c| c.basis_tx_instant),
+        });
+    }
     Ok(out)
 }
 
@@ -68,6 +184,10 @@ async fn summarize(
     let mut summary = BackupSummary {
         backup_id: backup_id.to_owned(),
         backup_type: None,
+        kind: None,
+        basis_tx: None,
+        chain: None,
+        chain_root: None,
         created_at_ms: BackupId::parse(backup_id).ok().map(|id| id.started_at_ms()),
         completed: false,
         in_progress: false,
@@ -81,6 +201,9 @@ async fn summarize(
         match read_document(store, &manifest_key, Document::Manifest, Manifest::from_edn).await? {
             Ok(m) => {
                 summary.backup_type = Some(m.backup_type.name().to_owned());
+                summary.kind = m.kind().ok();
+                summary.basis_tx = m.datacamp.basis_tx;
+                summary.chain = m.datacamp.chain.clone();
                 summary.created_at_ms = m.created_at.or(summary.created_at_ms);
                 summary.completed = marker && m.completed;
                 summary.datom_count = Some(m.datom_count);
@@ -108,6 +231,11 @@ async fn summarize(
                 summary.datom_count = Some(chunks.iter().filter_map(|c| c.info.datom_count).sum());
                 summary.size_bytes = Some(chunks.iter().filter_map(|c| c.info.size_bytes).sum());
                 summary.created_at_ms = cp.started_at.or(summary.created_at_ms);
+                let kind = cp.datacamp.kind.unwrap_or(BackupKind::Full);
+                summary.backup_type = Some(kind.name().to_owned());
+                summary.kind = Some(kind);
+                summary.basis_tx = cp.datacamp.basis_tx;
+                summary.chain = cp.datacamp.chain.clone();
             }
             Err(problem) => summary.problem = Some(problem),
         }

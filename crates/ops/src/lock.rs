@@ -213,7 +213,10 @@ async fn heartbeat(store: &BackupStore, key: &Key, info: &mut LeaseInfo) -> Resu
             // A passing failure: try again at the next beat, while the
             // lease is still ours for sure.
             Err(e) if !info.expired_at(now_ms() + interval.as_millis() as i64) => {
-                tracing::warn!("could not renew the lease of {}: {e}; retrying", info.database_id);
+                tracing::warn!(
+                    "could not renew the lease of {}: {e}; retrying",
+                    info.database_id
+                );
             }
             Err(e) => {
                 return Err(Error::LeaseLost {
@@ -385,7 +388,10 @@ pub async fn exclusive<T>(
     operation: &str,
     run: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    acquire(store, database_id, operation).await?.hold(run).await
+    acquire(store, database_id, operation)
+        .await?
+        .hold(run)
+        .await
 }
 
 /// Removes the lease of `database_id` whoever holds it (and any takeover
@@ -449,7 +455,9 @@ mod tests {
             LeaseInfo::from_edn("[1]").unwrap_err(),
             "expected a map, found a vector"
         );
-        let text = sample().to_edn().replace(":lease/pid 42", ":lease/pid \"x\"");
+        let text = sample()
+            .to_edn()
+            .replace(":lease/pid 42", ":lease/pid \"x\"");
         assert_eq!(
             LeaseInfo::from_edn(&text).unwrap_err(),
             ":lease/pid: expected an integer, found a string"

@@ -117,9 +117,21 @@ impl RunMetrics {
             self.duration_seconds,
         );
         for (name, help, value) in [
-            ("datacamp_last_run_datoms", "Datoms the last run moved.", self.datoms),
-            ("datacamp_last_run_chunks", "Chunks the last run moved.", self.chunks),
-            ("datacamp_last_run_bytes", "Bytes the last run moved.", self.bytes),
+            (
+                "datacamp_last_run_datoms",
+                "Datoms the last run moved.",
+                self.datoms,
+            ),
+            (
+                "datacamp_last_run_chunks",
+                "Chunks the last run moved.",
+                self.chunks,
+            ),
+            (
+                "datacamp_last_run_bytes",
+                "Bytes the last run moved.",
+                self.bytes,
+            ),
         ] {
             if let Some(v) = value {
                 gauge(name, help, v as f64);
@@ -138,7 +150,12 @@ impl RunMetrics {
                 let _ = writeln!(out, "# TYPE {name} gauge");
             }
             for g in gauges {
-                let _ = writeln!(out, "{name}{} {}", self::labels(&g.database_id, &self.operation), g.value);
+                let _ = writeln!(
+                    out,
+                    "{name}{} {}",
+                    self::labels(&g.database_id, &self.operation),
+                    g.value
+                );
             }
         }
         out
@@ -239,7 +256,9 @@ mod tests {
         assert!(text.contains(
             "datacamp_last_success_timestamp_seconds{database_id=\"prod\\\"db\",operation=\"backup\"} 1700000000.5\n"
         ), "{text}");
-        assert!(text.contains("datacamp_last_run_success{database_id=\"prod\\\"db\",operation=\"backup\"} 0\n"));
+        assert!(text.contains(
+            "datacamp_last_run_success{database_id=\"prod\\\"db\",operation=\"backup\"} 0\n"
+        ));
     }
 
     #[test]

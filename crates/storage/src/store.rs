@@ -448,7 +448,10 @@ impl BackupStore {
         self.pace_upload(bytes.len()).await;
         let payload = PutPayload::from_bytes(bytes);
         let opts = PutOptions::from(PutMode::Create);
-        match self.run(key, self.inner.put_opts(&path, payload, opts)).await {
+        match self
+            .run(key, self.inner.put_opts(&path, payload, opts))
+            .await
+        {
             Ok(result) => Ok(Some(PutOutcome {
                 e_tag: result.e_tag,
             })),
@@ -1189,9 +1192,13 @@ mod rate_tests {
     #[test]
     fn bad_rates_are_refused_in_words() {
         assert!(parse_rate("10MiBps").unwrap_err().contains("unknown unit"));
-        assert!(parse_rate("10 furlongs/s").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("10 furlongs/s")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_rate("-5MiB/s").unwrap_err().contains("not a rate"));
-        assert!(parse_rate("0MiB/s").unwrap_err().contains("at least 1 byte"));
+        assert!(parse_rate("0MiB/s")
+            .unwrap_err()
+            .contains("at least 1 byte"));
         assert!(parse_rate("").unwrap_err().contains("not a rate"));
     }
 }

@@ -18,7 +18,10 @@ const BACKUP_EXAMPLES: &str = "\
 Examples:
   datacamp backup --db ./datacamp-demo/source.db --to ./backups
   datacamp backup --db file:///var/lib/app.db --to s3://my-bucket/backups/ --parallel 2
-  datacamp backup --db ./app.db --to ./backups --resume 20251018-195132-a3f9c2";
+  datacamp backup --db ./app.db --to ./backups --resume 20251018-195132-a3f9c2
+  datacamp backup --db ./app.db --to ./backups --incremental
+  datacamp backup --db ./app.db --to ./backups --incremental --base 20251018-195132-a3f9c2
+  datacamp backup --db ./app.db --to ./backups --history";
 
 /// Back up a database to a directory or S3.
 #[derive(Debug, Args)]
@@ -44,9 +47,22 @@ pub struct BackupArgs {
     /// gzip level, 0 (store) to 9 (smallest) [default: 6].
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub compression_level: Option<u32>,
-    /// Continue this interrupted backup instead of starting a new one.
-    #[arg(long, value_name = "BACKUP-ID")]
+    /// Continue this interrupted backup (full, incremental or history)
+    /// instead of starting a new one.
+    #[arg(long, value_name = "BACKUP-ID", conflicts_with_all = ["incremental", "history"])]
     pub resume: Option<String>,
+    /// Back up only the transactions written since a base backup, from the
+    /// database's log (a link of a chain; restore replays the chain).
+    #[arg(long, conflicts_with = "history")]
+    pub incremental: bool,
+    /// The base of --incremental [default: the newest complete backup of
+    /// the database id].
+    #[arg(long, value_name = "BACKUP-ID", requires = "incremental")]
+    pub base: Option<String>,
+    /// Back up the whole log (every transaction since creation), so one
+    /// backup can be restored to any point.
+    #[arg(long)]
+    pub history: bool,
     #[command(flatten)]
     pub backups: BackupsArgs,
 }
@@ -56,6 +72,9 @@ pub struct BackupArgs {
 struct BackupView<'a> {
     success: bool,
     backup_id: &'a str,
+    backup_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_backup_id: Option<&'a str>,
     database_id: &'a str,
     datom_count: u64,
     chunk_count: u64,
@@ -73,6 +92,8 @@ impl<'a> From<&'a datacamp::BackupResult> for BackupView<'a> {
         BackupView {
             success: r.success,
             backup_id: &r.backup_id,
+            backup_type: r.kind.name(),
+            base_backup_id: r.base_backup_id.as_deref(),
             database_id: &r.database_id,
             datom_count: r.datom_count,
             chunk_count: r.chunk_count,
@@ -132,6 +153,23 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
                 args.db,
                 args.to
             )))?,
+        None if args.incremental => rt
+            .block_on(datacamp::backup_incremental(
+                &conn,
+                &store,
+                &opts,
+                args.base.as_deref(),
+            ))
+            .map_err(CliError::op(format!(
+                "incremental backup of {} to {} refused or failed",
+                args.db, args.to
+            )))?,
+        None if args.history => rt
+            .block_on(datacamp::backup_history(&conn, &store, &opts))
+            .map_err(CliError::op(format!(
+                "history backup of {} to {} refused or failed",
+                args.db, args.to
+            )))?,
         None => rt
             .block_on(datacamp::backup(&conn, &store, &opts))
             .map_err(CliError::op(format!(
@@ -152,8 +190,17 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
         0.0
     };
     out.result(&BackupView::from(&result), || {
+        let base = result
+            .base_backup_id
+            .as_deref()
+            .map_or(String::new(), |b| format!(" on base {b}"));
+        // Full backups keep the line they always printed.
+        let kind = match result.kind {
+            datacamp::manifest::BackupKind::Full => String::new(),
+            other => format!("{other} "),
+        };
         format!(
-            "backup {} complete: {} datoms in {} chunks, {} ({:.1}x compression) in {:.2}s\n  at {}\n",
+            "{kind}backup {}{base} complete: {} datoms in {} chunks, {} ({:.1}x compression) in {:.2}s\n  at {}\n",
             result.backup_id,
             result.datom_count,
             result.chunk_count,

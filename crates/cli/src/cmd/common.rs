@@ -318,8 +318,14 @@ mod tests {
 
     #[test]
     fn durations_need_a_known_unit() {
-        assert_eq!(parse_duration("26h"), Ok(std::time::Duration::from_secs(26 * 3600)));
-        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("26h"),
+            Ok(std::time::Duration::from_secs(26 * 3600))
+        );
+        assert_eq!(
+            parse_duration("90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
         for bad in ["-1d", "1w", "26", "0h", "h", ""] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }

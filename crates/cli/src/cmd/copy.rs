@@ -25,7 +25,12 @@ pub struct CopyArgs {
     #[arg(long, value_name = "TARGET")]
     pub to: String,
     /// The backup to copy.
-    #[arg(long, value_name = "BACKUP-ID", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        long,
+        value_name = "BACKUP-ID",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub backup_id: Option<String>,
     /// Every complete backup of the database (those already at the
     /// destination, complete and equal, are skipped).
@@ -97,7 +102,10 @@ pub fn run(args: CopyArgs, out: &Output) -> Result<(), CliError> {
                     view.to
                 ));
             } else {
-                s.push_str(&format!("{} is already at {}, complete\n", b.backup_id, view.to));
+                s.push_str(&format!(
+                    "{} is already at {}, complete\n",
+                    b.backup_id, view.to
+                ));
             }
         }
         if s.is_empty() {

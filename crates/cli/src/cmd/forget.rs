@@ -108,7 +108,11 @@ pub fn run(args: ForgetArgs, out: &Output) -> Result<(), CliError> {
 
 fn human(view: &ForgetView<'_>) -> String {
     let mut s = String::new();
-    let removed = if view.dry_run { "would remove" } else { "removed" };
+    let removed = if view.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     for b in &view.backups {
         let action = if b.action == "keep" { "keep" } else { removed };
         s.push_str(&format!("{action:<12} {} {}", b.backup_id, b.created_at));
@@ -118,7 +122,9 @@ fn human(view: &ForgetView<'_>) -> String {
         s.push('\n');
     }
     for id in view.incomplete {
-        s.push_str(&format!("left alone   {id} (incomplete: `datacamp cleanup` removes it)\n"));
+        s.push_str(&format!(
+            "left alone   {id} (incomplete: `datacamp cleanup` removes it)\n"
+        ));
     }
     let kept = view.backups.iter().filter(|b| b.action == "keep").count();
     s.push_str(&format!(

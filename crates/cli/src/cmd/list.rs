@@ -11,7 +11,8 @@ use crate::output::Output;
 const LIST_EXAMPLES: &str = "\
 Examples:
   datacamp list --from ./backups
-  datacamp list --from s3://my-bucket --database-id production-db --json";
+  datacamp list --from s3://my-bucket --database-id production-db --json
+  datacamp list --from ./backups --restore-points";
 
 /// List the backups of a database, newest first.
 #[derive(Debug, Args)]
@@ -19,6 +20,10 @@ Examples:
 pub struct ListArgs {
     #[command(flatten)]
     pub from: FromArgs,
+    /// Show, per chain of backups, the earliest and latest point a restore
+    /// can reach instead of the backups.
+    #[arg(long)]
+    pub restore_points: bool,
 }
 
 /// `list --json`.
@@ -40,6 +45,27 @@ struct BackupRow<'a> {
     datom_count: Option<u64>,
     size_bytes: Option<u64>,
     chunk_count: Option<u64>,
+    /// The transaction it ends at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis_tx: Option<i64>,
+    /// An incremental's base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_backup_id: Option<&'a str>,
+    /// The transactions it holds (incremental and history backups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_tx: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_tx: Option<i64>,
+    /// Their instants (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_instant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_instant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_identity: Option<&'a str>,
+    /// The full or history backup at the root of its chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain_root: Option<&'a str>,
     /// Why its metadata could not be read or does not add up (absent when
     /// it reads well).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,12 +83,109 @@ impl<'a> From<&'a datacamp::BackupSummary> for BackupRow<'a> {
             datom_count: b.datom_count,
             size_bytes: b.size_bytes,
             chunk_count: b.chunk_count,
+            basis_tx: b.basis_tx,
+            base_backup_id: b.chain.as_ref().and_then(|c| c.base_backup_id.as_deref()),
+            first_tx: b.chain.as_ref().and_then(|c| c.first_tx),
+            last_tx: b.chain.as_ref().and_then(|c| c.last_tx),
+            first_instant: b
+                .chain
+                .as_ref()
+                .and_then(|c| c.first_instant)
+                .map(format_instant),
+            last_instant: b
+                .chain
+                .as_ref()
+                .and_then(|c| c.last_instant)
+                .map(format_instant),
+            database_identity: b.chain.as_ref().map(|c| c.database_identity.as_str()),
+            chain_root: b.chain_root.as_deref(),
             problem: b.problem.as_deref(),
         }
     }
 }
 
+/// `list --restore-points --json`.
+#[derive(Serialize)]
+struct PointsView<'a> {
+    database_id: &'a str,
+    chains: Vec<ChainRow<'a>>,
+}
+
+/// One chain of `list --restore-points --json`.
+#[derive(Serialize)]
+struct ChainRow<'a> {
+    root: &'a str,
+    tip: &'a str,
+    root_type: Option<&'static str>,
+    links: &'a [String],
+    earliest_tx: Option<i64>,
+    earliest_instant: Option<String>,
+    latest_tx: Option<i64>,
+    latest_instant: Option<String>,
+}
+
+impl<'a> From<&'a datacamp::RestorePoints> for ChainRow<'a> {
+    fn from(p: &'a datacamp::RestorePoints) -> Self {
+        ChainRow {
+            root: p.links.first().map_or("", String::as_str),
+            tip: p.links.last().map_or("", String::as_str),
+            root_type: p.root_kind.map(|k| k.name()),
+            links: &p.links,
+            earliest_tx: p.earliest_tx,
+            earliest_instant: p.earliest_instant.map(format_instant),
+            latest_tx: p.latest_tx,
+            latest_instant: p.latest_instant.map(format_instant),
+        }
+    }
+}
+
+fn restore_points(args: &ListArgs, out: &Output) -> Result<(), CliError> {
+    let store = args.from.open()?;
+    let database_id = args.from.database_id();
+    let chains = runtime()?
+        .block_on(datacamp::restore_points_in(&store, database_id))
+        .map_err(CliError::op(format!(
+            "cannot list restore points of {database_id} in {}",
+            args.from.from
+        )))?;
+    let view = PointsView {
+        database_id,
+        chains: chains.iter().map(ChainRow::from).collect(),
+    };
+    out.result(&view, || {
+        if chains.is_empty() {
+            return format!(
+                "no complete chain of backups of {database_id} in {}\n",
+                args.from.from
+            );
+        }
+        let point = |tx: Option<i64>, at: Option<i64>| {
+            format!(
+                "tx {} ({})",
+                tx.map_or("?".into(), |t| t.to_string()),
+                at.map_or("?".into(), format_instant)
+            )
+        };
+        let mut s = String::new();
+        for c in &chains {
+            s.push_str(&format!(
+                "chain {} .. {} ({} link{}): from {} to {}\n",
+                c.links.first().map_or("", String::as_str),
+                c.links.last().map_or("", String::as_str),
+                c.links.len(),
+                if c.links.len() == 1 { "" } else { "s" },
+                point(c.earliest_tx, c.earliest_instant),
+                point(c.latest_tx, c.latest_instant),
+            ));
+        }
+        s
+    })
+}
+
 pub fn run(args: ListArgs, out: &Output) -> Result<(), CliError> {
+    if args.restore_points {
+        return restore_points(&args, out);
+    }
     let store = args.from.open()?;
     let database_id = args.from.database_id();
     let backups = runtime()?
@@ -84,8 +207,8 @@ fn table(backups: &[datacamp::BackupSummary], database_id: &str, from: &str) -> 
         return format!("no backups of {database_id} in {from}\n");
     }
     let mut s = format!(
-        "{:<24} {:<6} {:<26} {:<12} {:>12} {:>10}\n",
-        "BACKUP ID", "TYPE", "CREATED", "STATE", "DATOMS", "SIZE"
+        "{:<24} {:<11} {:<26} {:<12} {:>12} {:>10}  {:<24} {}\n",
+        "BACKUP ID", "TYPE", "CREATED", "STATE", "DATOMS", "SIZE", "BASE", "TXS"
     );
     for b in backups {
         let state = if b.completed {
@@ -97,8 +220,24 @@ fn table(backups: &[datacamp::BackupSummary], database_id: &str, from: &str) -> 
         } else {
             "incomplete"
         };
+        let chain = b.chain.as_ref();
+        let txs = match (
+            chain.and_then(|c| c.first_tx),
+            chain.and_then(|c| c.last_tx),
+        ) {
+            (Some(first), Some(last)) => format!(
+                "{first}..{last} ({} .. {})",
+                chain
+                    .and_then(|c| c.first_instant)
+                    .map_or("?".into(), format_instant),
+                chain
+                    .and_then(|c| c.last_instant)
+                    .map_or("?".into(), format_instant)
+            ),
+            _ => b.basis_tx.map_or("-".into(), |t| format!("at {t}")),
+        };
         s.push_str(&format!(
-            "{:<24} {:<6} {:<26} {:<12} {:>12} {:>10}\n",
+            "{:<24} {:<11} {:<26} {:<12} {:>12} {:>10}  {:<24} {}\n",
             b.backup_id,
             b.backup_type.as_deref().unwrap_or("-"),
             b.created_at_ms
@@ -107,6 +246,10 @@ fn table(backups: &[datacamp::BackupSummary], database_id: &str, from: &str) -> 
             state,
             b.datom_count.map_or("-".into(), |n| n.to_string()),
             b.size_bytes.map_or("-".into(), human_bytes),
+            chain
+                .and_then(|c| c.base_backup_id.as_deref())
+                .unwrap_or("-"),
+            txs,
         ));
     }
     // Problems after the table, so its columns stay aligned.

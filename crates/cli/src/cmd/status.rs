@@ -168,7 +168,8 @@ fn human(v: &StatusView) -> String {
                 d.database_id,
                 d.newest_created_at.as_deref().unwrap_or("?"),
                 age / 3600.0,
-                d.newest_size_bytes.map_or("size unknown".into(), human_bytes),
+                d.newest_size_bytes
+                    .map_or("size unknown".into(), human_bytes),
                 d.chain_length.unwrap_or(1),
                 if d.fresh { "" } else { " — TOO OLD" }
             )),
@@ -191,7 +192,11 @@ fn human(v: &StatusView) -> String {
                 l.host,
                 l.pid,
                 l.acquired_at,
-                if l.expired { "expired at" } else { "expires at" },
+                if l.expired {
+                    "expired at"
+                } else {
+                    "expires at"
+                },
                 l.expires_at
             ));
         }
