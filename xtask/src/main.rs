@@ -19,6 +19,7 @@
 mod cutover;
 mod e2e;
 mod micro;
+mod ops;
 mod reference;
 mod report;
 
@@ -65,6 +66,11 @@ pub const STEPS: &[Step] = &[
         name: "e2e",
         about: "backup and restore with the release binary: datoms/s, peak RSS",
         run: e2e::run,
+    },
+    Step {
+        name: "ops",
+        about: "list/status/forget over 5,000 backups in S3; backup with --limit-upload",
+        run: ops::run,
     },
     Step {
         name: "cutover",

@@ -193,20 +193,18 @@ pub struct Decision {
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// Applies `policy` to `candidates` (any order): the decisions, newest
-/// first. `now_ms` bounds the "newest" that `keep_within` counts from
-/// (a backup dated in the future does not move it), as restic does.
+/// Applies `policy` to `candidates`: the decisions, newest first (by
+/// creation instant; candidates created in the same instant keep their
+/// order, so give them newest first, as `list` does). `now_ms` bounds the
+/// "newest" that `keep_within` counts from (a backup dated in the future
+/// does not move it), as restic does.
 pub fn apply_policy(
     candidates: &[Candidate],
     policy: &RetentionPolicy,
     now_ms: i64,
 ) -> Vec<Decision> {
     let mut list: Vec<&Candidate> = candidates.iter().collect();
-    list.sort_by(|a, b| {
-        b.created_at_ms
-            .cmp(&a.created_at_ms)
-            .then_with(|| b.backup_id.cmp(&a.backup_id))
-    });
+    list.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms));
     let mut decisions: Vec<Decision> = list
         .iter()
         .map(|c| Decision {

@@ -166,7 +166,17 @@ impl Lease {
     /// (the target unreachable for that long, or another process took it),
     /// the operation is stopped with [`Error::LeaseLost`]: it can no
     /// longer be sure it is the only writer.
+    ///
+    /// Dropped before it ends (the caller's future cancelled), it gives the
+    /// lease back in a task of its own, so a cancelled operation does not
+    /// block the next one until the lease expires.
     pub async fn hold<T>(mut self, operation: impl Future<Output = Result<T>>) -> Result<T> {
+        let mut on_cancel = ReleaseOnDrop {
+            store: self.store.clone(),
+            database_id: self.info.database_id.clone(),
+            token: self.info.token.clone(),
+            armed: true,
+        };
         let outcome = {
             let heartbeat = heartbeat(&self.store, &self.key, &mut self.info);
             tokio::pin!(heartbeat);
@@ -179,6 +189,8 @@ impl Lease {
                 },
             }
         };
+        on_cancel.armed = false;
+        set_live(&self.info.token, false);
         let outcome = outcome.unwrap_or_else(|| Err(Error::Internal("the heartbeat ended".into())));
         if !matches!(outcome, Err(Error::LeaseLost { .. })) {
             if let Err(e) = self.release().await {
@@ -190,6 +202,7 @@ impl Lease {
 
     /// Removes the lease, if it is still this process's.
     pub async fn release(&self) -> Result<()> {
+        set_live(&self.info.token, false);
         match read_lease(&self.store, &self.info.database_id).await? {
             Some(Ok(current)) if current.token == self.info.token => {
                 self.store.delete(&self.key).await?;
@@ -197,6 +210,41 @@ impl Lease {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Gives a lease back when the future holding it is dropped unfinished.
+struct ReleaseOnDrop {
+    store: BackupStore,
+    database_id: String,
+    token: String,
+    armed: bool,
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // From now on the next acquire in this process may take it over.
+        set_live(&self.token, false);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, db, token) = (
+            self.store.clone(),
+            std::mem::take(&mut self.database_id),
+            std::mem::take(&mut self.token),
+        );
+        runtime.spawn(async move {
+            if let Ok(Some(Ok(current))) = read_lease(&store, &db).await {
+                if current.token == token {
+                    if let Ok(key) = store.layout().lease(&db) {
+                        let _ = store.delete(&key).await;
+                    }
+                }
+            }
+        });
     }
 }
 
@@ -295,7 +343,14 @@ pub async fn acquire(store: &BackupStore, database_id: &str, operation: &str) ->
             acquired_at_ms: now,
             expires_at_ms: now + millis(store.lease_expiry()),
         };
-        if store.put_new(&key, info.to_edn()).await?.is_some() {
+        // Live before it exists: another acquire of this process that
+        // reads it must never take it for a cancelled one's.
+        set_live(&info.token, true);
+        let created = store.put_new(&key, info.to_edn()).await;
+        if !matches!(created, Ok(Some(_))) {
+            set_live(&info.token, false);
+        }
+        if created?.is_some() {
             return Ok(Lease {
                 store: store.clone(),
                 key,
@@ -313,6 +368,16 @@ pub async fn acquire(store: &BackupStore, database_id: &str, operation: &str) ->
             }
             Some(Ok(holder)) => holder,
         };
+        if holder.token == info.token {
+            // Our own create, retried after its answer was lost.
+            set_live(&info.token, true);
+            return Ok(Lease {
+                store: store.clone(),
+                key,
+                info,
+                took_over: None,
+            });
+        }
         if !holder.expired_at(now_ms()) && !holder_is_gone(&holder) {
             return Err(locked(store, holder));
         }
@@ -358,7 +423,12 @@ async fn take_over(
             store.delete(key).await?;
         }
     }
-    let created = store.put_new(key, ours.to_edn()).await?;
+    set_live(&ours.token, true);
+    let created = store.put_new(key, ours.to_edn()).await;
+    if !matches!(created, Ok(Some(_))) {
+        set_live(&ours.token, false);
+    }
+    let created = created?;
     store.delete(&marker).await?;
     if created.is_none() {
         return Ok(None);
@@ -407,14 +477,37 @@ pub async fn unlock(store: &BackupStore, database_id: &str) -> Result<Option<Lea
     Ok(held)
 }
 
-/// Whether the lease's holder is a process of this host that has exited
+/// The tokens of the leases this process holds and has not given up: a
+/// lease of this process whose token is not here belongs to an operation
+/// that was cancelled (its future dropped).
+static LIVE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn set_live(token: &str, live: bool) {
+    if let Ok(mut tokens) = LIVE.lock() {
+        tokens.retain(|t| t != token);
+        if live {
+            tokens.push(token.to_owned());
+        }
+    }
+}
+
+fn is_live(token: &str) -> bool {
+    LIVE.lock()
+        .map_or(true, |tokens| tokens.iter().any(|t| t == token))
+}
+
+/// Whether the lease's holder is gone for sure: an operation of this
+/// process that was cancelled, or a process of this host that has exited
 /// (Linux: no `/proc/{pid}`). Anywhere else, or in doubt, it is not.
 fn holder_is_gone(holder: &LeaseInfo) -> bool {
+    if holder.host != host_name() {
+        return false;
+    }
+    if holder.pid == std::process::id() {
+        return !is_live(&holder.token);
+    }
     let proc = std::path::Path::new("/proc");
-    holder.host == host_name()
-        && holder.pid != std::process::id()
-        && proc.join("self").exists()
-        && !proc.join(holder.pid.to_string()).exists()
+    proc.join("self").exists() && !proc.join(holder.pid.to_string()).exists()
 }
 
 /// This machine's name (the kernel's, else `HOSTNAME`, else `unknown`).

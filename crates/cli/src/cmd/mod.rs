@@ -146,8 +146,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn dispatch(command: Command, out: &Output) -> Result<(), CliError> {
-    let out = *out;
-    let out = &out;
     match command {
         Command::Db(args) => db::run(args, out),
         Command::Demo(args) => demo::run(args, out),
