@@ -1146,6 +1146,11 @@ impl Throttle {
 /// each optionally followed by `/s`; the rate must be positive.
 pub fn parse_rate(text: &str) -> std::result::Result<u64, String> {
     let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "{text:?} is negative: expected a positive rate, e.g. 10MiB/s"
+        ));
+    }
     let body = trimmed.strip_suffix("/s").unwrap_or(trimmed);
     let split = body
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -1195,7 +1200,7 @@ mod rate_tests {
         assert!(parse_rate("10 furlongs/s")
             .unwrap_err()
             .contains("unknown unit"));
-        assert!(parse_rate("-5MiB/s").unwrap_err().contains("not a rate"));
+        assert!(parse_rate("-5MiB/s").unwrap_err().contains("negative"));
         assert!(parse_rate("0MiB/s")
             .unwrap_err()
             .contains("at least 1 byte"));
