@@ -3,6 +3,8 @@
 //! destination holding another backup under the same id refused; a bad
 //! chunk named, the destination left incomplete.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use datacamp::datom::{synthetic, Connection, Datom, DbConfig, Index};

@@ -12,6 +12,8 @@
 //! time less d; and when a `--keep-*` count is not used up, the oldest
 //! backup is kept too.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
 //! Leases (issue 15): one writer per database id, expiry and takeover,
 //! heartbeat, unlock — on a directory, the in-process S3 server and moto.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

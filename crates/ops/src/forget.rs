@@ -497,6 +497,7 @@ async fn remove_backup(store: &BackupStore, database_id: &str, backup_id: &str) 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

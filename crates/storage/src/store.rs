@@ -1183,6 +1183,7 @@ pub fn parse_rate(text: &str) -> std::result::Result<u64, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod rate_tests {
     use super::parse_rate;
 
