@@ -25,9 +25,10 @@ pub enum CliError {
     Op {
         /// What was being done.
         action: String,
-        /// The operation's error.
+        /// The operation's error (boxed: it is large, and every command
+        /// returns this type).
         #[source]
-        source: datacamp::Error,
+        source: Box<datacamp::Error>,
     },
     /// A live-migration operation failed; `action` names it.
     #[error("{action}")]
@@ -86,7 +87,7 @@ impl CliError {
         let action = action.into();
         move |source| CliError::Op {
             action,
-            source: source.into(),
+            source: Box::new(source.into()),
         }
     }
 

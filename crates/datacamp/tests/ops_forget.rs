@@ -270,7 +270,7 @@ async fn the_newest_is_always_kept_and_incomplete_ones_are_left(store: &BackupSt
     // keep-within 1h of the newest keeps only the newest.
     opts.policy.keep_within = Some(Within::parse("1h").unwrap());
     let result = forget(store, &opts).await.unwrap();
-    assert_eq!(result.incomplete, [unfinished.clone()]);
+    assert_eq!(result.incomplete, std::slice::from_ref(&unfinished));
     let listed = list_backups_in(store, "db").await.unwrap();
     let ids_left: Vec<_> = listed.iter().map(|b| b.backup_id.as_str()).collect();
     assert_eq!(ids_left, [unfinished.as_str(), ids[3].as_str()]);
