@@ -21,6 +21,7 @@ mod cutover;
 mod e2e;
 mod incremental;
 mod micro;
+mod ops;
 mod reference;
 mod report;
 
@@ -77,6 +78,11 @@ pub const STEPS: &[Step] = &[
         name: "incremental",
         about: "incremental backup after 100 k datoms in 100 txs vs the full backup (issue 13)",
         run: incremental::run,
+    },
+    Step {
+        name: "ops",
+        about: "list/status/forget over 5,000 backups in S3; backup with --limit-upload",
+        run: ops::run,
     },
     Step {
         name: "cutover",

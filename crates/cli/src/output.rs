@@ -20,8 +20,9 @@ pub fn init_tracing(verbose: u8) {
     let level = match verbose {
         // Without -v, only what an operator must see as it happens: a
         // target that fails and is retried (a silent S3 endpoint would
-        // otherwise look like a hang).
-        0 => "datacamp_storage=warn",
+        // otherwise look like a hang), and a lease taken over from a
+        // killed process or one that could not be renewed.
+        0 => "datacamp_storage=warn,datacamp_ops::lock=warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -205,4 +206,108 @@ mod tests {
         progress(&ProgressEvent::Indexing { datoms: 100 });
         assert_eq!(bar.message(), "building indexes… (100 datoms)");
     }
+}
+
+/// What the running command reports for `--metrics-file` beyond its
+/// duration and result (one command runs per process).
+static METRICS: std::sync::Mutex<Recorded> = std::sync::Mutex::new(Recorded {
+    database_id: None,
+    datoms: None,
+    chunks: None,
+    bytes: None,
+    extra: Vec::new(),
+});
+
+#[derive(Debug)]
+struct Recorded {
+    database_id: Option<String>,
+    datoms: Option<u64>,
+    chunks: Option<u64>,
+    bytes: Option<u64>,
+    extra: Vec<datacamp::metrics::Gauge>,
+}
+
+/// Records what the command moved, for `--metrics-file`.
+pub fn record_counts(database_id: &str, datoms: u64, chunks: u64, bytes: u64) {
+    if let Ok(mut m) = METRICS.lock() {
+        m.database_id = Some(database_id.to_owned());
+        m.datoms = Some(datoms);
+        m.chunks = Some(chunks);
+        m.bytes = Some(bytes);
+    }
+}
+
+/// Records one more gauge about `database_id`, for `--metrics-file`.
+pub fn record_metric(database_id: &str, name: &str, help: &str, value: f64) {
+    if let Ok(mut m) = METRICS.lock() {
+        m.extra.push(datacamp::metrics::Gauge {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            database_id: database_id.to_owned(),
+            value,
+        });
+    }
+}
+
+/// Refuses, before the command runs, a metrics file whose folder does not
+/// exist (a typo would otherwise be found only after a night's backup).
+pub fn check_metrics_file(path: &std::path::Path) -> Result<(), CliError> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if folder.is_dir() {
+        return Ok(());
+    }
+    Err(CliError::Refused(format!(
+        "cannot write metrics file {}: its folder {} does not exist",
+        path.display(),
+        folder.display()
+    )))
+}
+
+/// Writes the command's metrics to `path` (atomically; see
+/// `datacamp::metrics`).
+pub fn write_metrics(
+    path: &std::path::Path,
+    operation: &str,
+    database_id: &str,
+    success: bool,
+    started: std::time::Instant,
+) -> Result<(), CliError> {
+    let recorded = METRICS
+        .lock()
+        .map(|mut m| {
+            std::mem::replace(
+                &mut *m,
+                Recorded {
+                    database_id: None,
+                    datoms: None,
+                    chunks: None,
+                    bytes: None,
+                    extra: Vec::new(),
+                },
+            )
+        })
+        .ok();
+    let mut metrics = datacamp::metrics::RunMetrics {
+        operation: operation.to_owned(),
+        database_id: database_id.to_owned(),
+        success,
+        finished_at_ms: datacamp::datom::now_ms(),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    if let Some(r) = recorded {
+        if let Some(db) = r.database_id {
+            metrics.database_id = db;
+        }
+        metrics.datoms = r.datoms;
+        metrics.chunks = r.chunks;
+        metrics.bytes = r.bytes;
+        metrics.extra = r.extra;
+    }
+    metrics
+        .write_to(path)
+        .map_err(|e| CliError::Refused(e.to_string()))
 }

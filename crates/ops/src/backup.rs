@@ -265,12 +265,17 @@ pub async fn backup(
     store: &BackupStore,
     opts: &BackupOptions,
 ) -> Result<BackupResult> {
-    let (job, snapshot, mut checkpoint) = start(conn, store, opts)?;
-    checkpoint.datacamp.chain = full_chain(conn, &*snapshot);
-    job.write_checkpoint(&checkpoint).await?;
-    let count = snapshot.datom_count();
-    let producer = snapshot_producer(snapshot.clone());
-    job.run(snapshot, checkpoint, producer, Some(count)).await
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease
+        .hold(async {
+            let (job, snapshot, mut checkpoint) = start(conn, store, opts)?;
+            checkpoint.datacamp.chain = full_chain(conn, &*snapshot);
+            job.write_checkpoint(&checkpoint).await?;
+            let count = snapshot.datom_count();
+            let producer = snapshot_producer(snapshot.clone());
+            job.run(snapshot, checkpoint, producer, Some(count)).await
+        })
+        .await
 }
 
 /// Backs up the transactions of `conn` written since a base backup: an
@@ -292,6 +297,21 @@ pub async fn backup(
 /// Checkpoint, manifest and marker are written as for [`backup`], and
 /// [`resume_backup`] continues an interrupted one.
 pub async fn backup_incremental<C>(
+    conn: &C,
+    store: &BackupStore,
+    opts: &BackupOptions,
+    base: Option<&str>,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease
+        .hold(incremental_locked(conn, store, opts, base))
+        .await
+}
+
+async fn incremental_locked<C>(
     conn: &C,
     store: &BackupStore,
     opts: &BackupOptions,
@@ -340,6 +360,18 @@ where
 /// whose log lost retracted datoms is refused.) Reads the log twice: once
 /// to check it, once to write it.
 pub async fn backup_history<C>(
+    conn: &C,
+    store: &BackupStore,
+    opts: &BackupOptions,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease.hold(history_locked(conn, store, opts)).await
+}
+
+async fn history_locked<C>(
     conn: &C,
     store: &BackupStore,
     opts: &BackupOptions,
@@ -518,6 +550,22 @@ where
 /// longer holds the backup's basis transaction (with the same instant) is
 /// refused.
 pub async fn resume_backup_with<C>(
+    conn: &C,
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &BackupOptions,
+    given: &ResumeSettings,
+) -> Result<BackupResult>
+where
+    C: Connection + Clone + 'static,
+{
+    let lease = crate::lock::acquire(store, &opts.database_id, "backup").await?;
+    lease
+        .hold(resume_locked(conn, store, backup_id, opts, given))
+        .await
+}
+
+async fn resume_locked<C>(
     conn: &C,
     store: &BackupStore,
     backup_id: &str,

@@ -192,6 +192,43 @@ pub enum Error {
         /// Why, with the earliest and latest points it can reach.
         reason: String,
     },
+    /// Another process holds the database's lease (a backup, forget or
+    /// cleanup is running, or was killed less than a lease ago).
+    #[error("database {} in {target} is locked by {}{}; wait for it, or, if that process is gone, run `datacamp unlock --from {target} --database-id {}`", .holder.database_id, .holder.describe(), if *.expires_in_s > 0 { format!(" (the lease lapses in {} s unless renewed)", .expires_in_s) } else { String::new() }, .holder.database_id)]
+    Locked {
+        /// The target.
+        target: String,
+        /// Who holds the lease, and until when.
+        holder: Box<crate::lock::LeaseInfo>,
+        /// Seconds until the lease expires unless renewed.
+        expires_in_s: i64,
+    },
+    /// This process's lease was lost while it ran: the operation stopped.
+    #[error("the lease of database {database_id} was lost: {reason}; the operation was stopped, as another process may now write")]
+    LeaseLost {
+        /// The database id.
+        database_id: String,
+        /// How it was lost.
+        reason: String,
+    },
+    /// A lease object that cannot be read: nobody can tell who holds it.
+    #[error("the lease of database {database_id} cannot be read ({problem}); if no backup, forget or cleanup is running, remove it with `datacamp unlock`")]
+    LeaseUnreadable {
+        /// The database id.
+        database_id: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// `copy` found another backup under the same id at the destination.
+    #[error("cannot copy backup {backup_id} to {target}: {reason}")]
+    DestinationHoldsOther {
+        /// The backup id.
+        backup_id: String,
+        /// The destination.
+        target: String,
+        /// What it holds.
+        reason: String,
+    },
     /// A worker task died (a bug; reported rather than hidden).
     #[error("internal error: {0}")]
     Internal(String),

@@ -48,14 +48,19 @@
 mod backup;
 mod chain;
 mod diff;
+mod copy;
 mod error;
+mod forget;
 pub mod inspect;
 mod list;
+pub mod lock;
 mod log;
+pub mod metrics;
 mod progress;
 mod read;
 pub mod replay;
 mod restore;
+mod status;
 mod verify;
 
 pub use backup::{
@@ -64,6 +69,7 @@ pub use backup::{
     MIN_CHUNK_SIZE,
 };
 pub use chain::{read_chain, ChainError, MAX_CHAIN_LINKS};
+pub use copy::{copy, CopiedBackup, CopyOptions, CopyResult};
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
 pub use datacamp_db as db;
@@ -71,10 +77,14 @@ pub use datacamp_manifest as manifest;
 pub use datacamp_storage as storage;
 pub use diff::{diff, DatomSink, DiffOptions, DiffSummary};
 pub use error::{Error, Result};
+pub use forget::{
+    apply_policy, forget, Candidate, Decision, ForgetOptions, ForgetResult, RetentionPolicy, Within,
+};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
     CleanupResult, RemovedBackup, RestorePoints, SkippedFolder,
 };
+pub use lock::{unlock, LeaseInfo};
 pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
@@ -82,6 +92,7 @@ pub use replay::MAX_TX_DATOMS;
 pub use restore::{
     restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult,
 };
+pub use status::{status, DatabaseStatus, NewestBackup, StatusOptions, StatusResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 
 pub use datacamp_manifest::DEFAULT_DATABASE_ID;

@@ -27,6 +27,22 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A create-only write ([`crate::BackupStore::put_new`]) found an
+    /// object already there.
+    #[error("{url} already exists")]
+    AlreadyExists {
+        /// The object.
+        url: String,
+    },
+    /// The store refused a conditional write (`If-None-Match: *`) as not
+    /// implemented: it cannot hold leases safely.
+    #[error("{url}: the store does not support create-only writes (If-None-Match: *), so a lease cannot be taken safely: {reason}")]
+    ConditionalWriteUnsupported {
+        /// The object.
+        url: String,
+        /// What the store said.
+        reason: String,
+    },
     /// A database, backup or migration id that breaks the id rules.
     #[error(transparent)]
     InvalidId(#[from] datacamp_manifest::Error),
@@ -219,6 +235,12 @@ pub(crate) fn classify(failed: Failed<'_>, err: object_store::Error) -> Error {
     let status = status_in(&chain);
     match err {
         object_store::Error::NotFound { .. } => Error::NotFound { url: failed.url },
+        object_store::Error::AlreadyExists { .. } => Error::AlreadyExists { url: failed.url },
+        object_store::Error::NotImplemented { .. } => Error::ConditionalWriteUnsupported {
+            url: failed.url,
+            reason: short(&chain),
+        },
+        _ if status == Some(412) => Error::AlreadyExists { url: failed.url },
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => Error::AccessDenied {
             url: failed.url,

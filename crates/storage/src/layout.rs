@@ -29,7 +29,13 @@ pub const COMPLETE_MARKER_BYTES: &[u8] = b"complete";
 /// than a backup.
 pub const MIGRATIONS_FOLDER: &str = "migrations";
 
+/// The folder, under the target's root, that holds the databases' leases
+/// (who runs a writing operation on each right now): `.locks/{db}/`. No
+/// database id starts with a dot, so it is never a database's folder.
+pub const LOCKS_FOLDER: &str = ".locks";
+
 const MANIFEST: &str = "manifest.edn";
+const LEASE: &str = "lease.edn";
 const CHECKPOINT: &str = "checkpoint.edn";
 const COMPLETE_MARKER: &str = "complete.marker";
 const MIGRATION_MANIFEST: &str = "migration-manifest.edn";
@@ -270,6 +276,32 @@ impl Layout {
             .or_else(|| segments.windows(2).position(|w| w[1] == backup_id))
             .map_or_else(|| s3_key.to_string(), |i| segments[i + 2..].join("/"));
         folder.join(&relative)
+    }
+
+    /// `{prefix}.locks/{database-id}/`, the folder of a database's lease.
+    pub fn locks(&self, database_id: &str) -> Result<Key> {
+        validate_id(IdKind::Database, database_id)?;
+        Ok(Key(format!("{}{LOCKS_FOLDER}/{database_id}/", self.prefix)))
+    }
+
+    /// `{prefix}.locks/{database-id}/lease.edn`: the lease of the writing
+    /// operation running on the database (see `docs/operations.md`).
+    pub fn lease(&self, database_id: &str) -> Result<Key> {
+        self.locks(database_id)?.join(LEASE)
+    }
+
+    /// `{prefix}.locks/{database-id}/takeover-{token}.edn`: created (only
+    /// if absent) by the one process allowed to replace the expired lease
+    /// whose token is `token`. `token` must be lowercase hex.
+    pub fn lease_takeover(&self, database_id: &str, token: &str) -> Result<Key> {
+        if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidKey {
+                key: token.to_owned(),
+                reason: "a lease token is 1 to 64 hexadecimal digits".to_owned(),
+            });
+        }
+        self.locks(database_id)?
+            .join(&format!("takeover-{token}.edn"))
     }
 
     /// `{prefix}{database-id}/migrations/`, the folder of a database's

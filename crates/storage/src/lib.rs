@@ -55,6 +55,11 @@ pub mod testing;
 
 pub use credentials::{CredentialSource, Environment};
 pub use error::{Error, Result};
-pub use layout::{Key, Layout, COMPLETE_MARKER_BYTES, DEFAULT_S3_PREFIX, MIGRATIONS_FOLDER};
-pub use store::{BackupStore, ObjectInfo, PutOutcome, RetryPolicy, StoreOptions};
+pub use layout::{
+    Key, Layout, COMPLETE_MARKER_BYTES, DEFAULT_S3_PREFIX, LOCKS_FOLDER, MIGRATIONS_FOLDER,
+};
+pub use store::{
+    parse_rate, BackupStore, ObjectInfo, PutOutcome, RetryPolicy, StoreOptions,
+    DEFAULT_LEASE_EXPIRY,
+};
 pub use target::{redact_url, S3Options, Secret, Target};

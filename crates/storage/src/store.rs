@@ -19,12 +19,13 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::prefix::PrefixStore;
 use object_store::{
-    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig,
 };
 
 use crate::credentials::{self, CredentialSource, Environment, Found};
 use crate::error::{classify, Error, Failed, Result};
-use crate::layout::{Key, Layout, MIGRATIONS_FOLDER};
+use crate::layout::{Key, Layout, LOCKS_FOLDER, MIGRATIONS_FOLDER};
 use crate::target::{normalize_endpoint, virtual_hosted_endpoint, S3Options, Target};
 
 /// How failed S3 requests are retried (by `object_store`): exponential
@@ -75,6 +76,9 @@ impl RetryPolicy {
     }
 }
 
+/// How long a lease lasts by default: 15 minutes.
+pub const DEFAULT_LEASE_EXPIRY: Duration = Duration::from_secs(15 * 60);
+
 /// Tuning of a [`BackupStore`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoreOptions {
@@ -98,6 +102,16 @@ pub struct StoreOptions {
     /// write returns, so that a written marker means durable data (default
     /// on).
     pub fsync: bool,
+    /// How long a lease taken on this target lasts unless renewed (default
+    /// 15 minutes; the holder renews it every third of that). A process
+    /// killed while holding one blocks others for at most this long.
+    pub lease_expiry: Duration,
+    /// The most bytes per second chunk and metadata uploads may send, over
+    /// all callers of this store (default: no limit).
+    pub upload_limit: Option<u64>,
+    /// The most bytes per second downloads may receive, over all callers
+    /// of this store (default: no limit).
+    pub download_limit: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -109,6 +123,9 @@ impl Default for StoreOptions {
             request_timeout: Duration::from_secs(60),
             upload_checksums: true,
             fsync: true,
+            lease_expiry: DEFAULT_LEASE_EXPIRY,
+            upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -157,6 +174,9 @@ pub struct BackupStore {
     layout: Layout,
     location: Location,
     credentials: CredentialSource,
+    lease_expiry: Duration,
+    upload: Option<Arc<Throttle>>,
+    download: Option<Arc<Throttle>>,
 }
 
 impl fmt::Debug for BackupStore {
@@ -210,6 +230,9 @@ impl BackupStore {
                     layout: Layout::directory(),
                     location: Location::Directory(root),
                     credentials: CredentialSource::None,
+                    lease_expiry: options.lease_expiry,
+                    upload: Throttle::new(options.upload_limit),
+                    download: Throttle::new(options.download_limit),
                 })
             }
             Target::S3(s3) => {
@@ -224,6 +247,9 @@ impl BackupStore {
                         request_timeout: options.request_timeout,
                     },
                     credentials,
+                    lease_expiry: options.lease_expiry,
+                    upload: Throttle::new(options.upload_limit),
+                    download: Throttle::new(options.download_limit),
                 })
             }
         }
@@ -237,6 +263,36 @@ impl BackupStore {
     /// Where the credentials in use came from.
     pub fn credential_source(&self) -> &CredentialSource {
         &self.credentials
+    }
+
+    /// How long a lease taken on this target lasts unless renewed
+    /// ([`StoreOptions::lease_expiry`]).
+    pub fn lease_expiry(&self) -> Duration {
+        self.lease_expiry
+    }
+
+    /// This store with another lease lifetime (the same target, limits
+    /// and concurrency; see [`StoreOptions::lease_expiry`]).
+    pub fn with_lease_expiry(&self, expiry: Duration) -> BackupStore {
+        BackupStore {
+            lease_expiry: expiry,
+            ..self.clone()
+        }
+    }
+
+    /// Waits, when an upload limit is set, until `bytes` more may be sent.
+    async fn pace_upload(&self, bytes: usize) {
+        if let Some(t) = &self.upload {
+            t.take(bytes as u64).await;
+        }
+    }
+
+    /// Waits, when a download limit is set, until `bytes` more may be
+    /// received (counted after the fact: the next download waits).
+    async fn pace_download(&self, bytes: usize) {
+        if let Some(t) = &self.download {
+            t.take(bytes as u64).await;
+        }
     }
 
     /// `true` for S3 targets.
@@ -369,19 +425,50 @@ impl BackupStore {
     pub async fn put(&self, key: &Key, bytes: impl Into<Bytes>) -> Result<PutOutcome> {
         let path = self.path(key)?;
         self.refuse_links_to(key)?;
-        let payload = PutPayload::from_bytes(bytes.into());
+        let bytes = bytes.into();
+        self.pace_upload(bytes.len()).await;
+        let payload = PutPayload::from_bytes(bytes);
         let result = self.run(key, self.inner.put(&path, payload)).await?;
         Ok(PutOutcome {
             e_tag: result.e_tag,
         })
     }
 
+    /// Stores `bytes` under `key` only if no object is there: `None` (and
+    /// nothing written) when one is. Atomic: of several processes creating
+    /// the same key at once, exactly one succeeds. S3 sends
+    /// `If-None-Match: *` (honoured by AWS S3, moto and the in-process test
+    /// server; a store that ignores the header overwrites, see
+    /// `docs/operations.md`); a directory links a staged file into place,
+    /// which fails when anything, a symbolic link included, has the name.
+    pub async fn put_new(&self, key: &Key, bytes: impl Into<Bytes>) -> Result<Option<PutOutcome>> {
+        let path = self.path(key)?;
+        self.refuse_links_to(key)?;
+        let bytes = bytes.into();
+        self.pace_upload(bytes.len()).await;
+        let payload = PutPayload::from_bytes(bytes);
+        let opts = PutOptions::from(PutMode::Create);
+        match self
+            .run(key, self.inner.put_opts(&path, payload, opts))
+            .await
+        {
+            Ok(result) => Ok(Some(PutOutcome {
+                e_tag: result.e_tag,
+            })),
+            Err(Error::AlreadyExists { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// The whole object.
     pub async fn get(&self, key: &Key) -> Result<Bytes> {
         let path = self.path(key)?;
         self.refuse_links_to(key)?;
-        self.run(key, async { self.inner.get(&path).await?.bytes().await })
-            .await
+        let bytes = self
+            .run(key, async { self.inner.get(&path).await?.bytes().await })
+            .await?;
+        self.pace_download(bytes.len()).await;
+        Ok(bytes)
     }
 
     /// The whole object, refused with [`Error::TooLarge`] — before its
@@ -399,7 +486,9 @@ impl BackupStore {
                 limit: max_bytes,
             });
         }
-        self.run(key, result.bytes()).await
+        let bytes = self.run(key, result.bytes()).await?;
+        self.pace_download(bytes.len()).await;
+        Ok(bytes)
     }
 
     /// [`BackupStore::get_bounded`], with `None` when there is no object.
@@ -442,8 +531,11 @@ impl BackupStore {
             return Ok(Bytes::new());
         }
         let path = self.path(key)?;
-        self.run(key, self.inner.get_range(&path, range.start..end))
-            .await
+        let bytes = self
+            .run(key, self.inner.get_range(&path, range.start..end))
+            .await?;
+        self.pace_download(bytes.len()).await;
+        Ok(bytes)
     }
 
     /// The object's metadata.
@@ -526,9 +618,11 @@ impl BackupStore {
     }
 
     /// The database ids under this target's prefix (folders holding
-    /// backups or migrations), sorted.
+    /// backups or migrations; not the `.locks` folder of leases), sorted.
     pub async fn list_database_ids(&self) -> Result<Vec<String>> {
-        self.folders(&self.layout.root()).await
+        let mut ids = self.folders(&self.layout.root()).await?;
+        ids.retain(|name| name != LOCKS_FOLDER);
+        Ok(ids)
     }
 
     /// The backup ids of a database: its folders except `migrations`,
@@ -1011,5 +1105,106 @@ impl HttpService for WatchedService {
             Ok(_) => {}
         }
         result
+    }
+}
+
+/// A rate limit shared by every clone of a store: a virtual clock of when
+/// the bytes taken so far may all have been sent at the rate. Each caller
+/// waits until the clock's reading before its own bytes; so the average
+/// rate over any span of several objects stays at the limit, whatever the
+/// concurrency. (One object is not split: the granularity is one chunk.)
+#[derive(Debug)]
+struct Throttle {
+    bytes_per_second: u64,
+    free_at: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Throttle {
+    fn new(limit: Option<u64>) -> Option<Arc<Throttle>> {
+        let bytes_per_second = limit.filter(|&l| l > 0)?;
+        Some(Arc::new(Throttle {
+            bytes_per_second,
+            free_at: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }))
+    }
+
+    async fn take(&self, bytes: u64) {
+        let cost = Duration::from_secs_f64(bytes as f64 / self.bytes_per_second as f64);
+        let start = {
+            let mut free_at = self.free_at.lock().await;
+            let start = (*free_at).max(tokio::time::Instant::now());
+            *free_at = start + cost;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
+/// Parses a transfer rate such as `10MiB/s`, `500KB/s`, `1.5GiB/s` or a
+/// bare `1048576` (bytes per second) into bytes per second. Units: `B`,
+/// `KB`/`MB`/`GB` (powers of 1000), `KiB`/`MiB`/`GiB` (powers of 1024),
+/// each optionally followed by `/s`; the rate must be positive.
+pub fn parse_rate(text: &str) -> std::result::Result<u64, String> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "{text:?} is negative: expected a positive rate, e.g. 10MiB/s"
+        ));
+    }
+    let body = trimmed.strip_suffix("/s").unwrap_or(trimmed);
+    let split = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
+    let (number, unit) = body.split_at(split);
+    let factor: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use B, KB, MB, GB, KiB, MiB or GiB, optionally followed by /s (e.g. 10MiB/s)"
+            ))
+        }
+    };
+    let value: f64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a rate: expected a positive number and a unit, e.g. 10MiB/s")
+    })?;
+    let rate = value * factor;
+    if !rate.is_finite() || rate < 1.0 || rate > u64::MAX as f64 {
+        return Err(format!(
+            "{text:?} is not a usable rate: expected at least 1 byte per second"
+        ));
+    }
+    Ok(rate as u64)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod rate_tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_parse_with_their_units() {
+        assert_eq!(parse_rate("10MiB/s"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_rate("500KB/s"), Ok(500_000));
+        assert_eq!(parse_rate("1.5GiB"), Ok(1_610_612_736));
+        assert_eq!(parse_rate("4096"), Ok(4096));
+    }
+
+    #[test]
+    fn bad_rates_are_refused_in_words() {
+        assert!(parse_rate("10MiBps").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("10 furlongs/s")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_rate("-5MiB/s").unwrap_err().contains("negative"));
+        assert!(parse_rate("0MiB/s")
+            .unwrap_err()
+            .contains("at least 1 byte"));
+        assert!(parse_rate("").unwrap_err().contains("not a rate"));
     }
 }

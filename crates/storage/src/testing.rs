@@ -5,7 +5,9 @@
 //! signatures against one access key, and stops when dropped. Unlike bare
 //! `s3s-fs` (which creates a missing bucket on upload), it answers
 //! `NoSuchBucket` for every object operation on a bucket that does not
-//! exist, as S3 does.
+//! exist, as S3 does, and its create-only uploads (`If-None-Match: *`)
+//! are atomic: `s3s-fs` checks for an existing object and then writes, so
+//! two concurrent creates could both succeed; here they are serialised.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -68,6 +70,7 @@ impl S3TestServer {
         let strict = StrictBuckets {
             inner: fs,
             root: root.path().to_path_buf(),
+            creating: tokio::sync::Mutex::new(()),
         };
         let service = {
             let mut b = S3ServiceBuilder::new(strict);
@@ -161,10 +164,15 @@ impl Drop for S3TestServer {
     }
 }
 
-/// `s3s-fs` with S3's answer to a missing bucket: `NoSuchBucket`.
+/// `s3s-fs` with S3's answer to a missing bucket: `NoSuchBucket`, and
+/// atomic create-only uploads.
 struct StrictBuckets {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
+    /// Held by every upload with `If-None-Match`, across `s3s-fs`'s
+    /// exists-check and its write, so that only one of several concurrent
+    /// creates of a key succeeds (the others get 412 Precondition Failed).
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl StrictBuckets {
@@ -188,9 +196,10 @@ impl std::fmt::Debug for StrictBuckets {
 }
 
 macro_rules! delegate {
-    (checked { $($c:ident($ci:ty) -> $co:ty;)* } unchecked { $($u:ident($ui:ty) -> $uo:ty;)* }) => {
+    (checked { $($c:ident($ci:ty) -> $co:ty;)* } unchecked { $($u:ident($ui:ty) -> $uo:ty;)* } own { $($own:item)* }) => {
         #[async_trait::async_trait]
         impl S3 for StrictBuckets {
+            $($own)*
             $(async fn $c(&self, req: S3Request<$ci>) -> S3Result<S3Response<$co>> {
                 self.require_bucket(&req.input.bucket)?;
                 self.inner.$c(req).await
@@ -212,7 +221,6 @@ delegate! {
     head_object(HeadObjectInput) -> HeadObjectOutput;
     list_objects(ListObjectsInput) -> ListObjectsOutput;
     list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-    put_object(PutObjectInput) -> PutObjectOutput;
     create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
     upload_part(UploadPartInput) -> UploadPartOutput;
     upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
@@ -225,5 +233,15 @@ delegate! {
     delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
     head_bucket(HeadBucketInput) -> HeadBucketOutput;
     list_buckets(ListBucketsInput) -> ListBucketsOutput;
+    }
+    own {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        self.require_bucket(&req.input.bucket)?;
+        if req.input.if_none_match.is_some() {
+            let _one_at_a_time = self.creating.lock().await;
+            return self.inner.put_object(req).await;
+        }
+        self.inner.put_object(req).await
+    }
     }
 }

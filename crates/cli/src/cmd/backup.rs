@@ -178,6 +178,12 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
             )))?,
     };
     bar.finish_and_clear();
+    crate::output::record_counts(
+        &result.database_id,
+        result.datom_count,
+        result.chunk_count,
+        result.total_bytes,
+    );
     let ratio = if result.total_bytes > 0 {
         result.uncompressed_bytes as f64 / result.total_bytes as f64
     } else {

@@ -5,7 +5,7 @@
 //! each other.
 
 use clap::Args;
-use datacamp::storage::{BackupStore, S3Options, Target};
+use datacamp::storage::{BackupStore, Environment, S3Options, StoreOptions, Target};
 
 use datacamp::{MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
@@ -33,6 +33,18 @@ pub struct TargetArgs {
     /// Profile of the shared credentials file (default: AWS_PROFILE, then `default`).
     #[arg(long)]
     pub profile: Option<String>,
+    /// The most bytes per second sent to the target, over all uploads at
+    /// once (e.g. 10MiB/s, 500KB/s).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_hyphen_values = true)]
+    pub limit_upload: Option<u64>,
+    /// The most bytes per second read from the target, over all
+    /// downloads at once (e.g. 10MiB/s).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, allow_hyphen_values = true)]
+    pub limit_download: Option<u64>,
+    /// How long the database's lease lasts unless renewed (backup, forget
+    /// and cleanup hold one); a killed process blocks others this long.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lease_expiry: std::time::Duration,
 }
 
 impl TargetArgs {
@@ -55,7 +67,13 @@ impl TargetArgs {
                 dir
             }
         };
-        BackupStore::open(&parsed)
+        let options = StoreOptions {
+            upload_limit: self.limit_upload,
+            download_limit: self.limit_download,
+            lease_expiry: self.lease_expiry,
+            ..StoreOptions::default()
+        };
+        BackupStore::open_with(&parsed, &options, &Environment::process())
             .map_err(CliError::op(format!("cannot open backup target {shown}")))
     }
 
@@ -179,6 +197,38 @@ pub fn parse_hours(text: &str) -> Result<f64, String> {
     Ok(hours)
 }
 
+/// A transfer rate (`10MiB/s`): see `datacamp::storage::parse_rate`.
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    datacamp::storage::parse_rate(text)
+}
+
+/// A duration: a whole number and a unit, `s`, `m`, `h` or `d` (`90s`,
+/// `15m`, `26h`, `7d`); more than zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let bad = || format!("{text:?} is not a duration like 90s, 15m, 26h or 7d");
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "" => return Err(format!("{text:?} has no unit: use s, m, h or d (e.g. 26h)")),
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?}; use s, m, h or d (e.g. 26h)"
+            ))
+        }
+    };
+    match n.checked_mul(seconds) {
+        Some(0) => Err(format!("{text:?} is zero; give a duration above zero")),
+        Some(s) => Ok(std::time::Duration::from_secs(s)),
+        None => Err(bad()),
+    }
+}
+
 /// A database URL for a command whose result must outlive the process
 /// (`restore --db`, `migrate --to-db`): `mem://` databases are refused,
 /// since one lives only inside the process that creates it, and what the
@@ -263,6 +313,21 @@ mod tests {
             "-5", "-0.1", "NaN", "nan", "inf", "-inf", "infinity", "soon", "",
         ] {
             assert!(parse_hours(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn durations_need_a_known_unit() {
+        assert_eq!(
+            parse_duration("26h"),
+            Ok(std::time::Duration::from_secs(26 * 3600))
+        );
+        assert_eq!(
+            parse_duration("90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        for bad in ["-1d", "1w", "26", "0h", "h", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
     }
 

@@ -9,13 +9,17 @@
 pub mod backup;
 pub mod cleanup;
 pub mod common;
+pub mod copy;
 pub mod db;
 pub mod demo;
 pub mod diff;
+pub mod forget;
 pub mod inspect;
 pub mod list;
 pub mod migrate;
 pub mod restore;
+pub mod status;
+pub mod unlock;
 pub mod verify;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -56,6 +60,10 @@ pub struct GlobalArgs {
     /// Log what happens to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+    /// Write Prometheus text-format metrics of this run to PATH (replaced
+    /// atomically; for node_exporter's textfile collector).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,22 +89,82 @@ pub enum Command {
     /// Live-migrate a database to another backend; show, list, recover,
     /// archive and clean up migrations.
     Migrate(Box<migrate::MigrateArgs>),
+    /// Remove complete backups that a retention policy does not keep.
+    Forget(forget::ForgetArgs),
+    /// Show the newest complete backup, its age, incomplete backups and
+    /// leases; exit 1 when it is older than --max-age.
+    Status(status::StatusArgs),
+    /// Remove a database's lease (after its holder was killed).
+    Unlock(unlock::UnlockArgs),
+    /// Copy complete backups to another target, checking every chunk.
+    Copy(copy::CopyArgs),
+}
+
+impl Command {
+    /// The operation and database id, as `--metrics-file` labels them.
+    fn metrics_labels(&self) -> (&'static str, String) {
+        match self {
+            Command::Db(_) => ("db", String::new()),
+            Command::Demo(_) => ("demo", String::new()),
+            Command::Backup(a) => ("backup", a.backups.database_id.clone()),
+            Command::Restore(a) => ("restore", a.from.database_id().to_owned()),
+            Command::List(a) => ("list", a.from.database_id().to_owned()),
+            Command::Verify(a) => ("verify", a.from.database_id().to_owned()),
+            Command::Diff(a) => ("diff", a.from.database_id().to_owned()),
+            Command::Cleanup(a) => ("cleanup", a.from.database_id().to_owned()),
+            Command::Inspect(_) => ("inspect", String::new()),
+            Command::Migrate(_) => ("migrate", String::new()),
+            Command::Forget(a) => ("forget", a.from.database_id().to_owned()),
+            Command::Status(a) => ("status", a.database_id.clone().unwrap_or_default()),
+            Command::Unlock(a) => ("unlock", a.from.database_id().to_owned()),
+            Command::Copy(a) => ("copy", a.from.database_id().to_owned()),
+        }
+    }
 }
 
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let out = Output::new(cli.global.json, cli.global.quiet);
-    match cli.command {
-        Command::Db(args) => db::run(args, &out),
-        Command::Demo(args) => demo::run(args, &out),
-        Command::Backup(args) => backup::run(args, &out),
-        Command::Restore(args) => restore::run(args, &out),
-        Command::List(args) => list::run(args, &out),
-        Command::Verify(args) => verify::run(args, &out),
-        Command::Diff(args) => diff::run(args, &out),
-        Command::Cleanup(args) => cleanup::run(args, &out),
-        Command::Inspect(args) => inspect::run(args, &out),
-        Command::Migrate(args) => migrate::run(*args, &out),
+    let Some(metrics_file) = cli.global.metrics_file.clone() else {
+        return dispatch(cli.command, &out);
+    };
+    crate::output::check_metrics_file(&metrics_file)?;
+    let (operation, database_id) = cli.command.metrics_labels();
+    let started = std::time::Instant::now();
+    let result = dispatch(cli.command, &out);
+    let written = crate::output::write_metrics(
+        &metrics_file,
+        operation,
+        &database_id,
+        result.is_ok(),
+        started,
+    );
+    match (result, written) {
+        (Err(e), Err(w)) => {
+            tracing::warn!("{w}");
+            Err(e)
+        }
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+fn dispatch(command: Command, out: &Output) -> Result<(), CliError> {
+    match command {
+        Command::Db(args) => db::run(args, out),
+        Command::Demo(args) => demo::run(args, out),
+        Command::Backup(args) => backup::run(args, out),
+        Command::Restore(args) => restore::run(args, out),
+        Command::List(args) => list::run(args, out),
+        Command::Verify(args) => verify::run(args, out),
+        Command::Diff(args) => diff::run(args, out),
+        Command::Cleanup(args) => cleanup::run(args, out),
+        Command::Inspect(args) => inspect::run(args, out),
+        Command::Migrate(args) => migrate::run(*args, out),
+        Command::Forget(args) => forget::run(args, out),
+        Command::Status(args) => status::run(args, out),
+        Command::Unlock(args) => unlock::run(args, out),
+        Command::Copy(args) => copy::run(args, out),
     }
 }
 
