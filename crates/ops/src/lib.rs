@@ -47,8 +47,8 @@
 
 mod backup;
 mod chain;
-mod diff;
 mod copy;
+mod diff;
 mod error;
 mod forget;
 pub mod inspect;
