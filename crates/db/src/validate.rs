@@ -20,7 +20,7 @@ use datacamp_datom::{
     Datom, DbConfig, Error, Keyword, Result, Schema, SchemaFlexibility, Value, TX0,
 };
 
-use crate::transactor::{check_tuple_size, check_type, validate_attribute};
+use crate::transactor::{check_type, validate_attribute};
 
 /// An attribute's type in words, tuple element types included.
 fn expected_type(attr: &Attribute) -> String {
@@ -132,9 +132,11 @@ impl<'s> LoadCheck<'s> {
                         ),
                     ));
                 }
-                if let Err(reason) = check_tuple_size(attr, v) {
-                    return Err(Error::invalid_datom(e, a, v, reason));
-                }
+                // The 1-to-8 count of a homogeneous tuple is the
+                // transactor's rule for new writes, not checked here: older
+                // versions of this engine (and other writers) stored empty
+                // and longer tuples, and a restore gives back what was
+                // backed up. The value's size is bounded by the chunk limits.
                 if attr.is_ref() && matches!(v, Value::Long(n) if *n < 1) {
                     return Err(Error::invalid_datom(
                         e,
