@@ -399,3 +399,54 @@ suite!(
     a_dry_run_reports_and_removes_nothing,
     the_bases_of_kept_incrementals_are_kept
 );
+
+/// Regression: backups started within one second (ids of one-second
+/// resolution, equal basis tx) were ordered by their ids' random suffix, so
+/// `forget --keep-last 1` could keep an older one than the newest (seen as
+/// a flaky `ops_cli` SIGKILL trial). The manifest now records the start to
+/// the millisecond, and the newest is the one started last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_started_within_one_second_keep_their_start_order() {
+    let (_dir, store) = dir_store();
+    let name = format!("mem://forget-order-{}", std::process::id());
+    let db = datacamp::db::create(&name, datacamp::datom::DbConfig::default()).unwrap();
+    let opts = datacamp::BackupOptions {
+        database_id: "order".into(),
+        ..Default::default()
+    };
+    let mut started = Vec::new();
+    for _ in 0..6 {
+        started.push(
+            datacamp::backup(&db, &store, &opts)
+                .await
+                .unwrap()
+                .backup_id,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let listed: Vec<String> = list_backups_in(&store, "order")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.backup_id)
+        .collect();
+    let newest_first: Vec<String> = started.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first, "list orders by start, newest first");
+    let opts = ForgetOptions {
+        database_id: "order".into(),
+        policy: RetentionPolicy {
+            keep_last: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    forget(&store, &opts).await.unwrap();
+    let left: Vec<String> = list_backups_in(&store, "order")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.backup_id)
+        .collect();
+    assert_eq!(left, vec![started[5].clone()], "the newest is kept");
+    datacamp::db::delete(&name).unwrap();
+}

@@ -1114,9 +1114,15 @@ impl Job<'_> {
         source_count: Option<u64>,
     ) -> Manifest {
         let mut manifest = Manifest::new(self.backup_id.clone(), self.opts.database_id.clone());
-        manifest.created_at = BackupId::parse(&self.backup_id)
-            .ok()
-            .map(|id| id.started_at_ms());
+        // The start instant to the millisecond (kept by the checkpoint
+        // across a resume): the id's own time has one-second resolution,
+        // and retention and `list` order backups by this instant, so two
+        // backups started within one second must still be told apart.
+        manifest.created_at = checkpoint.started_at.or_else(|| {
+            BackupId::parse(&self.backup_id)
+                .ok()
+                .map(|id| id.started_at_ms())
+        });
         manifest.chunks = checkpoint
             .datacamp
             .chunks
