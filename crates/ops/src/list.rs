@@ -5,7 +5,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use datacamp_manifest::{
     validate_id, BackupId, BackupKind, ChainInfo, Checkpoint, Document, IdKind, Manifest,
 };
-use datacamp_storage::{BackupStore, Key, ObjectInfo};
+use datacamp_storage::{BackupFolder, BackupStore, Key};
 
 use crate::error::{Error, Result};
 use crate::now_ms;
@@ -57,15 +57,13 @@ pub struct BackupSummary {
 /// failing target stops the listing.
 pub async fn list_backups_in(store: &BackupStore, database_id: &str) -> Result<Vec<BackupSummary>> {
     validate_id(IdKind::Database, database_id)?;
-    // Each backup's listing and manifest are fetched concurrently (16 at
-    // once): thousands of backups would otherwise cost two round trips
-    // each, one after the other.
-    let ids = store.list_backup_ids(database_id).await?;
-    let mut out: Vec<BackupSummary> = futures::stream::iter(ids)
-        .map(|backup_id| async move {
-            let objects = store.list_backup_objects(database_id, &backup_id).await?;
-            summarize(store, database_id, &backup_id, &objects).await
-        })
+    // One listing of the database's folder says which metadata each backup
+    // has; then the manifests (or checkpoints) are fetched concurrently,
+    // 16 at once: thousands of backups would otherwise cost a listing and
+    // a read each, one after the other.
+    let folders = store.list_backup_folders(database_id).await?;
+    let mut out: Vec<BackupSummary> = futures::stream::iter(folders)
+        .map(|folder| async move { summarize(store, database_id, &folder).await })
         .buffered(16)
         .try_collect()
         .await?;
@@ -182,14 +180,13 @@ pub async fn restore_points_in(
 async fn summarize(
     store: &BackupStore,
     database_id: &str,
-    backup_id: &str,
-    objects: &[ObjectInfo],
+    folder: &BackupFolder,
 ) -> Result<BackupSummary> {
     let layout = store.layout();
-    let has = |name: &Key| objects.iter().any(|o| &o.key == name);
+    let backup_id = folder.backup_id.as_str();
     let manifest_key = layout.manifest(database_id, backup_id)?;
     let checkpoint_key = layout.checkpoint(database_id, backup_id)?;
-    let marker = has(&layout.complete_marker(database_id, backup_id)?);
+    let marker = folder.has_complete_marker;
     let mut summary = BackupSummary {
         backup_id: backup_id.to_owned(),
         backup_type: None,
@@ -203,10 +200,10 @@ async fn summarize(
         datom_count: None,
         size_bytes: None,
         chunk_count: None,
-        last_modified_ms: objects.iter().map(|o| o.last_modified_ms).max(),
+        last_modified_ms: folder.last_modified_ms,
         problem: None,
     };
-    if has(&manifest_key) {
+    if folder.has_manifest {
         match read_document(store, &manifest_key, Document::Manifest, Manifest::from_edn).await? {
             Ok(m) => {
                 summary.backup_type = Some(m.backup_type.name().to_owned());
@@ -225,7 +222,7 @@ async fn summarize(
             }
             Err(problem) => summary.problem = Some(problem),
         }
-    } else if has(&checkpoint_key) {
+    } else if folder.has_checkpoint {
         match read_document(
             store,
             &checkpoint_key,
@@ -253,7 +250,7 @@ async fn summarize(
             "{backup_id} holds neither manifest.edn nor checkpoint.edn: not (yet) a backup"
         ));
     }
-    summary.in_progress = !summary.completed && !marker && has(&checkpoint_key);
+    summary.in_progress = !summary.completed && !marker && folder.has_checkpoint;
     Ok(summary)
 }
 
@@ -359,7 +356,6 @@ async fn cleanup_locked(store: &BackupStore, opts: &CleanupOptions) -> Result<Cl
     }
     let db_id = opts.database_id.as_str();
     validate_id(IdKind::Database, db_id)?;
-    let layout = store.layout();
     let now = now_ms();
     let mut result = CleanupResult {
         dry_run: opts.dry_run,
@@ -367,31 +363,26 @@ async fn cleanup_locked(store: &BackupStore, opts: &CleanupOptions) -> Result<Cl
         kept_recent: Vec::new(),
         skipped: Vec::new(),
     };
-    for backup_id in store.list_backup_ids(db_id).await? {
-        let objects = store.list_backup_objects(db_id, &backup_id).await?;
-        let marker = layout.complete_marker(db_id, &backup_id)?;
-        if objects.iter().any(|o| o.key == marker) {
+    for folder in store.list_backup_folders(db_id).await? {
+        if folder.has_complete_marker {
             continue;
         }
-        if let Some(reason) = not_a_backup(store, db_id, &backup_id, &objects).await? {
+        let backup_id = folder.backup_id.clone();
+        if let Some(reason) = not_a_backup(store, db_id, &folder).await? {
             result.skipped.push(SkippedFolder {
                 name: backup_id,
                 reason,
             });
             continue;
         }
-        let newest = objects
-            .iter()
-            .map(|o| o.last_modified_ms)
-            .max()
-            .unwrap_or(0);
+        let newest = folder.last_modified_ms.unwrap_or(0);
         let age_hours = (now - newest) as f64 / 3_600_000.0;
         if age_hours < opts.older_than_hours {
             result.kept_recent.push(backup_id);
             continue;
         }
         let count = if opts.dry_run {
-            objects.len() as u64
+            folder.objects
         } else {
             store.delete_backup(db_id, &backup_id).await?
         };
@@ -411,18 +402,17 @@ async fn cleanup_locked(store: &BackupStore, opts: &CleanupOptions) -> Result<Cl
 async fn not_a_backup(
     store: &BackupStore,
     db_id: &str,
-    name: &str,
-    objects: &[ObjectInfo],
+    folder: &BackupFolder,
 ) -> Result<Option<String>> {
+    let name = folder.backup_id.as_str();
     if let Err(e) = BackupId::parse(name) {
         return Ok(Some(format!("its name is not a backup id ({e})")));
     }
     let layout = store.layout();
-    let has = |key: &Key| objects.iter().any(|o| &o.key == key);
     let manifest_key = layout.manifest(db_id, name)?;
     let checkpoint_key = layout.checkpoint(db_id, name)?;
     let mut reasons = Vec::new();
-    if has(&manifest_key) {
+    if folder.has_manifest {
         let names = |m: Manifest| (m.backup_id, Some(m.database_id));
         let read = read_document(store, &manifest_key, Document::Manifest, Manifest::from_edn);
         match read.await?.map(names) {
@@ -433,7 +423,7 @@ async fn not_a_backup(
             Err(why) => reasons.push(why),
         }
     }
-    if has(&checkpoint_key) {
+    if folder.has_checkpoint {
         let names = |c: Checkpoint| (c.backup_id, c.datacamp.database_id);
         let read = read_document(
             store,

@@ -59,7 +59,7 @@ pub use layout::{
     Key, Layout, COMPLETE_MARKER_BYTES, DEFAULT_S3_PREFIX, LOCKS_FOLDER, MIGRATIONS_FOLDER,
 };
 pub use store::{
-    parse_rate, BackupStore, ObjectInfo, PutOutcome, RetryPolicy, StoreOptions,
+    parse_rate, BackupFolder, BackupStore, ObjectInfo, PutOutcome, RetryPolicy, StoreOptions,
     DEFAULT_LEASE_EXPIRY,
 };
 pub use target::{redact_url, S3Options, Secret, Target};

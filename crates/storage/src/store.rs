@@ -660,6 +660,40 @@ impl BackupStore {
             .await
     }
 
+    /// What one listing of a database's folder says about each of its
+    /// backup folders (newest id last, as ids sort), without holding the
+    /// object list: presence of the metadata files, object count, bytes and
+    /// the newest modification. Backup folders that hold no object (an
+    /// empty directory) are listed too, with nothing present.
+    ///
+    /// One paginated listing for the whole database instead of one per
+    /// backup: with thousands of backups that is thousands of requests
+    /// fewer, and memory grows with the number of backups, not of chunks.
+    /// Symbolic links are refused as [`BackupStore::list`] refuses them.
+    pub async fn list_backup_folders(&self, database_id: &str) -> Result<Vec<BackupFolder>> {
+        let database = self.layout.database(database_id)?;
+        let ids = self.list_backup_ids(database_id).await?;
+        let mut folders: Vec<BackupFolder> = ids.iter().map(|id| BackupFolder::empty(id)).collect();
+        let path = self.path(&database)?;
+        self.refuse_links_in(&database).await?;
+        let layout = &self.layout;
+        let prefix = database.as_str();
+        let fold =
+            self.inner
+                .list(Some(&path))
+                .try_fold(&mut folders, |folders, meta| async move {
+                    let info = info_of(meta);
+                    if let Some(folder) = folder_of(&info.key, prefix, folders) {
+                        folder.add(layout, database_id, &info);
+                    }
+                    Ok(folders)
+                });
+        match self.run(&database, fold).await {
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(folders),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Removes every object under the folder `prefix`; returns how many.
     ///
     /// In a directory target nothing is removed when the folder is, lies
@@ -708,6 +742,60 @@ impl BackupStore {
         self.delete_folder(&self.layout.backup(database_id, backup_id)?)
             .await
     }
+}
+
+/// One backup folder as [`BackupStore::list_backup_folders`] saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackupFolder {
+    /// The folder's name: the backup id.
+    pub backup_id: String,
+    /// `manifest.edn` is there.
+    pub has_manifest: bool,
+    /// `checkpoint.edn` is there.
+    pub has_checkpoint: bool,
+    /// `complete.marker` is there.
+    pub has_complete_marker: bool,
+    /// Objects in the folder, at any depth.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The newest modification of any of them, ms since the epoch.
+    pub last_modified_ms: Option<i64>,
+}
+
+impl BackupFolder {
+    fn empty(backup_id: &str) -> BackupFolder {
+        BackupFolder {
+            backup_id: backup_id.to_owned(),
+            ..BackupFolder::default()
+        }
+    }
+
+    fn add(&mut self, layout: &Layout, database_id: &str, info: &ObjectInfo) {
+        let is = |key: Result<Key>| key.is_ok_and(|k| k == info.key);
+        let id = self.backup_id.as_str();
+        self.has_manifest |= is(layout.manifest(database_id, id));
+        self.has_checkpoint |= is(layout.checkpoint(database_id, id));
+        self.has_complete_marker |= is(layout.complete_marker(database_id, id));
+        self.objects += 1;
+        self.bytes += info.size;
+        self.last_modified_ms = self.last_modified_ms.max(Some(info.last_modified_ms));
+    }
+}
+
+/// The backup folder (among `folders`, sorted by id) that `key` lies in,
+/// if it lies in one: `{database}{backup id}/…`.
+fn folder_of<'f>(
+    key: &Key,
+    database: &str,
+    folders: &'f mut [BackupFolder],
+) -> Option<&'f mut BackupFolder> {
+    let rest = key.as_str().strip_prefix(database)?;
+    let (name, _) = rest.split_once('/')?;
+    let at = folders
+        .binary_search_by(|f| f.backup_id.as_str().cmp(name))
+        .ok()?;
+    folders.get_mut(at)
 }
 
 fn info_of(meta: object_store::ObjectMeta) -> ObjectInfo {

@@ -212,6 +212,56 @@ mod suite {
         assert_eq!(migration[0].key.name(), "migration-manifest.edn");
     }
 
+    /// One listing of a database folder summarises each backup folder:
+    /// which metadata files it has, its objects (at any depth) and bytes;
+    /// migrations and other databases (even one whose id extends this
+    /// one's) are not counted.
+    pub async fn backup_folders(f: Fixture) {
+        let s = &f.store;
+        let l = s.layout();
+        s.put(&l.manifest(DB, B1).unwrap(), "m1").await.unwrap();
+        s.put(&l.complete_marker(DB, B1).unwrap(), COMPLETE_MARKER_BYTES)
+            .await
+            .unwrap();
+        s.put(&l.chunk(DB, B1, 0).unwrap(), "0123456789")
+            .await
+            .unwrap();
+        s.put(&l.chunk(DB, B1, 1).unwrap(), "01234").await.unwrap();
+        s.put(&l.checkpoint(DB, B2).unwrap(), "cp").await.unwrap();
+        s.put(&l.chunk(DB, B2, 0).unwrap(), "abc").await.unwrap();
+        s.put(&l.migration_manifest(DB, "mig-1").unwrap(), "mm")
+            .await
+            .unwrap();
+        s.put(&l.manifest("production-db2", B1).unwrap(), "other db")
+            .await
+            .unwrap();
+        let folders = s.list_backup_folders(DB).await.unwrap();
+        let facts: Vec<_> = folders
+            .iter()
+            .map(|b| {
+                (
+                    b.backup_id.as_str(),
+                    b.has_manifest,
+                    b.has_checkpoint,
+                    b.has_complete_marker,
+                    b.objects,
+                    b.bytes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                (B1, true, false, true, 4, 2 + 8 + 10 + 5),
+                (B2, false, true, false, 2, 2 + 3)
+            ],
+            "{}",
+            f.kind
+        );
+        assert!(folders.iter().all(|b| b.last_modified_ms.is_some()));
+        assert!(s.list_backup_folders("nobody").await.unwrap().is_empty());
+    }
+
     pub async fn prefix_isolation(f: Fixture) {
         let a = f.store_with_prefix("team-a/");
         let b = f.store_with_prefix("team-b/");
@@ -359,6 +409,7 @@ macro_rules! conformance {
             case!(large_object);
             case!(many_keys);
             case!(listing_ids);
+            case!(backup_folders);
             case!(prefix_isolation);
             case!(concurrent_puts);
             case!(delete_and_delete_backup);
