@@ -138,7 +138,7 @@ suite!(
     a_missing_or_incomplete_base_is_refused,
     a_base_of_another_database_is_refused,
     a_fork_is_refused_naming_the_last_common_transaction,
-    nothing_new_is_refused,
+    nothing_new_gives_an_empty_link_that_chains_and_restores,
     a_history_backup_holds_the_whole_log,
     a_history_backup_of_a_log_without_retractions_is_refused,
     an_interrupted_incremental_resumes_to_identical_chunks,
@@ -422,22 +422,72 @@ async fn a_fork_is_refused_naming_the_last_common_transaction(store: &BackupStor
     assert_eq!(ok.max_tx, copy.db().unwrap().basis_tx());
 }
 
-async fn nothing_new_is_refused(store: &BackupStore) {
+/// A scheduled incremental of an idle database succeeds with an empty
+/// link (no chunks, its basis the base's), which the next incremental
+/// builds on and a chain restore passes through.
+async fn nothing_new_gives_an_empty_link_that_chains_and_restores(store: &BackupStore) {
     let src = source();
     let full = backup(&src, store, &small_chunks()).await.unwrap();
-    let err = backup_incremental(&src, store, &small_chunks(), None)
+    let empty = backup_incremental(&src, store, &small_chunks(), None)
         .await
-        .unwrap_err();
+        .unwrap();
+    assert_eq!(empty.max_tx, full.max_tx);
+    assert_eq!((empty.chunk_count, empty.datom_count), (0, 0));
+    let m = manifest_of(store, &empty.backup_id).await;
+    assert_eq!(m.kind().unwrap(), BackupKind::Incremental);
+    assert!(m.chunks.is_empty());
+    let chain = m.datacamp.chain.as_ref().unwrap();
     assert_eq!(
-        err.to_string(),
-        format!(
-            "{} is still at transaction {}, the basis of backup {}: there are no new \
-             transactions to back up",
-            src.url(),
-            full.max_tx,
-            full.backup_id
-        )
+        chain.base_backup_id.as_deref(),
+        Some(full.backup_id.as_str())
     );
+    assert_eq!(chain.base_basis_tx, Some(full.max_tx));
+    assert_eq!((chain.first_tx, chain.last_tx), (None, None));
+    m.validate().unwrap();
+
+    let next_tx = tx(&src, r#"[{:p/name "after-idle" :p/age 7}]"#).tx;
+    let next = backup_incremental(&src, store, &small_chunks(), None)
+        .await
+        .unwrap();
+    let next_m = manifest_of(store, &next.backup_id).await;
+    let next_chain = next_m.datacamp.chain.as_ref().unwrap();
+    assert_eq!(
+        next_chain.base_backup_id.as_deref(),
+        Some(empty.backup_id.as_str()),
+        "the next incremental builds on the empty link"
+    );
+    assert_eq!(
+        (next_chain.first_tx, next_chain.last_tx),
+        (Some(next_tx), Some(next_tx))
+    );
+    let links = read_chain(store, "default-db", &next.backup_id)
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 3);
+    for deep in [false, true] {
+        let opts = datacamp::VerifyOptions {
+            deep,
+            ..datacamp::VerifyOptions::default()
+        };
+        let v = datacamp::verify(store, &next.backup_id, &opts)
+            .await
+            .unwrap();
+        assert!(v.success, "deep {deep}: {:?}", v.problems);
+    }
+
+    let target = mem_db(DbConfig::default());
+    restore(&target, store, &next.backup_id, &RestoreOptions::default())
+        .await
+        .unwrap();
+    let eavt = |c: &dyn Connection| -> Vec<Datom> {
+        c.db()
+            .unwrap()
+            .datoms(datacamp::datom::Index::Eavt, &[])
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(eavt(&target), eavt(&src));
 }
 
 async fn a_history_backup_holds_the_whole_log(store: &BackupStore) {

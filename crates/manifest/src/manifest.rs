@@ -960,7 +960,7 @@ impl Manifest {
 }
 
 /// An incremental's base: a valid backup id that is not its own, and a
-/// base basis tx below its own basis tx.
+/// base basis tx not above its own basis tx (equal for an empty link).
 fn check_base(m: &Manifest, chain: &ChainInfo, bad: &mut impl FnMut(&'static str, String)) {
     match &chain.base_backup_id {
         None => bad(
@@ -983,9 +983,11 @@ fn check_base(m: &Manifest, chain: &ChainInfo, bad: &mut impl FnMut(&'static str
             ":base-basis-tx",
             "is absent; an incremental backup must say after which tx it starts".into(),
         ),
-        (Some(base), Some(basis)) if base >= basis => bad(
+        // Equal: an empty link, written when nothing happened since the
+        // base (a scheduled incremental of an idle database).
+        (Some(base), Some(basis)) if base > basis => bad(
             ":base-basis-tx",
-            format!("is {base}, not below the backup's :datacamp/basis-tx {basis}"),
+            format!("is {base}, above the backup's :datacamp/basis-tx {basis}"),
         ),
         _ => {}
     }

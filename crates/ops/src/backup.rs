@@ -291,8 +291,10 @@ pub async fn backup(
 /// the base's chain is broken, the base is of another database
 /// ([`ChainError::IdentityMismatch`]), its basis tx is not in the source's
 /// log ([`ChainError::BaseNotInLog`]), the source diverged from the chain
-/// ([`ChainError::Fork`], naming the last common transaction) or has
-/// nothing new ([`ChainError::NothingNew`]).
+/// ([`ChainError::Fork`], naming the last common transaction). A source
+/// with nothing new since the base gets an empty link (no chunks, its
+/// basis tx the base's), so a schedule on an idle database succeeds and
+/// `status` sees a fresh backup.
 ///
 /// Checkpoint, manifest and marker are written as for [`backup`], and
 /// [`resume_backup`] continues an interrupted one.
@@ -332,15 +334,20 @@ where
         .last()
         .map(|m| m.backup_id.clone())
         .unwrap_or_default();
-    let (first_tx, first_instant) = first_after(conn, cont.base_basis_tx, basis, &base_id)?;
     let mut info = ChainInfo::new(cont.identity);
+    let basis_instant = tx_instant(&*snapshot, basis)?;
+    // Nothing new since the base: an empty link (no transactions, so no
+    // first or last one).
+    if basis != cont.base_basis_tx {
+        let (first_tx, first_instant) = first_after(conn, cont.base_basis_tx, basis, &base_id)?;
+        info.first_tx = Some(first_tx);
+        info.first_instant = Some(first_instant);
+        info.last_tx = Some(basis);
+        info.last_instant = basis_instant;
+    }
     info.base_backup_id = Some(base_id);
     info.base_basis_tx = Some(cont.base_basis_tx);
-    info.first_tx = Some(first_tx);
-    info.first_instant = Some(first_instant);
-    info.last_tx = Some(basis);
-    info.last_instant = tx_instant(&*snapshot, basis)?;
-    info.basis_tx_instant = info.last_instant;
+    info.basis_tx_instant = basis_instant;
     let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::Incremental);
     checkpoint.datacamp.chain = Some(info);
     job.write_checkpoint(&checkpoint).await?;

@@ -116,19 +116,6 @@ pub enum ChainError {
         /// The last common transaction, in words.
         last_common: String,
     },
-    /// Nothing was written since the base.
-    #[error(
-        "{url} is still at transaction {basis_tx}, the basis of backup {backup_id}: there are \
-         no new transactions to back up"
-    )]
-    NothingNew {
-        /// The base.
-        backup_id: String,
-        /// The source.
-        url: String,
-        /// The shared basis tx.
-        basis_tx: i64,
-    },
     /// `--history` on a database whose log does not hold every transaction.
     #[error(
         "the log of {url} is incomplete: {reason}; a history backup needs every transaction \
@@ -365,14 +352,9 @@ pub(crate) fn check_continues(
         }
         _ => {}
     }
-    if source_basis == basis {
-        return Err(ChainError::NothingNew {
-            backup_id: base.backup_id.clone(),
-            url,
-            basis_tx: basis,
-        }
-        .into());
-    }
+    // source_basis == basis: nothing new; the backup is an empty link
+    // (see FORMAT.md), so a schedule on an idle database still succeeds
+    // and `status` still sees a fresh backup.
     Ok(Continuation {
         base_basis_tx: basis,
         identity,

@@ -199,6 +199,13 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
             datacamp::manifest::BackupKind::Full => String::new(),
             other => format!("{other} "),
         };
+        if result.kind == datacamp::manifest::BackupKind::Incremental && result.chunk_count == 0 {
+            return format!(
+                "incremental backup {}{base} complete: nothing new since the base (an empty link, \
+                 transaction {}) in {:.2}s\n  at {}\n",
+                result.backup_id, result.max_tx, result.duration_secs, result.location
+            );
+        }
         format!(
             "{kind}backup {}{base} complete: {} datoms in {} chunks, {} ({:.1}x compression) in {:.2}s\n  at {}\n",
             result.backup_id,
