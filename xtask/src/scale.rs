@@ -200,7 +200,9 @@ fn run_size(bin: &Binaries, work: &std::path::Path, n: u64) -> Result<StepOutput
 /// A row for a command that wrote a database file: time, datoms/s, peak
 /// RSS and the file's bytes per datom.
 fn db_row(id: String, m: &Measured, datoms: u64, db: &str) -> Result<Value, String> {
-    let bytes = std::fs::metadata(db)
+    // `demo` names its database by URL.
+    let path = db.strip_prefix("file://").unwrap_or(db);
+    let bytes = std::fs::metadata(path)
         .map_err(|e| format!("cannot read the size of {db}: {e}"))?
         .len();
     let mut r = row(id, m, datoms, bytes, bytes);
