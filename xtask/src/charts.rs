@@ -46,7 +46,8 @@ fn series(rows: &[Value], field: &str) -> Series {
     let mut lines = Series::new();
     for r in rows {
         let id = r["id"].as_str().unwrap_or("");
-        let (Some(line), Some(size), Some(y)) = (line_of(id), size_of(id), r[field].as_f64()) else {
+        let (Some(line), Some(size), Some(y)) = (line_of(id), size_of(id), r[field].as_f64())
+        else {
             continue;
         };
         lines.entry(line).or_default().push((size, y));
@@ -110,7 +111,10 @@ fn draw(path: &Path, title: &str, y_label: &str, lines: &Series) -> Result<(), S
     for (i, (name, points)) in lines.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(|e| err(&e))?
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
@@ -155,7 +159,10 @@ mod tests {
             json!({"id": "scale/restore/dir/100k", "elements_per_s": 2e6, "peak_rss_mb": 80.0}),
         ];
         let md = write(&dir, &rows).unwrap();
-        assert!(md.contains(DATOMS_PER_S_SVG) && md.contains(PEAK_RSS_SVG), "{md}");
+        assert!(
+            md.contains(DATOMS_PER_S_SVG) && md.contains(PEAK_RSS_SVG),
+            "{md}"
+        );
         let svg = std::fs::read_to_string(dir.join(DATOMS_PER_S_SVG)).unwrap();
         assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{svg}");
         assert!(svg.contains("backup gzip") && svg.contains("restore gzip"));

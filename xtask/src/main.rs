@@ -88,7 +88,8 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         name: "scale",
-        about: "100 M datoms end to end on the file backend (full runs only; DATACAMP_SCALE_DATOMS=N)",
+        about:
+            "100 M datoms end to end on the file backend (full runs only; DATACAMP_SCALE_DATOMS=N)",
         run: scale::run,
     },
     Step {

@@ -663,11 +663,9 @@ impl<'t> FileWriter<'t> {
         let mut start = 0;
         loop {
             let (key, previous) = (&mut self.key, &mut self.log_previous);
-            let n = self.log_packer.pack(
-                &datoms[start..],
-                budget,
-                usize::MAX,
-                |out, starts, d| {
+            let n = self
+                .log_packer
+                .pack(&datoms[start..], budget, usize::MAX, |out, starts, d| {
                     let d = d.borrow();
                     if starts {
                         previous.clear();
@@ -675,8 +673,7 @@ impl<'t> FileWriter<'t> {
                     keys::log_datom_key(key, d);
                     keys::put_block_entry(out, previous, key, u64::from(d.added));
                     std::mem::swap(key, previous);
-                },
-            );
+                });
             self.log
                 .insert((tx, record), self.log_packer.stored())
                 .map_err(err())?;
@@ -1332,7 +1329,11 @@ mod tests {
                 && err.contains(&format!("reads format version {}", keys::FORMAT_VERSION)),
             "{err}"
         );
-        assert_eq!(std::fs::read(&path).unwrap(), before, "the file was changed");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file was changed"
+        );
     }
 
     /// A load stream out of EAVT order (some datoms in the sorted runs,
@@ -1376,7 +1377,12 @@ mod tests {
             };
             let (x, y) = (all(&a), all(&b));
             assert!(x.len() > 1000, "{index:?}: {} datoms", x.len());
-            assert!(x == y, "{index:?}: {} and {} datoms differ", x.len(), y.len());
+            assert!(
+                x == y,
+                "{index:?}: {} and {} datoms differ",
+                x.len(),
+                y.len()
+            );
         }
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),

@@ -252,9 +252,7 @@ mod tests {
             x = datacamp_datom::synthetic::splitmix64(x);
             let key = (x % 1000).to_be_bytes().to_vec();
             expected.push(key.clone());
-            sorter
-                .push(|out| out.extend_from_slice(&key))
-                .unwrap();
+            sorter.push(|out| out.extend_from_slice(&key)).unwrap();
         }
         assert!(sorter.runs.len() > 10, "{} runs", sorter.runs.len());
         expected.sort();
