@@ -17,6 +17,7 @@
 //! `/usr/share/java`).
 
 mod chain;
+mod charts;
 mod cutover;
 mod e2e;
 mod incremental;
@@ -24,6 +25,7 @@ mod micro;
 mod ops;
 mod reference;
 mod report;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -83,6 +85,12 @@ pub const STEPS: &[Step] = &[
         name: "ops",
         about: "list/status/forget over 5,000 backups in S3; backup with --limit-upload",
         run: ops::run,
+    },
+    Step {
+        name: "scale",
+        about:
+            "100 M datoms end to end on the file backend (full runs only; DATACAMP_SCALE_DATOMS=N)",
+        run: scale::run,
     },
     Step {
         name: "cutover",
@@ -231,7 +239,11 @@ fn select(only: &[String]) -> (Vec<&'static Step>, Vec<String>) {
 fn build(root: &Path, steps: &[&Step]) -> Result<f64, String> {
     let started = Instant::now();
     eprintln!("== building the benchmarks");
-    let mut runs = vec![vec!["bench", "--workspace", "--no-run", "--quiet"]];
+    let mut runs = Vec::new();
+    // `scale` builds (or is given) the binary it measures itself.
+    if steps.iter().any(|s| s.name != "scale") {
+        runs.push(vec!["bench", "--workspace", "--no-run", "--quiet"]);
+    }
     if steps.iter().any(|s| s.name == "e2e") {
         runs.push(vec!["build", "--release", "--quiet", "-p", "datacamp-cli"]);
     }
@@ -282,6 +294,8 @@ fn bench(args: &[String]) -> Result<(), String> {
         failures.extend(output.failure.map(|f| format!("{}: {f}", step.name)));
     }
     rows.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    // Drawn next to docs/PERFORMANCE.md, which embeds them by the report.
+    let charts = charts::write(&root.join("docs"), &rows)?;
     let ran: Vec<&str> = steps.iter().map(|s| s.name).collect();
     let mut goals = report::goals(&rows, opts.quick, &ran);
     goals.extend(step_goals);
@@ -304,7 +318,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, text)
         .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
-    let md = report::markdown(&report);
+    let md = report::markdown(&report) + &charts;
     let md_path = out.join("report.md");
     std::fs::write(&md_path, &md)
         .map_err(|e| format!("cannot write {}: {e}", md_path.display()))?;

@@ -14,7 +14,7 @@ use std::path::Path;
 use datacamp_datom::{Error, Result};
 use redb::{ReadableTable, Table, TableDefinition};
 
-use crate::keys::{put_block_entry, BlockReader, BLOCK_MAX_BYTES, BLOCK_MAX_ENTRIES};
+use crate::keys::{pack, put_block_entry, BlockReader, BLOCK_MAX_ENTRIES, MAX_PLAIN_BYTES};
 
 /// An index table: block first key → encoded block.
 pub(crate) type BlockTable = TableDefinition<'static, &'static [u8], &'static [u8]>;
@@ -23,6 +23,86 @@ fn storage<'a>(path: &'a Path, what: &'a str) -> impl FnOnce(redb::StorageError)
     move |e| Error::Storage {
         context: format!("{what} ({})", path.display()),
         source: Box::new(redb::Error::from(e)),
+    }
+}
+
+/// Bytes of key and value that fit one redb leaf page holding a single
+/// entry (a 4 KiB page less the leaf header and the entry's two offsets).
+/// redb stores a larger value alone in a page of twice the size or more,
+/// mostly empty, so a stored block or log record aims just below this.
+const LEAF_BYTES: usize = 4096 - 4 - 8 - 8;
+
+/// The stored bytes a value keyed by `key_len` bytes may take to fill one
+/// leaf page alone.
+pub(crate) fn page_budget(key_len: usize) -> usize {
+    LEAF_BYTES.saturating_sub(key_len).max(256)
+}
+
+/// Cuts a sorted run into stored values (blocks or log records) of about
+/// one page each after compression.
+///
+/// How many items fit a page depends on how well they compress, which is
+/// known only afterwards: the packer encodes as many plain bytes as the
+/// last value's compression ratio says will fit, compresses, and if that
+/// overshoots, retries with proportionally fewer items (rare: the ratio of
+/// one index changes slowly along it).
+pub(crate) struct Packer {
+    /// Plain bytes per stored byte of the last value packed.
+    ratio: f64,
+    plain: Vec<u8>,
+    stored: Vec<u8>,
+}
+
+impl Default for Packer {
+    fn default() -> Self {
+        Packer {
+            ratio: 1.0,
+            plain: Vec::with_capacity(MAX_PLAIN_BYTES),
+            stored: Vec::with_capacity(8192),
+        }
+    }
+}
+
+impl Packer {
+    /// Packs a prefix of `items` into one stored value of at most `budget`
+    /// bytes (or of its first item alone, however large) and returns how
+    /// many items it holds (0 only for no items). `encode` appends one
+    /// item's plain bytes; its flag says the item starts the value.
+    pub(crate) fn pack<T>(
+        &mut self,
+        items: &[T],
+        budget: usize,
+        max_items: usize,
+        mut encode: impl FnMut(&mut Vec<u8>, bool, &T),
+    ) -> usize {
+        if items.is_empty() {
+            pack(&[], &mut self.stored);
+            return 0;
+        }
+        let mut target = ((budget as f64 * self.ratio * 0.97) as usize).clamp(1, MAX_PLAIN_BYTES);
+        let mut limit = max_items.clamp(1, items.len());
+        loop {
+            self.plain.clear();
+            let mut n = 0;
+            while n < limit && (n == 0 || self.plain.len() < target) {
+                encode(&mut self.plain, n == 0, &items[n]);
+                n += 1;
+            }
+            pack(&self.plain, &mut self.stored);
+            if self.stored.len() <= budget || n == 1 {
+                self.ratio = self.plain.len() as f64 / self.stored.len().max(1) as f64;
+                return n;
+            }
+            // Over the page: fewer items, in proportion, at least one fewer.
+            let fit = (n as f64 * budget as f64 / self.stored.len() as f64 * 0.97) as usize;
+            limit = fit.clamp(1, n - 1);
+            target = MAX_PLAIN_BYTES;
+        }
+    }
+
+    /// The stored bytes of the last value packed.
+    pub(crate) fn stored(&self) -> &[u8] {
+        &self.stored
     }
 }
 
@@ -104,7 +184,7 @@ impl<'r> EntryScan<'r> {
             match self.rows.next() {
                 Some(row) => {
                     let (_, block) = row.map_err(storage(self.path, "scanning an index"))?;
-                    self.reader.reset(block.value());
+                    self.reader.reset(block.value())?;
                     self.in_block = true;
                 }
                 None => self.done = true,
@@ -139,7 +219,7 @@ pub(crate) struct BlockWriter<'t> {
     table: Table<'t, &'static [u8], &'static [u8]>,
     path: &'t Path,
     reader: BlockReader,
-    buf: Vec<u8>,
+    packer: Packer,
 }
 
 impl<'t> BlockWriter<'t> {
@@ -148,7 +228,7 @@ impl<'t> BlockWriter<'t> {
             table,
             path,
             reader: BlockReader::default(),
-            buf: Vec::with_capacity(4096),
+            packer: Packer::default(),
         }
     }
 
@@ -159,7 +239,7 @@ impl<'t> BlockWriter<'t> {
             .map_err(storage(self.path, "reading an index block"))?
             .map(|guard| guard.value().to_vec())
             .unwrap_or_default();
-        self.reader.reset(&bytes);
+        self.reader.reset(&bytes)?;
         let mut block = Block::default();
         while let Some(retracted) = self.reader.next_entry()? {
             let start = block.arena.len();
@@ -169,25 +249,29 @@ impl<'t> BlockWriter<'t> {
         Ok(block)
     }
 
-    /// Writes sorted entries as blocks, each keyed by its first entry.
+    /// Writes sorted entries as blocks of about a page each, each keyed by
+    /// its first entry.
     fn write_blocks(&mut self, entries: &[(&[u8], u64)]) -> Result<()> {
         let mut start = 0;
         while start < entries.len() {
-            self.buf.clear();
+            let first = entries[start].0;
             let mut previous: &[u8] = &[];
-            let mut end = start;
-            while end < entries.len()
-                && end - start < BLOCK_MAX_ENTRIES
-                && self.buf.len() < BLOCK_MAX_BYTES
-            {
-                put_block_entry(&mut self.buf, previous, entries[end].0, entries[end].1);
-                previous = entries[end].0;
-                end += 1;
-            }
+            let n = self.packer.pack(
+                &entries[start..],
+                page_budget(first.len()),
+                BLOCK_MAX_ENTRIES,
+                |out, starts, &(key, retracted)| {
+                    if starts {
+                        previous = &[];
+                    }
+                    put_block_entry(out, previous, key, retracted);
+                    previous = key;
+                },
+            );
             self.table
-                .insert(entries[start].0, self.buf.as_slice())
+                .insert(first, self.packer.stored())
                 .map_err(storage(self.path, "writing an index block"))?;
-            start = end;
+            start += n;
         }
         Ok(())
     }
@@ -425,7 +509,7 @@ mod tests {
             let mut reader = BlockReader::default();
             for row in table.iter().unwrap() {
                 let (first, block) = row.unwrap();
-                reader.reset(block.value());
+                reader.reset(block.value()).unwrap();
                 let mut n = 0;
                 while reader.next_entry().unwrap().is_some() {
                     if n == 0 {

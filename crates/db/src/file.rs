@@ -30,8 +30,9 @@ use redb::{
     Table, TableDefinition, TableError, WriteTransaction,
 };
 
-use crate::blocks::{BlockTable, BlockWriter, EntryScan};
+use crate::blocks::{page_budget, BlockTable, BlockWriter, EntryScan, Packer};
 use crate::keys::{self, Counters, Decoder, Part};
+use crate::runs::{Merged, RunSorter, RUN_BUDGET_BYTES};
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
 use crate::validate::{check_schema_entities, LoadCheck};
 use crate::view::schema_of;
@@ -97,6 +98,11 @@ fn tx_key(tx: i64) -> u64 {
     u64::try_from(tx).unwrap_or(0)
 }
 
+/// [`tx_key`] back.
+fn tx_id(tx: u64) -> i64 {
+    i64::try_from(tx).unwrap_or(i64::MAX)
+}
+
 /// The durable database behind a file path.
 pub(crate) struct FileStore {
     url: String,
@@ -138,13 +144,7 @@ fn read_config(rtx: &redb::ReadTransaction, path: &Path) -> Result<DbConfig> {
     }
     let version = get(keys::META_VERSION)?.unwrap_or_default();
     if version != keys::FORMAT_VERSION.to_be_bytes() {
-        return Err(not_a_database(
-            path,
-            format!(
-                "format version {version:?} is not the version {} this build reads",
-                keys::FORMAT_VERSION
-            ),
-        ));
+        return Err(not_a_database(path, version_mismatch(&version)));
     }
     let config = get(keys::META_CONFIG)?
         .as_deref()
@@ -155,6 +155,20 @@ fn read_config(rtx: &redb::ReadTransaction, path: &Path) -> Result<DbConfig> {
             .map_err(|e| not_a_database(path, format!("its index table is unusable: {e}")))?;
     }
     Ok(config)
+}
+
+/// Why a file of another format version is refused, naming both versions
+/// and the way out (a backup does not depend on the file format).
+fn version_mismatch(stored: &[u8]) -> String {
+    let found = <[u8; 4]>::try_from(stored)
+        .map(|bytes| format!("format version {}", u32::from_be_bytes(bytes)))
+        .unwrap_or_else(|_| "an unreadable format version".to_owned());
+    format!(
+        "it has {found}, and this build reads format version {} only \
+         (back it up with the Datacamp build that wrote it and restore the \
+         backup with this one)",
+        keys::FORMAT_VERSION
+    )
 }
 
 /// What a failure to open a redb file means for the caller.
@@ -348,6 +362,14 @@ impl FileStore {
             self.set_cached_schema(counters, schema);
         }
         Ok(snap)
+    }
+
+    /// The directory of the file (where a load's sort runs are spilled).
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
     }
 
     fn set_cached_schema(&self, counters: Counters, schema: Arc<Schema>) {
@@ -551,6 +573,9 @@ struct FileWriter<'t> {
     log: Table<'t, (u64, u64), &'static [u8]>,
     txs: Table<'t, u64, (i64, u64)>,
     key: Vec<u8>,
+    /// The previous datom's bytes in the log record being encoded.
+    log_previous: Vec<u8>,
+    log_packer: Packer,
     /// Index writes of the current transaction, per index (EAVT, AEVT,
     /// AVET, VAET): `Some(retracted)` stores an entry, `None` removes it.
     /// Merged into the block tables by [`FileWriter::flush`], so a
@@ -588,6 +613,8 @@ impl<'t> FileWriter<'t> {
                 .open_table(TXS)
                 .map_err(storage(path, "opening table txs"))?,
             key: Vec::with_capacity(64),
+            log_previous: Vec::with_capacity(64),
+            log_packer: Packer::default(),
             pending: Default::default(),
         })
     }
@@ -618,29 +645,121 @@ impl<'t> FileWriter<'t> {
         }
     }
 
-    /// Appends one log record of `tx` and adds its datoms to the tx's row.
-    fn write_log<'d>(
+    /// Appends `datoms` to the log of `tx` as records numbered from
+    /// `first_record` (a page's worth each, see [`Packer`]) and adds them
+    /// to the tx's row. Returns how many records it wrote.
+    fn write_log<D: std::borrow::Borrow<Datom>>(
         &mut self,
         tx: i64,
-        record: u64,
+        first_record: u64,
         tx_instant: i64,
-        datoms: impl IntoIterator<Item = &'d Datom>,
-    ) -> Result<()> {
-        let written = keys::encode_log_record(&mut self.key, datoms);
+        datoms: &[D],
+    ) -> Result<u64> {
         let tx = tx_key(tx);
         let err = || storage(self.path, "writing the log");
-        self.log
-            .insert((tx, record), self.key.as_slice())
-            .map_err(err())?;
+        // The log key is two fixed-width u64s.
+        let budget = page_budget(16);
+        let mut record = first_record;
+        let mut start = 0;
+        loop {
+            let (key, previous) = (&mut self.key, &mut self.log_previous);
+            let n = self
+                .log_packer
+                .pack(&datoms[start..], budget, usize::MAX, |out, starts, d| {
+                    let d = d.borrow();
+                    if starts {
+                        previous.clear();
+                    }
+                    keys::log_datom_key(key, d);
+                    keys::put_block_entry(out, previous, key, u64::from(d.added));
+                    std::mem::swap(key, previous);
+                });
+            self.log
+                .insert((tx, record), self.log_packer.stored())
+                .map_err(err())?;
+            record += 1;
+            start += n;
+            if start >= datoms.len() {
+                break;
+            }
+        }
         let before = self.txs.get(tx).map_err(err())?.map(|g| g.value());
-        let count = before.map_or(0, |(_, count)| count) + written;
+        let count = before.map_or(0, |(_, count)| count) + datoms.len() as u64;
         let instant = if tx_instant != 0 {
             tx_instant
         } else {
             before.map_or(0, |(i, _)| i)
         };
         self.txs.insert(tx, (instant, count)).map_err(err())?;
+        Ok(record - first_record)
+    }
+
+    /// Writes a load's log from its merged run (keys of
+    /// [`keys::append_log_run_key`], in `(tx, position)` order): each tx's
+    /// datoms as page-sized records and its `txs` row, both in key order.
+    fn write_log_run(&mut self, mut run: Merged) -> Result<()> {
+        let mut group = LogGroup::default();
+        let mut record = 0u64;
+        while let Some(key) = run.next_key()? {
+            let (tx, eav, added) = keys::split_log_run_key(key)?;
+            if group.tx != Some(tx) {
+                record += self.flush_log_group(&mut group, record, true)?;
+                group.start(tx);
+            }
+            group.push(eav, added);
+            if group.arena.len() >= 4 * keys::MAX_PLAIN_BYTES {
+                record += self.flush_log_group(&mut group, record, false)?;
+            }
+        }
+        self.flush_log_group(&mut group, record, true)?;
         Ok(())
+    }
+
+    /// Writes the group's datoms as records numbered from `record` (all of
+    /// them when `last`, else all but a tail too short to fill a page) and,
+    /// when `last`, the tx's `txs` row. Returns how many records it wrote.
+    fn flush_log_group(&mut self, group: &mut LogGroup, record: u64, last: bool) -> Result<u64> {
+        let Some(tx) = group.tx else {
+            return Ok(0);
+        };
+        let err = || storage(self.path, "writing the log");
+        let budget = page_budget(16);
+        let mut written = 0;
+        let mut start = 0;
+        let arena = &group.arena;
+        while start < group.items.len() {
+            let mut previous: &[u8] = &[];
+            let n = self.log_packer.pack(
+                &group.items[start..],
+                budget,
+                usize::MAX,
+                |out, starts, (span, added)| {
+                    if starts {
+                        previous = &[];
+                    }
+                    let eav = &arena[span.clone()];
+                    keys::put_block_entry(out, previous, eav, u64::from(*added));
+                    previous = eav;
+                },
+            );
+            if !last && start + n == group.items.len() {
+                break; // the tail may fill a page with what comes next
+            }
+            self.log
+                .insert((tx, record + written), self.log_packer.stored())
+                .map_err(err())?;
+            written += 1;
+            start += n;
+        }
+        group.count += start as u64;
+        group.drain(start);
+        if last {
+            self.txs
+                .insert(tx, (group.instant.unwrap_or(0), group.count))
+                .map_err(err())?;
+            group.tx = None;
+        }
+        Ok(written)
     }
 
     /// Rebuilds the AVET and VAET entries of `attr` from AEVT, in bounded
@@ -877,31 +996,28 @@ impl Store for FileStore {
         };
         let schema = {
             let mut w = FileWriter::open(&wtx, path)?;
-            let mut loader = Loader {
-                batch: Vec::with_capacity(LOAD_BATCH),
-                eavt: SortedBatch::default(),
-                aevt: SortedBatch::default(),
-                order: Vec::with_capacity(LOAD_BATCH),
-                record: 1,
-                tx_instant: schema::attr::tx_instant(),
-            };
+            // The database holds only its bootstrap transaction (checked by
+            // the connection): set it aside, so that every index starts
+            // empty and is written in key order; it comes back at the end
+            // unless the stream brings its own.
+            let bootstrap = drop_bootstrap(&mut w, &before.schema, &mut counts)?;
+            w.flush()?;
+            let mut bulk = BulkLoad::new(self.dir());
             for d in datoms {
                 let d = d?;
-                if tracker.check(&d)? {
-                    loader.flush(&mut w, &mut counts)?;
-                    drop_bootstrap(&mut w, &before.schema, &mut counts)?;
-                    w.flush()?;
-                }
-                loader.batch.push(d);
-                if loader.batch.len() >= LOAD_BATCH {
-                    loader.flush(&mut w, &mut counts)?;
+                tracker.check(&d)?;
+                bulk.push(&d, &mut w)?;
+            }
+            if !tracker.has_tx0 {
+                for d in &bootstrap {
+                    bulk.push(d, &mut w)?;
                 }
             }
-            loader.flush(&mut w, &mut counts)?;
+            let fresh = bulk.finish(&mut w)?;
+            counts.live += fresh;
+            counts.history += fresh;
             let schema = tracker.schema();
-            for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
-                w.reindex(&attr.ident, &schema)?;
-            }
+            bulk_reindex(&mut w, &schema, self.dir())?;
             // Before the commit: the staged database must be one this
             // engine's transactor could have written.
             check_schema_entities(&tracker.schema_datoms, self.config)?;
@@ -943,6 +1059,54 @@ impl Store for FileStore {
     }
 }
 
+/// The datoms of one tx on their way from a load's log run into records.
+#[derive(Default)]
+struct LogGroup {
+    tx: Option<u64>,
+    /// `e a v` bytes of the datoms not yet written.
+    arena: Vec<u8>,
+    items: Vec<(std::ops::Range<usize>, bool)>,
+    /// Datoms of the tx written so far.
+    count: u64,
+    instant: Option<i64>,
+    /// The bytes the tx's `:db/txInstant` datom starts with.
+    instant_prefix: Vec<u8>,
+}
+
+impl LogGroup {
+    fn start(&mut self, tx: u64) {
+        self.tx = Some(tx);
+        self.arena.clear();
+        self.items.clear();
+        self.count = 0;
+        self.instant = None;
+        self.instant_prefix = keys::tx_instant_prefix(tx_id(tx));
+    }
+
+    fn push(&mut self, eav: &[u8], added: bool) {
+        if self.instant.is_none() {
+            self.instant = keys::tx_instant_of(eav, &self.instant_prefix);
+        }
+        let start = self.arena.len();
+        self.arena.extend_from_slice(eav);
+        self.items.push((start..self.arena.len(), added));
+    }
+
+    /// Forgets the first `n` items.
+    fn drain(&mut self, n: usize) {
+        let Some(cut) = self.items.get(n).map(|(span, _)| span.start) else {
+            self.arena.clear();
+            self.items.clear();
+            return;
+        };
+        self.arena.drain(..cut);
+        self.items.drain(..n);
+        for (span, _) in &mut self.items {
+            *span = span.start - cut..span.end - cut;
+        }
+    }
+}
+
 /// Feeds the staged indexes of a load (inside its write transaction)
 /// through [`LoadCheck`].
 fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result<()> {
@@ -968,66 +1132,133 @@ fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result
     Ok(())
 }
 
-/// Writes one batch of loaded datoms: EAVT and AEVT in key order (redb
-/// writes sorted keys much faster), and one log record per tx in the batch.
-/// The state of a `load` between batches.
-struct Loader {
-    batch: Vec<Datom>,
-    eavt: SortedBatch,
-    aevt: SortedBatch,
-    order: Vec<usize>,
-    /// The next log record number (0 is the bootstrap's).
-    record: u64,
-    tx_instant: Keyword,
+/// A bulk load in progress (one write transaction, memory bounded
+/// whatever the stream's size).
+///
+/// - EAVT: while the stream comes in EAVT order (a restore reads a backup,
+///   which is an EAVT scan), its keys are merged into the table in
+///   batches as they come, i.e. written in order into full blocks; keys
+///   out of that order go to a sorted run and are merged at the end.
+/// - AEVT and the log: through sorted runs ([`RunSorter`], spilled beside
+///   the database), merged at the end, so each is written in key order
+///   too (the log by `(tx, position in the stream)`: one tx's datoms in
+///   stream order, in page-sized records).
+struct BulkLoad {
+    /// EAVT keys in order, not yet merged.
+    direct: SortedBatch,
+    /// The last key put into `direct`.
+    last: Vec<u8>,
+    /// No key has come out of EAVT order yet.
+    in_order: bool,
+    key: Vec<u8>,
+    eavt: RunSorter,
+    aevt: RunSorter,
+    log: RunSorter,
+    /// Position of the next datom in the stream.
+    seq: u64,
+    fresh: u64,
 }
 
-impl Loader {
-    /// Writes the batch: EAVT and AEVT merged in key order, and one log
-    /// record per transaction in the batch.
-    fn flush(&mut self, w: &mut FileWriter<'_>, counts: &mut Counts) -> Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
+impl BulkLoad {
+    fn new(dir: &Path) -> Self {
+        BulkLoad {
+            direct: SortedBatch::default(),
+            last: Vec::new(),
+            in_order: true,
+            key: Vec::with_capacity(64),
+            eavt: RunSorter::new(dir, "EAVT keys", RUN_BUDGET_BYTES),
+            aevt: RunSorter::new(dir, "AEVT keys", RUN_BUDGET_BYTES),
+            log: RunSorter::new(dir, "log datoms", RUN_BUDGET_BYTES),
+            seq: 0,
+            fresh: 0,
         }
-        for d in &self.batch {
-            self.eavt.push(
-                |out| keys::append_index_key(out, Index::Eavt, d.e, &d.a, &d.v, d.tx),
-                0,
-            );
-            self.aevt.push(
-                |out| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx),
-                0,
-            );
+    }
+
+    fn push(&mut self, d: &Datom, w: &mut FileWriter<'_>) -> Result<()> {
+        keys::index_key(&mut self.key, Index::Eavt, d.e, &d.a, &d.v, d.tx);
+        if self.in_order && self.key.as_slice() < self.last.as_slice() {
+            self.in_order = false;
         }
-        let fresh = self.eavt.flush_into(&mut w.eavt)?;
-        self.aevt.flush_into(&mut w.aevt)?;
-        counts.live += fresh;
-        counts.history += fresh;
-        let batch = &self.batch;
-        self.order.clear();
-        self.order.extend(0..batch.len());
-        self.order.sort_by_key(|&i| batch[i].tx);
-        for group in self.order.chunk_by(|&x, &y| batch[x].tx == batch[y].tx) {
-            let tx = batch[group[0]].tx;
-            let instant = group
-                .iter()
-                .map(|&i| &batch[i])
-                .find(|d| d.e == tx && d.a == self.tx_instant)
-                .and_then(|d| match d.v {
-                    Value::Instant(ms) => Some(ms),
-                    _ => None,
-                })
-                .unwrap_or(0);
-            w.write_log(tx, self.record, instant, group.iter().map(|&i| &batch[i]))?;
-            self.record += 1;
+        if !self.in_order {
+            self.eavt.push(|out| out.extend_from_slice(&self.key))?;
+        } else if self.key != self.last {
+            // (An equal key is a datom repeated in the stream: stored once.)
+            self.direct.push(|out| out.extend_from_slice(&self.key), 0);
+            std::mem::swap(&mut self.last, &mut self.key);
+            if self.direct.len() >= LOAD_BATCH {
+                self.fresh += self.direct.flush_into(&mut w.eavt)?;
+            }
         }
-        self.batch.clear();
+        self.aevt
+            .push(|out| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx))?;
+        let seq = self.seq;
+        self.seq += 1;
+        self.log.push(|out| keys::append_log_run_key(out, d, seq))?;
         Ok(())
     }
+
+    /// Writes what is left and merges the runs; returns how many EAVT keys
+    /// were new (the datoms the load adds).
+    fn finish(mut self, w: &mut FileWriter<'_>) -> Result<u64> {
+        let mut fresh = self.fresh + self.direct.flush_into(&mut w.eavt)?;
+        fresh += merge_run(self.eavt.finish()?, &mut w.eavt)?;
+        merge_run(self.aevt.finish()?, &mut w.aevt)?;
+        w.write_log_run(self.log.finish()?)?;
+        Ok(fresh)
+    }
+}
+
+/// Merges the keys of a finished run into a block table in batches (each
+/// batch written in key order); returns how many keys were new.
+fn merge_run(mut run: Merged, table: &mut BlockWriter<'_>) -> Result<u64> {
+    let mut batch = SortedBatch::default();
+    let mut fresh = 0;
+    while let Some(key) = run.next_key()? {
+        batch.push(|out| out.extend_from_slice(key), 0);
+        if batch.len() >= LOAD_BATCH {
+            fresh += batch.flush_into(table)?;
+        }
+    }
+    Ok(fresh + batch.flush_into(table)?)
+}
+
+/// Builds the AVET and VAET entries of a load from its AEVT (the schema is
+/// known only once the whole stream is in) through sorted runs, so that
+/// both are written in key order (they are empty before: a load starts
+/// from the bootstrap transaction, whose datom is in neither).
+fn bulk_reindex(w: &mut FileWriter<'_>, schema: &Schema, dir: &Path) -> Result<()> {
+    let mut avet = RunSorter::new(dir, "AVET keys", RUN_BUDGET_BYTES);
+    let mut vaet = RunSorter::new(dir, "VAET keys", RUN_BUDGET_BYTES);
+    let mut decoder = Decoder::default();
+    for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
+        let (lo, hi) = prefix_range(&keys::prefix_key(
+            Index::Aevt,
+            &[Part::A(attr.ident.clone())],
+        ));
+        let mut scan = w.aevt.scan(&lo, hi.as_deref())?;
+        while scan.next_entry()?.is_some() {
+            let (e, a, v, tx) = decoder.index_key(Index::Aevt, scan.key())?;
+            let (in_avet, in_vaet) = placement(schema, &a, &v);
+            if in_avet {
+                avet.push(|out| keys::append_index_key(out, Index::Avet, e, &a, &v, tx))?;
+            }
+            if in_vaet {
+                vaet.push(|out| keys::append_index_key(out, Index::Vaet, e, &a, &v, tx))?;
+            }
+        }
+    }
+    merge_run(avet.finish()?, &mut w.avet)?;
+    merge_run(vaet.finish()?, &mut w.vaet)?;
+    Ok(())
 }
 
 /// Removes this database's bootstrap transaction (the loaded stream has its
 /// own).
-fn drop_bootstrap(w: &mut FileWriter<'_>, schema: &Schema, counts: &mut Counts) -> Result<()> {
+fn drop_bootstrap(
+    w: &mut FileWriter<'_>,
+    schema: &Schema,
+    counts: &mut Counts,
+) -> Result<Vec<Datom>> {
     let (lo, hi) = prefix_range(&keys::prefix_key(Index::Eavt, &[Part::E(TX0)]));
     let mut bootstrap = Vec::new();
     {
@@ -1040,9 +1271,11 @@ fn drop_bootstrap(w: &mut FileWriter<'_>, schema: &Schema, counts: &mut Counts) 
             }
         }
     }
+    let mut datoms = Vec::with_capacity(bootstrap.len());
     for (e, a, v, tx) in bootstrap {
         let (avet, vaet) = placement(schema, &a, &v);
         w.remove(e, &a, &v, tx, avet, vaet)?;
+        datoms.push(Datom::new(e, a, v, tx));
         counts.live = counts.live.saturating_sub(1);
         counts.history = counts.history.saturating_sub(1);
     }
@@ -1058,7 +1291,7 @@ fn drop_bootstrap(w: &mut FileWriter<'_>, schema: &Schema, counts: &mut Counts) 
         w.log.remove((tx_key(TX0), n)).map_err(err())?;
     }
     w.txs.remove(tx_key(TX0)).map_err(err())?;
-    Ok(())
+    Ok(datoms)
 }
 
 #[cfg(test)]
@@ -1068,6 +1301,95 @@ mod tests {
     use datacamp_datom::{synthetic, Connection, DbConfig, Index};
 
     use super::{set_file_cache_size, DEFAULT_FILE_CACHE_BYTES};
+    use crate::keys;
+
+    /// A file of format version 1 (before issue 17's packed blocks) is
+    /// refused with an error naming the file and both versions, and left
+    /// as it was.
+    #[test]
+    fn a_file_of_another_format_version_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let url = path.display().to_string();
+        drop(crate::create(&url, DbConfig::default()).unwrap());
+        {
+            let db = redb::Database::open(&path).unwrap();
+            let wtx = db.begin_write().unwrap();
+            wtx.open_table(super::META)
+                .unwrap()
+                .insert(keys::META_VERSION, 1u32.to_be_bytes().as_slice())
+                .unwrap();
+            wtx.commit().unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = crate::open(&url).unwrap_err().to_string();
+        assert!(
+            err.contains(&url)
+                && err.contains("format version 1,")
+                && err.contains(&format!("reads format version {}", keys::FORMAT_VERSION)),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file was changed"
+        );
+    }
+
+    /// A load stream out of EAVT order (some datoms in the sorted runs,
+    /// some not) and with repeats gives the same database as a sorted one,
+    /// and its log gives every tx's datoms back in stream order.
+    #[test]
+    fn a_load_out_of_eavt_order_equals_a_sorted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 30_000;
+        let mut sorted: Vec<_> = synthetic::datoms(n).collect();
+        sorted.sort_by(|x, y| (x.e, &x.a, &x.v, x.tx).cmp(&(y.e, &y.a, &y.v, y.tx)));
+        // The synthetic stream is in tx order (each tx entity's datom after
+        // its data), so out of EAVT order; repeats at the end.
+        let mut shuffled: Vec<_> = synthetic::datoms(n).collect();
+        shuffled.extend(synthetic::datoms(500));
+        let load = |name: &str, datoms: &[datacamp_datom::Datom]| {
+            let url = dir.path().join(name).display().to_string();
+            let db = crate::create(&url, DbConfig::default()).unwrap();
+            db.load(&mut datoms.iter().cloned().map(Ok)).unwrap();
+            db
+        };
+        let a = load("sorted.db", &sorted);
+        let b = load("shuffled.db", &shuffled);
+        let (a, b) = (a.db().unwrap(), b.db().unwrap());
+        assert_eq!(a.datom_count(), b.datom_count());
+        for index in [Index::Eavt, Index::Aevt, Index::Avet, Index::Vaet] {
+            let all = |s: &std::sync::Arc<dyn datacamp_datom::Database>| {
+                let attrs: Vec<datacamp_datom::Component> = match index {
+                    Index::Avet => vec![datacamp_datom::Component::Attribute(
+                        datacamp_datom::Keyword::parse("person/name"),
+                    )],
+                    _ => vec![],
+                };
+                // Each database keeps its own bootstrap (the streams have
+                // none), made at another instant.
+                s.datoms(index, &attrs)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .filter(|d| d.tx != datacamp_datom::TX0)
+                    .collect::<Vec<_>>()
+            };
+            let (x, y) = (all(&a), all(&b));
+            assert!(x.len() > 1000, "{index:?}: {} datoms", x.len());
+            assert!(
+                x == y,
+                "{index:?}: {} and {} datoms differ",
+                x.len(),
+                y.len()
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no spill file is left"
+        );
+    }
 
     /// A file opened with a cache far smaller than its index still scans
     /// every datom, in order: the cache size is about memory, never about

@@ -40,7 +40,16 @@
 //! entry lives in the block with the greatest first key not above it. The
 //! redb value is the entries in order, each `shared-prefix-length
 //! suffix-length suffix retracted-tx` (LEB128 varints; the retracting tx is
-//! 0 while the datom is current). See `docs/db-engine.md`.
+//! 0 while the datom is current), *packed* ([`pack`]): LZ4-compressed when
+//! that is smaller. See `docs/db-engine.md`.
+//!
+//! # Log records
+//!
+//! A log record is one transaction's datoms (or a page's worth of them) in
+//! applied order, laid out like a block whose keys are the datoms' `e a v`
+//! bytes and whose last varint is the added flag (1 or 0), packed the same
+//! way. Consecutive datoms of one entity share their entity id and
+//! attribute namespace, and the compressor finds the rest of the repeats.
 
 use datacamp_datom::{
     BigDec, BigInt, DbConfig, Error, Index, Keyword, Result, SchemaFlexibility, Symbol, Uuid, Value,
@@ -55,8 +64,11 @@ pub(crate) const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9
 
 /// The marker stored under [`META_FORMAT`] in every Datacamp database.
 pub(crate) const FORMAT_MARKER: &[u8] = b"datacamp-db";
-/// The on-disk format version this crate writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this crate writes and reads. Version 1 (up
+/// to issue 17) stored blocks and log records uncompressed; a version-1
+/// file is refused by name (back it up with the build that wrote it and
+/// restore the backup: backups do not depend on the file format).
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// Meta-table key of [`FORMAT_MARKER`].
 pub(crate) const META_FORMAT: &str = "format";
@@ -548,23 +560,31 @@ impl Decoder {
         Cursor::new(key).i64()
     }
 
-    /// Decodes a log record (see [`encode_log_record`]).
+    /// Decodes a stored log record (see the module docs).
     pub(crate) fn log_record(
         &mut self,
         tx: i64,
-        bytes: &[u8],
+        stored: &[u8],
     ) -> Result<Vec<datacamp_datom::Datom>> {
-        let mut c = Cursor::new(bytes);
+        let mut reader = BlockReader::default();
+        reader
+            .reset(stored)
+            .map_err(|_| corrupt("a log record (bad packing)", stored))?;
         let mut datoms = Vec::new();
-        while !c.rest_is_empty() {
+        while let Some(flag) = reader.next_entry()? {
+            let key = reader.key();
+            let mut c = Cursor::new(key);
             let e = c.i64()?;
             let a = self.keyword(&mut c)?;
             let v = self.value(&mut c)?;
-            let added = match c.byte()? {
+            let added = match flag {
                 0 => false,
                 1 => true,
-                _ => return Err(corrupt("a log record (bad added flag)", bytes)),
+                _ => return Err(corrupt("a log record (bad added flag)", key)),
             };
+            if !c.rest_is_empty() {
+                return Err(corrupt("a log record (trailing bytes)", key));
+            }
             datoms.push(datacamp_datom::Datom { e, a, v, tx, added });
         }
         Ok(datoms)
@@ -630,13 +650,83 @@ fn bigdec(c: &mut Cursor<'_>) -> Result<BigDec> {
 
 // ---------------------------------------------------------------- blocks
 
-/// Index entries per block at most.
-pub(crate) const BLOCK_MAX_ENTRIES: usize = 128;
-/// Encoded bytes per block at most (a block may exceed it by one entry).
-/// Just under redb's 4 KiB page, so a leaf page holds one full block:
-/// measured on 1 M synthetic datoms, 2 KiB blocks left half of every leaf
-/// empty (a file twice as large) and 8 KiB blocks scanned slower.
-pub(crate) const BLOCK_MAX_BYTES: usize = 3800;
+/// Index entries per block at most: bounds what a lookup decodes to find
+/// one entry (the packer usually stops earlier, at a page).
+pub(crate) const BLOCK_MAX_ENTRIES: usize = 512;
+/// Plain (uncompressed) bytes of one block or log record at most, however
+/// well they compress: bounds a reader's buffer and a lookup's work (a
+/// single entry larger than this is stored alone).
+pub(crate) const MAX_PLAIN_BYTES: usize = 64 * 1024;
+
+/// First byte of a stored value kept as it is (compressing did not make it
+/// smaller).
+const PACKED_PLAIN: u8 = 0;
+/// First byte of a stored value compressed with LZ4 (block format); the
+/// plain length follows as a varint, then the compressed bytes.
+const PACKED_LZ4: u8 = 1;
+/// LZ4 expands a block at most this many times (a match of 255+ bytes per
+/// 1-byte token), so a stored plain length above it is corrupt and never
+/// allocated.
+const LZ4_MAX_RATIO: u64 = 255;
+
+/// Stores `plain` into `out` (cleared): LZ4-compressed when that is
+/// smaller, else as it is.
+pub(crate) fn pack(plain: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(PACKED_LZ4);
+    put_varint(out, plain.len() as u64);
+    let header = out.len();
+    out.resize(
+        header + lz4_flex::block::get_maximum_output_size(plain.len()),
+        0,
+    );
+    match lz4_flex::block::compress_into(plain, &mut out[header..]) {
+        Ok(n) if header + n < plain.len() + 1 => out.truncate(header + n),
+        _ => {
+            out.clear();
+            out.push(PACKED_PLAIN);
+            out.extend_from_slice(plain);
+        }
+    }
+}
+
+/// Reads [`pack`]'s bytes back into `plain` (cleared); `what` names the
+/// stored object in the error.
+pub(crate) fn unpack(stored: &[u8], plain: &mut Vec<u8>, what: &str) -> Result<()> {
+    plain.clear();
+    match stored.split_first() {
+        Some((&PACKED_PLAIN, rest)) => {
+            plain.extend_from_slice(rest);
+            Ok(())
+        }
+        Some((&PACKED_LZ4, rest)) => {
+            let (len, used) = read_varint(rest).ok_or_else(|| corrupt(what, stored))?;
+            let body = &rest[used..];
+            if len > (body.len() as u64).saturating_mul(LZ4_MAX_RATIO) + 16 {
+                return Err(corrupt(what, stored));
+            }
+            let len = usize::try_from(len).map_err(|_| corrupt(what, stored))?;
+            plain.resize(len, 0);
+            match lz4_flex::block::decompress_into(body, plain) {
+                Ok(n) if n == len => Ok(()),
+                _ => Err(corrupt(what, stored)),
+            }
+        }
+        _ => Err(corrupt(what, stored)),
+    }
+}
+
+/// A LEB128 varint at the start of `bytes`, and how many bytes it took.
+fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        n |= u64::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((n, i + 1));
+        }
+    }
+    None
+}
 
 fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
@@ -665,11 +755,20 @@ pub(crate) struct BlockReader {
 }
 
 impl BlockReader {
-    /// Starts reading `block` (copied: the stored bytes are borrowed from a
-    /// page that must not be held while the scan goes on).
-    pub(crate) fn reset(&mut self, block: &[u8]) {
+    /// Starts reading a stored (packed) block, unpacked into the reader's
+    /// own buffer: the stored bytes are borrowed from a page that must not
+    /// be held while the scan goes on.
+    pub(crate) fn reset(&mut self, stored: &[u8]) -> Result<()> {
+        self.pos = 0;
+        self.key.clear();
+        unpack(stored, &mut self.bytes, "an index block")
+    }
+
+    /// Starts reading plain (unpacked) block bytes.
+    #[cfg(test)]
+    pub(crate) fn reset_plain(&mut self, plain: &[u8]) {
         self.bytes.clear();
-        self.bytes.extend_from_slice(block);
+        self.bytes.extend_from_slice(plain);
         self.pos = 0;
         self.key.clear();
     }
@@ -721,23 +820,53 @@ impl BlockReader {
 
 // ---------------------------------------------------------------- records
 
-/// A log record: the datoms of one transaction (or of one load batch of a
-/// transaction) in applied order: `e a v added` each; tx is in the key.
-/// Returns how many datoms it encoded.
-pub(crate) fn encode_log_record<'a>(
-    out: &mut Vec<u8>,
-    datoms: impl IntoIterator<Item = &'a datacamp_datom::Datom>,
-) -> u64 {
+/// The bytes a log record stores of one datom before its added flag: its
+/// `e a v` (the tx is in the record's key).
+pub(crate) fn log_datom_key(out: &mut Vec<u8>, d: &datacamp_datom::Datom) {
     out.clear();
-    let mut count = 0;
-    for d in datoms {
-        put_i64(out, d.e);
-        put_keyword(out, &d.a);
-        put_value(out, &d.v);
-        out.push(u8::from(d.added));
-        count += 1;
-    }
-    count
+    put_i64(out, d.e);
+    put_keyword(out, &d.a);
+    put_value(out, &d.v);
+}
+
+/// The key of a datom in a load's log run: `tx` and its position in the
+/// stream (8 bytes each, big-endian, so a tx's datoms sort together in
+/// stream order), its `e a v` bytes, then the added flag.
+pub(crate) fn append_log_run_key(out: &mut Vec<u8>, d: &datacamp_datom::Datom, seq: u64) {
+    out.extend_from_slice(&u64::try_from(d.tx).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    put_i64(out, d.e);
+    put_keyword(out, &d.a);
+    put_value(out, &d.v);
+    out.push(u8::from(d.added));
+}
+
+/// [`append_log_run_key`] split into tx, `e a v` bytes and added flag.
+pub(crate) fn split_log_run_key(key: &[u8]) -> Result<(u64, &[u8], bool)> {
+    let bad = || corrupt("a load's log run key", key);
+    let (head, rest) = key.split_at_checked(16).ok_or_else(bad)?;
+    let (flag, eav) = rest.split_last().ok_or_else(bad)?;
+    let mut tx = [0u8; 8];
+    tx.copy_from_slice(&head[..8]);
+    Ok((u64::from_be_bytes(tx), eav, *flag == 1))
+}
+
+/// The bytes the `e a v` of `[tx :db/txInstant inst]` start with (the
+/// instant's 8 bytes follow).
+pub(crate) fn tx_instant_prefix(tx: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    put_i64(&mut out, tx);
+    put_keyword(&mut out, &datacamp_datom::schema::attr::tx_instant());
+    out.push(Value::Instant(0).type_rank());
+    out
+}
+
+/// The instant of a `:db/txInstant` datom's `e a v` bytes, given its
+/// [`tx_instant_prefix`]; `None` for any other datom.
+pub(crate) fn tx_instant_of(eav: &[u8], prefix: &[u8]) -> Option<i64> {
+    let rest = eav.strip_prefix(prefix)?;
+    let bytes: [u8; 8] = rest.try_into().ok()?;
+    Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
 
 /// The stored configuration: flexibility byte and keep-history byte.
@@ -1009,13 +1138,13 @@ mod tests {
             previous = k;
         }
         let mut reader = BlockReader::default();
-        reader.reset(&block);
+        reader.reset_plain(&block);
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(reader.next_entry().unwrap(), Some(i as u64 * 300));
             assert_eq!(reader.key(), k.as_slice());
         }
         assert_eq!(reader.next_entry().unwrap(), None);
-        reader.reset(&block[..block.len() - 2]);
+        reader.reset_plain(&block[..block.len() - 2]);
         let mut result = Ok(Some(0));
         while let Ok(Some(_)) = result {
             result = reader.next_entry();

@@ -62,6 +62,7 @@ mod file;
 mod hash;
 mod keys;
 mod mem;
+mod runs;
 mod store;
 mod transactor;
 mod url;

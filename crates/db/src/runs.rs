@@ -1,0 +1,267 @@
+//! Bounded-memory sorting for bulk loads: byte keys are collected in memory
+//! up to a budget, sorted and spilled as a *run* to an anonymous temporary
+//! file beside the database, and [`RunSorter::finish`] merges the runs in
+//! key order.
+//!
+//! A spill file has no name (`O_TMPFILE`, or created and unlinked at once):
+//! the operating system reclaims it when it is closed or when the process
+//! dies, so a load that fails or is killed leaves no spill file behind.
+//!
+//! Run file layout: each key as a LEB128 length and its bytes, in order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use datacamp_datom::{Error, Result};
+
+/// Bytes of keys a sorter holds in memory before it spills a run.
+pub(crate) const RUN_BUDGET_BYTES: usize = 8 * 1024 * 1024;
+/// Read buffer of each run during the merge.
+const RUN_READ_BUFFER: usize = 64 * 1024;
+
+/// Collects keys, in any order, into sorted runs.
+pub(crate) struct RunSorter {
+    /// Where spill files go (the database's directory).
+    dir: PathBuf,
+    /// What the keys are, for error messages.
+    what: &'static str,
+    budget: usize,
+    arena: Vec<u8>,
+    entries: Vec<Range<usize>>,
+    runs: Vec<File>,
+}
+
+impl RunSorter {
+    pub(crate) fn new(dir: &Path, what: &'static str, budget: usize) -> Self {
+        RunSorter {
+            dir: dir.to_owned(),
+            what,
+            budget,
+            arena: Vec::new(),
+            entries: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    fn io(&self, source: std::io::Error) -> Error {
+        Error::Io {
+            path: format!(
+                "{} (a temporary sort run of {} for a load)",
+                self.dir.display(),
+                self.what
+            ),
+            source,
+        }
+    }
+
+    /// Adds one key, written by `encode`; spills a run when the budget is
+    /// reached.
+    pub(crate) fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        let start = self.arena.len();
+        encode(&mut self.arena);
+        self.entries.push(start..self.arena.len());
+        if self.arena.len() + self.entries.len() * 16 >= self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn sort(&mut self) {
+        let arena = &self.arena;
+        self.entries
+            .sort_unstable_by(|x, y| arena[x.clone()].cmp(&arena[y.clone()]));
+    }
+
+    /// Writes the keys in memory as one sorted run and forgets them.
+    fn spill(&mut self) -> Result<()> {
+        self.sort();
+        let file = tempfile::tempfile_in(&self.dir).map_err(|e| self.io(e))?;
+        let mut out = BufWriter::with_capacity(RUN_READ_BUFFER, file);
+        let mut len = Vec::with_capacity(10);
+        for span in &self.entries {
+            len.clear();
+            put_len(&mut len, span.len());
+            out.write_all(&len)
+                .and_then(|()| out.write_all(&self.arena[span.clone()]))
+                .map_err(|e| self.io(e))?;
+        }
+        let mut file = out.into_inner().map_err(|e| self.io(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
+        self.runs.push(file);
+        self.arena.clear();
+        self.entries.clear();
+        Ok(())
+    }
+
+    /// The keys pushed, merged in order (a key pushed twice comes twice).
+    pub(crate) fn finish(mut self) -> Result<Merged> {
+        self.sort();
+        let mut sources = Vec::with_capacity(self.runs.len() + 1);
+        for file in std::mem::take(&mut self.runs) {
+            sources.push(Source::Run(BufReader::with_capacity(RUN_READ_BUFFER, file)));
+        }
+        sources.push(Source::Memory {
+            arena: std::mem::take(&mut self.arena),
+            entries: std::mem::take(&mut self.entries).into_iter(),
+        });
+        let mut merged = Merged {
+            dir: self.dir,
+            what: self.what,
+            sources,
+            heap: BinaryHeap::new(),
+            current: Vec::new(),
+        };
+        for i in 0..merged.sources.len() {
+            merged.refill(i)?;
+        }
+        Ok(merged)
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Where merged keys come from: a spilled run or the last, in-memory one.
+enum Source {
+    Run(BufReader<File>),
+    Memory {
+        arena: Vec<u8>,
+        entries: std::vec::IntoIter<Range<usize>>,
+    },
+}
+
+impl Source {
+    /// The next key of this source into `out`; `false` at its end.
+    fn next_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        out.clear();
+        match self {
+            Source::Memory { arena, entries } => match entries.next() {
+                Some(span) => {
+                    out.extend_from_slice(&arena[span]);
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+            Source::Run(reader) => {
+                let Some(len) = read_len(reader)? else {
+                    return Ok(false);
+                };
+                // This process wrote the run; a length beyond the budget
+                // would mean the file was changed under it.
+                if len > RUN_BUDGET_BYTES.max(16 * 1024 * 1024) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("a run key of {len} bytes is longer than any key written"),
+                    ));
+                }
+                out.resize(len, 0);
+                reader.read_exact(out)?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// A LEB128 length, or `None` at the end of the run.
+fn read_len(reader: &mut impl Read) -> std::io::Result<Option<usize>> {
+    let mut n = 0usize;
+    for shift in (0..64).step_by(7) {
+        let mut byte = [0u8];
+        if reader.read(&mut byte)? == 0 {
+            return if shift == 0 {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        n |= usize::from(byte[0] & 0x7F) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some(n));
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "a run key length is too long",
+    ))
+}
+
+/// The keys of every run in order: a k-way merge holding one key per run.
+pub(crate) struct Merged {
+    dir: PathBuf,
+    what: &'static str,
+    sources: Vec<Source>,
+    /// The head key of each source that has one.
+    heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
+    current: Vec<u8>,
+}
+
+impl Merged {
+    fn refill(&mut self, i: usize) -> Result<()> {
+        let mut key = Vec::new();
+        let more = self.sources[i]
+            .next_into(&mut key)
+            .map_err(|source| Error::Io {
+                path: format!(
+                    "{} (a temporary sort run of {} for a load)",
+                    self.dir.display(),
+                    self.what
+                ),
+                source,
+            })?;
+        if more {
+            self.heap.push(Reverse((key, i)));
+        }
+        Ok(())
+    }
+
+    /// The next key in order, or `None` at the end.
+    pub(crate) fn next_key(&mut self) -> Result<Option<&[u8]>> {
+        let Some(Reverse((key, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        self.current = key;
+        self.refill(i)?;
+        Ok(Some(&self.current))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Keys spilled in many runs come back sorted, duplicates kept, and the
+    /// directory holds no spill file (they have no name).
+    #[test]
+    fn runs_merge_in_order_and_leave_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sorter = RunSorter::new(dir.path(), "test keys", 4096);
+        let mut expected = Vec::new();
+        let mut x = 7u64;
+        for _ in 0..5_000 {
+            x = datacamp_datom::synthetic::splitmix64(x);
+            let key = (x % 1000).to_be_bytes().to_vec();
+            expected.push(key.clone());
+            sorter.push(|out| out.extend_from_slice(&key)).unwrap();
+        }
+        assert!(sorter.runs.len() > 10, "{} runs", sorter.runs.len());
+        expected.sort();
+        let mut merged = sorter.finish().unwrap();
+        let mut got = Vec::new();
+        while let Some(key) = merged.next_key().unwrap() {
+            got.push(key.to_vec());
+        }
+        assert_eq!(got, expected);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
