@@ -86,7 +86,10 @@ async fn zstd_backup_restores_id_identical_and_verifies(store: &BackupStore) {
     assert_eq!(manifest.compression.to_string(), ":zstd");
     assert_eq!(manifest.datacamp.compression_level, Some(3));
     for id in 0..b.chunk_count {
-        let key = store.layout().chunk("default-db", &b.backup_id, id).unwrap();
+        let key = store
+            .layout()
+            .chunk("default-db", &b.backup_id, id)
+            .unwrap();
         let bytes = store.get(&key).await.unwrap();
         assert!(bytes.starts_with(&ZSTD_MAGIC), "chunk {id} is not zstd");
     }
@@ -167,8 +170,8 @@ async fn backup_with_chunk(
 /// A real chunk's zstd frame with its content-size field raised to the
 /// field's largest value: the frame claims gigabytes.
 fn frame_declaring_too_much(fressian: &[u8]) -> Vec<u8> {
-    let mut frame = datacamp::codec::compress::compress(fressian, Compression::Zstd { level: 3 })
-        .unwrap();
+    let mut frame =
+        datacamp::codec::compress::compress(fressian, Compression::Zstd { level: 3 }).unwrap();
     assert!(frame.starts_with(&ZSTD_MAGIC));
     let descriptor = frame[4];
     let single_segment = descriptor & 0x20 != 0;
@@ -180,7 +183,12 @@ fn frame_declaring_too_much(fressian: &[u8]) -> Vec<u8> {
     frame
 }
 
-async fn assert_restore_refused(store: &BackupStore, backup_id: &str, opts: RestoreOptions, says: &str) {
+async fn assert_restore_refused(
+    store: &BackupStore,
+    backup_id: &str,
+    opts: RestoreOptions,
+    says: &str,
+) {
     let target = mem_db();
     let before = all_datoms(&target);
     for check_all_first in [Some(true), Some(false)] {
@@ -193,7 +201,10 @@ async fn assert_restore_refused(store: &BackupStore, backup_id: &str, opts: Rest
             matches!(&err, Error::Chunk { chunk_id: 0, .. }),
             "expected an error naming chunk 0, got: {err}"
         );
-        let text = format!("{err} {:?}", std::error::Error::source(&err).map(|s| s.to_string()));
+        let text = format!(
+            "{err} {:?}",
+            std::error::Error::source(&err).map(|s| s.to_string())
+        );
         assert!(text.contains("datoms-0") && text.contains(says), "{text}");
         assert!(all_datoms(&target) == before, "the target was touched");
     }
@@ -205,7 +216,13 @@ async fn zstd_bomb_declaring_too_much_is_refused_from_its_header(store: &BackupS
     let fressian = encode_chunk_to_vec(0, &synthetic::datoms(8_000).collect::<Vec<_>>()).unwrap();
     assert!(fressian.len() > 65_792, "{}", fressian.len());
     let (id, _) = backup_with_chunk(store, 8_000, frame_declaring_too_much(&fressian), false).await;
-    assert_restore_refused(store, &id, RestoreOptions::default(), "declares 4294967295 bytes").await;
+    assert_restore_refused(
+        store,
+        &id,
+        RestoreOptions::default(),
+        "declares 4294967295 bytes",
+    )
+    .await;
     let v = verify(
         store,
         &id,
@@ -310,7 +327,11 @@ async fn zstd_resume_keeps_zstd_and_refuses_another_compression(store: &BackupSt
     let before = store.get(&checkpoint_key).await.unwrap();
     let checkpoint = Checkpoint::from_edn(&String::from_utf8_lossy(&before)).unwrap();
     assert_eq!(
-        checkpoint.datacamp.compression.as_ref().map(|k| k.to_string()),
+        checkpoint
+            .datacamp
+            .compression
+            .as_ref()
+            .map(|k| k.to_string()),
         Some(":zstd".to_owned())
     );
     assert_eq!(checkpoint.datacamp.compression_level, Some(3));

@@ -280,8 +280,9 @@ pub(crate) fn open_chunk<R: Read>(
     cap: u64,
 ) -> Result<ChunkReader<Decompressor<R>>> {
     let limits = chunk_limits(chunk, cap);
-    let inflated = compress::decompress_reader_within(input, compression, limits.max_document_bytes)
-        .map_err(|source| chunk_error(chunk, key, source))?;
+    let inflated =
+        compress::decompress_reader_within(input, compression, limits.max_document_bytes)
+            .map_err(|source| chunk_error(chunk, key, source))?;
     let reader = ChunkReader::with_limits(inflated, ReadOptions::default(), limits)
         .map_err(|source| chunk_error(chunk, key, source))?;
     match reader.header().chunk_id {

@@ -24,8 +24,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
-    chunk_key, fetch_checked, manifest_compression, read_complete_manifest,
-    DEFAULT_MAX_CHUNK_BYTES,
+    chunk_key, fetch_checked, manifest_compression, read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
 };
 use crate::DEFAULT_DATABASE_ID;
 
