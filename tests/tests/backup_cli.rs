@@ -187,7 +187,8 @@ fn failures_have_clear_errors_and_exit_codes() {
     for bad in [
         vec!["backup", "--db", &src, "--to", &to, "--parallel", "0"],
         vec!["backup", "--db", &src, "--to", &to, "--chunk-size", "lots"],
-        vec!["backup", "--db", &src, "--to", &to, "--compression", "zstd"],
+        // (zstd is a compression since issue 17; lz4 is not.)
+        vec!["backup", "--db", &src, "--to", &to, "--compression", "lz4"],
         vec![
             "backup",
             "--db",

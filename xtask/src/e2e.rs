@@ -190,6 +190,15 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
                 case.restore(&mut rows, "dir", &to, &backup, &restored, &[], &[])?;
             }
         }
+        // zstd (level 3) at parallel 2 against the gzip-6 parallel-2 rows
+        // above: time and stored bytes (issue 17's goal 4), and its restore.
+        let to = dir.join("backups-zstd").display().to_string();
+        eprintln!("e2e: {name} zstd backup to a directory, parallel 2");
+        let zstd = ["--compression", "zstd"];
+        let backup = case.backup(&mut rows, "dir-zstd", &to, "2", &zstd, &[])?;
+        eprintln!("e2e: {name} restore of the zstd backup from a directory");
+        let restored = dir.join("restored-dir-zstd.db").display().to_string();
+        case.restore(&mut rows, "dir-zstd", &to, &backup, &restored, &[], &[])?;
         let to = format!("s3://{}/{name}/", server.bucket());
         eprintln!("e2e: {name} backup to the in-process S3 server, parallel 2");
         let backup = case.backup(&mut rows, "s3", &to, "2", &s3_flags, &s3_env)?;

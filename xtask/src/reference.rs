@@ -4,7 +4,8 @@
 //!
 //! - Datacamp: `cargo bench -p datacamp-codec --bench sidebyside` (release
 //!   code): encode + gzip-6 + SHA-256 at parallel 1 and 2, gzip-6 alone on
-//!   the same bytes, gunzip + decode on 1 and 2 threads.
+//!   the same bytes, gunzip + decode on 1 and 2 threads, zstd-3 inflate +
+//!   decode on 2 threads.
 //! - Reference: `tests/clojure/bench/reference_pipeline.clj` under Debian's
 //!   `clojure` — what the Clojure Datacamp library does per chunk
 //!   (`fressian/write-object`, `GZIPOutputStream` at its default level,
@@ -107,6 +108,9 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
         ("gzip6_alone_ns", "gzip6_alone", None),
         ("decode_p1_ns", "decode/parallel-1", dec_ref),
         ("decode_p2_ns", "decode/parallel-2", dec_ref),
+        // A zstd backup's chunks, on 2 threads, against the reference's
+        // (gzip) decode: the library has no zstd.
+        ("decode_zstd_p2_ns", "decode-zstd/parallel-2", dec_ref),
     ] {
         push(
             format!("reference/datacamp/{id}/{label}"),

@@ -18,7 +18,8 @@
 //!   SHA-256;
 //! - `gzip6_alone_ns`: gzip-6 alone of the same Fressian bytes, one thread;
 //! - `decode_p1_ns`, `decode_p2_ns`: gunzip + decode of every chunk into
-//!   datoms, by 1 and 2 threads (a restore decodes on one).
+//!   datoms, by 1 and 2 threads (a restore decodes on `--parallel`);
+//! - `decode_zstd_p2_ns`: the same for zstd-3 chunks, by 2 threads.
 //!
 //! Without `--datoms` (as under `cargo bench --workspace`, which passes
 //! criterion's flags) it says how it is run and exits: it is measured once,
@@ -32,7 +33,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use datacamp_codec::chunk::{ChunkBuilder, ChunkReader};
-use datacamp_codec::compress::{self, gunzip_reader, Compression};
+use datacamp_codec::compress::{self, Compression};
 use datacamp_codec::sha256_hex;
 use datacamp_datom::{synthetic, Datom};
 
@@ -106,8 +107,8 @@ fn pipeline(chunks: &[&[Datom]], parallel: usize) -> u64 {
     })
 }
 
-/// gunzip + decode of every chunk by `parallel` threads; returns datoms.
-fn decode(gz: &[Vec<u8>], parallel: usize) -> u64 {
+/// Inflate + decode of every chunk by `parallel` threads; returns datoms.
+fn decode(gz: &[Vec<u8>], compression: Compression, parallel: usize) -> u64 {
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..parallel)
@@ -119,7 +120,7 @@ fn decode(gz: &[Vec<u8>], parallel: usize) -> u64 {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(bytes) = gz.get(i) else { break };
                         datoms.clear();
-                        ChunkReader::new(gunzip_reader(&bytes[..]))
+                        ChunkReader::new(compress::decompress_reader(&bytes[..], compression))
                             .expect("open")
                             .read_all(&mut datoms)
                             .expect("decode");
@@ -161,12 +162,27 @@ fn main() {
         .map(|(i, c)| build(i as u64, c))
         .collect();
     let gz: Vec<Vec<u8>> = fressian.iter().map(|f| gzip6(f)).collect();
+    // zstd-3 (`backup --compression zstd`) chunks of the same bytes: what a
+    // restore of a zstd backup decodes.
+    let zstd = Compression::Zstd {
+        level: compress::ZSTD_DEFAULT_LEVEL,
+    };
+    let zs: Vec<Vec<u8>> = fressian
+        .iter()
+        .map(|f| compress::compress(f, zstd).expect("zstd"))
+        .collect();
     let fressian_bytes: usize = fressian.iter().map(Vec::len).sum();
     let compressed_bytes: usize = gz.iter().map(Vec::len).sum();
     let n = datoms.len() as u64;
 
-    let (mut enc1, mut enc2, mut alone, mut dec1, mut dec2) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut enc1, mut enc2, mut alone, mut dec1, mut dec2, mut zdec2) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     // One warm-up round (page faults, allocator), then the measured ones.
     // The variants take turns, so a noisy moment on this shared machine
     // spreads over all of them rather than hitting one.
@@ -174,8 +190,9 @@ fn main() {
         let (t_enc1, total1) = time(|| pipeline(&chunks, 1));
         let (t_enc2, total2) = time(|| pipeline(&chunks, 2));
         let (t_alone, _) = time(|| fressian.iter().map(|f| gzip6(f).len()).sum::<usize>());
-        let (t_dec1, count1) = time(|| decode(&gz, 1));
-        let (t_dec2, count2) = time(|| decode(&gz, 2));
+        let (t_dec1, count1) = time(|| decode(&gz, Compression::default(), 1));
+        let (t_dec2, count2) = time(|| decode(&gz, Compression::default(), 2));
+        let (t_zdec2, zcount2) = time(|| decode(&zs, zstd, 2));
         assert_eq!(
             total1, compressed_bytes as u64,
             "parallel 1 compressed bytes"
@@ -184,28 +201,30 @@ fn main() {
             total2, compressed_bytes as u64,
             "parallel 2 compressed bytes"
         );
-        assert_eq!((count1, count2), (n, n), "datoms decoded");
+        assert_eq!((count1, count2, zcount2), (n, n, n), "datoms decoded");
         if round > 0 {
             enc1.push(t_enc1);
             enc2.push(t_enc2);
             alone.push(t_alone);
             dec1.push(t_dec1);
             dec2.push(t_dec2);
+            zdec2.push(t_zdec2);
         }
         eprintln!(
-            "sidebyside round {round}{}: pipeline p1 {:.0} ms, p2 {:.0} ms, gzip-6 alone {:.0} ms, decode p1 {:.0} ms, p2 {:.0} ms",
+            "sidebyside round {round}{}: pipeline p1 {:.0} ms, p2 {:.0} ms, gzip-6 alone {:.0} ms, decode p1 {:.0} ms, p2 {:.0} ms, zstd decode p2 {:.0} ms",
             if round == 0 { " (warm-up)" } else { "" },
             t_enc1 as f64 / 1e6,
             t_enc2 as f64 / 1e6,
             t_alone as f64 / 1e6,
             t_dec1 as f64 / 1e6,
             t_dec2 as f64 / 1e6,
+            t_zdec2 as f64 / 1e6,
         );
     }
     println!(
         "{{\"datoms\": {n}, \"chunks\": {}, \"fressian_bytes\": {fressian_bytes}, \"compressed_bytes\": {compressed_bytes}, \
          \"rounds\": {}, \"encode_p1_ns\": {}, \"encode_p2_ns\": {}, \"gzip6_alone_ns\": {}, \"decode_p1_ns\": {}, \"decode_p2_ns\": {}, \
-         \"backend\": \"{}\"}}",
+         \"decode_zstd_p2_ns\": {}, \"backend\": \"{}\"}}",
         chunks.len(),
         args.rounds,
         median(enc1),
@@ -213,6 +232,7 @@ fn main() {
         median(alone),
         median(dec1),
         median(dec2),
+        median(zdec2),
         compress::backend(),
     );
 }

@@ -1,4 +1,11 @@
-//! gzip for chunk files and SHA-256 for their checksums.
+//! gzip and zstd for chunk files and SHA-256 for their checksums.
+//!
+//! zstd goes through the `zstd` crate (the C library). Its frames record
+//! their content size and a checksum; reading one is bounded twice over: a
+//! frame declaring more than the caller's limit is refused from its header,
+//! before anything is allocated, and the decoder's window is capped at
+//! [`ZSTD_MAX_WINDOW_LOG`] so that a hostile header cannot make it reserve
+//! more than 8 MiB.
 //!
 //! gzip goes through `flate2` on the backend chosen by this crate's
 //! features: `zlib-rs` (pure Rust, the default) or `zlib-ng` (C, built with
@@ -25,7 +32,26 @@ pub enum Compression {
         /// The deflate level.
         level: u32,
     },
+    /// zstd at a level from 1 to 19 (not readable by the Clojure library).
+    Zstd {
+        /// The zstd level.
+        level: u32,
+    },
 }
+
+/// zstd's default level, what `--compression zstd` uses without a level.
+pub const ZSTD_DEFAULT_LEVEL: u32 = 3;
+
+/// The highest zstd level accepted: 20–22 ("ultra") need windows of up to
+/// 128 MiB to read back, more than a restore lets a frame reserve.
+pub const ZSTD_MAX_LEVEL: u32 = 19;
+
+/// The largest zstd window a reader accepts, as a power of two (8 MiB,
+/// what level 19 uses; lower levels use less).
+pub const ZSTD_MAX_WINDOW_LOG: u32 = 23;
+
+/// The magic number that starts a zstd frame (`28 B5 2F FD`).
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 impl Default for Compression {
     /// gzip level 6, what the reference (`GZIPOutputStream`) uses.
@@ -44,6 +70,17 @@ impl Compression {
             });
         }
         Ok(Compression::Gzip { level })
+    }
+
+    /// zstd at `level` (1–19).
+    pub fn zstd(level: u32) -> Result<Compression> {
+        if !(1..=ZSTD_MAX_LEVEL).contains(&level) {
+            return Err(CodecError::Unencodable {
+                what: format!("zstd level {level}"),
+                reason: format!("zstd levels run from 1 to {ZSTD_MAX_LEVEL} here"),
+            });
+        }
+        Ok(Compression::Zstd { level })
     }
 }
 
@@ -82,7 +119,26 @@ pub fn compress_into(data: &[u8], compression: Compression, out: &mut Vec<u8>) -
                 .map_err(|e| CodecError::io("finishing a gzip stream", e))?;
             Ok(())
         }
+        Compression::Zstd { level } => zstd_compress_into(data, level, out),
     }
+}
+
+/// One zstd frame of `data` appended to `out`, with its content size (so a
+/// reader can refuse it from its header) and a checksum (as gzip's CRC).
+fn zstd_compress_into(data: &[u8], level: u32, out: &mut Vec<u8>) -> Result<()> {
+    Compression::zstd(level)?;
+    let level = i32::try_from(level).unwrap_or(ZSTD_DEFAULT_LEVEL as i32);
+    let zstd_error = |e| CodecError::io("zstd-compressing a chunk", e);
+    out.reserve(data.len() / 3 + 64);
+    let mut enc = zstd::stream::write::Encoder::new(&mut *out, level).map_err(zstd_error)?;
+    enc.include_checksum(true).map_err(zstd_error)?;
+    enc.include_contentsize(true).map_err(zstd_error)?;
+    enc.set_pledged_src_size(Some(data.len() as u64))
+        .map_err(zstd_error)?;
+    enc.write_all(data).map_err(zstd_error)?;
+    enc.finish()
+        .map_err(|e| CodecError::io("finishing a zstd frame", e))?;
+    Ok(())
 }
 
 /// gzip-compresses `data` at `level` (0–9).
@@ -111,7 +167,7 @@ pub fn gunzip_reader<R: Read>(input: R) -> MultiGzDecoder<BufReader<R>> {
 /// any size).
 pub fn decompress(input: &[u8], compression: Compression, max_bytes: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    decompress_reader(input, compression)
+    decompress_reader_within(input, compression, max_bytes)?
         .take(max_bytes.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| CodecError::io("decompressing a chunk", e))?;
@@ -124,22 +180,84 @@ pub fn decompress(input: &[u8], compression: Compression, max_bytes: u64) -> Res
     Ok(out)
 }
 
-/// A reader yielding the decompressed bytes of `input`.
+/// A reader yielding the decompressed bytes of `input`. Its output is not
+/// bounded: read it through `take` or a [`crate::chunk::ChunkLimits`], or
+/// use [`decompress_reader_within`], which also refuses a zstd frame
+/// declaring too much from its header.
 pub fn decompress_reader<R: Read>(input: R, compression: Compression) -> Decompressor<R> {
     match compression {
         Compression::None => Decompressor(Inner::Plain(BufReader::new(input))),
         Compression::Gzip { .. } => Decompressor(Inner::Gzip(Box::new(gunzip_reader(input)))),
+        Compression::Zstd { .. } => zstd_reader(BufReader::with_capacity(64 * 1024, input)),
+    }
+}
+
+/// [`decompress_reader`] for input that may inflate to at most
+/// `max_bytes`: a zstd frame whose header declares more is refused here,
+/// before its decoder exists ([`CodecError::Limit`]). The caller still
+/// bounds what it reads (the header may say nothing, or lie low).
+pub fn decompress_reader_within<R: Read>(
+    input: R,
+    compression: Compression,
+    max_bytes: u64,
+) -> Result<Decompressor<R>> {
+    let Compression::Zstd { .. } = compression else {
+        return Ok(decompress_reader(input, compression));
+    };
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let head = input
+        .fill_buf()
+        .map_err(|e| CodecError::io("reading a zstd frame header", e))?;
+    // A header cut short by a short read says nothing; the bounded read
+    // after it still holds.
+    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(head) {
+        if declared > max_bytes {
+            return Err(CodecError::Limit {
+                offset: 0,
+                reason: format!(
+                    "the zstd frame declares {declared} bytes of content, more than the \
+                     {max_bytes} allowed"
+                ),
+            });
+        }
+    }
+    Ok(zstd_reader(input))
+}
+
+/// A zstd decoder over `input` with its window capped at
+/// [`ZSTD_MAX_WINDOW_LOG`]. Concatenated frames read as one stream.
+fn zstd_reader<R: Read>(input: BufReader<R>) -> Decompressor<R> {
+    let decoder = zstd::stream::read::Decoder::with_buffer(input).and_then(|mut d| {
+        d.window_log_max(ZSTD_MAX_WINDOW_LOG)?;
+        Ok(d)
+    });
+    match decoder {
+        Ok(d) => Decompressor(Inner::Zstd(Box::new(d))),
+        // Creating a decoder fails only when the C library cannot allocate
+        // its context; the error surfaces at the first read.
+        Err(e) => Decompressor(Inner::Failed(Some(e))),
     }
 }
 
 /// The reader returned by [`decompress_reader`].
-#[derive(Debug)]
 pub struct Decompressor<R>(Inner<R>);
 
-#[derive(Debug)]
+impl<R> std::fmt::Debug for Decompressor<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match &self.0 {
+            Inner::Plain(_) => "Decompressor(none)",
+            Inner::Gzip(_) => "Decompressor(gzip)",
+            Inner::Zstd(_) => "Decompressor(zstd)",
+            Inner::Failed(_) => "Decompressor(failed)",
+        })
+    }
+}
+
 enum Inner<R> {
     Plain(BufReader<R>),
     Gzip(Box<MultiGzDecoder<BufReader<R>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<R>>>),
+    Failed(Option<io::Error>),
 }
 
 impl<R: Read> Read for Decompressor<R> {
@@ -147,6 +265,10 @@ impl<R: Read> Read for Decompressor<R> {
         match &mut self.0 {
             Inner::Plain(r) => r.read(buf),
             Inner::Gzip(r) => r.read(buf),
+            Inner::Zstd(r) => r.read(buf),
+            Inner::Failed(e) => Err(e
+                .take()
+                .unwrap_or_else(|| io::Error::other("the zstd decoder could not be created"))),
         }
     }
 }
@@ -240,6 +362,79 @@ mod tests {
             decompress(&gz, Compression::default(), u64::MAX),
             Err(CodecError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn zstd_round_trips_with_magic_size_and_checksum() {
+        let data = b"hello hello hello hello fressian".repeat(1000);
+        for level in [1, 3, 19] {
+            let z = compress(&data, Compression::zstd(level).unwrap()).unwrap();
+            assert!(z.starts_with(&ZSTD_MAGIC));
+            assert!(z.len() < data.len() / 10);
+            assert_eq!(
+                zstd::zstd_safe::get_frame_content_size(&z).unwrap(),
+                Some(data.len() as u64)
+            );
+            let back = decompress(&z, Compression::Zstd { level: 3 }, data.len() as u64);
+            assert_eq!(back.unwrap(), data);
+        }
+        for level in [0, 20, 22] {
+            assert!(Compression::zstd(level).is_err(), "level {level}");
+            assert!(compress(b"x", Compression::Zstd { level }).is_err());
+        }
+    }
+
+    #[test]
+    fn zstd_frame_declaring_more_than_the_limit_is_refused_from_its_header() {
+        let z = compress(&[0u8; 10_000], Compression::Zstd { level: 3 }).unwrap();
+        let err = decompress(&z, Compression::Zstd { level: 3 }, 9_999).unwrap_err();
+        assert!(
+            matches!(&err, CodecError::Limit { offset: 0, reason } if reason.contains("declares 10000 bytes")),
+            "{err}"
+        );
+        let err = decompress_reader_within(&z[..], Compression::Zstd { level: 3 }, 9_999)
+            .err()
+            .unwrap();
+        assert!(matches!(err, CodecError::Limit { .. }), "{err}");
+    }
+
+    #[test]
+    fn zstd_frame_without_declared_size_stops_one_byte_past_its_limit() {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&[0u8; 100_000]).unwrap();
+        let z = enc.finish().unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&z).unwrap(), None);
+        let c = Compression::Zstd { level: 3 };
+        assert_eq!(decompress(&z, c, 100_000).unwrap().len(), 100_000);
+        let err = decompress(&z, c, 99_999).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Limit { offset: 99_999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zstd_frame_wanting_a_window_above_the_cap_is_refused() {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.window_log(ZSTD_MAX_WINDOW_LOG + 1).unwrap();
+        enc.write_all(&b"abc".repeat(10_000)).unwrap();
+        let z = enc.finish().unwrap();
+        let err = decompress(&z, Compression::Zstd { level: 3 }, u64::MAX).unwrap_err();
+        assert!(matches!(err, CodecError::Io { .. }), "{err}");
+    }
+
+    #[test]
+    fn corrupt_zstd_is_an_error() {
+        let mut z = compress(&b"x".repeat(1000), Compression::Zstd { level: 3 }).unwrap();
+        let n = z.len();
+        z[n - 2] ^= 0xFF; // inside the content checksum
+        assert!(matches!(
+            decompress(&z, Compression::Zstd { level: 3 }, u64::MAX),
+            Err(CodecError::Io { .. })
+        ));
+        assert!(decompress(b"not zstd", Compression::Zstd { level: 3 }, 100).is_err());
     }
 
     #[test]

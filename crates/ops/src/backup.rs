@@ -54,7 +54,8 @@ pub struct BackupOptions {
     pub chunk_size: u64,
     /// Chunks compressed, hashed and uploaded at once (default 1).
     pub parallel: usize,
-    /// gzip level or none (default gzip 6, as the reference).
+    /// gzip or zstd with its level, or none (default gzip 6, as the
+    /// reference; the Clojure library reads no zstd backup).
     pub compression: Compression,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
@@ -118,23 +119,21 @@ pub struct BackupResult {
 
 fn compression_level(c: Compression) -> u32 {
     match c {
-        Compression::Gzip { level } => level,
+        Compression::Gzip { level } | Compression::Zstd { level } => level,
         Compression::None => 0,
     }
 }
 
-/// `:gzip` or `:none`, as the manifest and the checkpoint say it.
+/// `:gzip`, `:zstd` or `:none`, as the manifest and the checkpoint say it.
 fn compression_keyword(c: Compression) -> datacamp_datom::Keyword {
-    datacamp_datom::Keyword::parse(match c {
-        Compression::None => "none",
-        Compression::Gzip { .. } => "gzip",
-    })
+    datacamp_datom::Keyword::parse(&CompressionKind::of(c).to_string())
 }
 
 fn compression_name(c: Compression) -> String {
     match c {
         Compression::None => "none".to_owned(),
         Compression::Gzip { level } => format!("gzip level {level}"),
+        Compression::Zstd { level } => format!("zstd level {level}"),
     }
 }
 
@@ -160,6 +159,12 @@ fn validate_options(opts: &BackupOptions) -> Result<()> {
     validate_id(IdKind::Database, &opts.database_id).map_err(Error::Manifest)?;
     validate_parallel(opts.parallel)?;
     validate_chunk_size(opts.chunk_size)?;
+    if let Compression::Zstd { level } = opts.compression {
+        Compression::zstd(level).map_err(|e| Error::InvalidOption {
+            option: "compression-level",
+            reason: e.to_string(),
+        })?;
+    }
     Ok(())
 }
 
@@ -170,6 +175,19 @@ pub enum CompressionKind {
     None,
     /// gzip, at whatever level.
     Gzip,
+    /// zstd, at whatever level.
+    Zstd,
+}
+
+impl CompressionKind {
+    /// The kind of `c`.
+    pub fn of(c: Compression) -> CompressionKind {
+        match c {
+            Compression::None => CompressionKind::None,
+            Compression::Gzip { .. } => CompressionKind::Gzip,
+            Compression::Zstd { .. } => CompressionKind::Zstd,
+        }
+    }
 }
 
 impl std::fmt::Display for CompressionKind {
@@ -177,6 +195,7 @@ impl std::fmt::Display for CompressionKind {
         f.write_str(match self {
             CompressionKind::None => "none",
             CompressionKind::Gzip => "gzip",
+            CompressionKind::Zstd => "zstd",
         })
     }
 }
@@ -193,9 +212,9 @@ impl std::fmt::Display for CompressionKind {
 pub struct ResumeSettings {
     /// The chunk size the caller expects, in bytes.
     pub chunk_size: Option<u64>,
-    /// gzip or none.
+    /// gzip, zstd or none.
     pub compression: Option<CompressionKind>,
-    /// The gzip level (given with a checkpoint that says `none`, it is a
+    /// The gzip or zstd level (given with a checkpoint that says `none`, it is a
     /// contradiction unless `compression` is given as none too).
     pub compression_level: Option<u32>,
 }
@@ -222,10 +241,7 @@ impl ResumeSettings {
                 ));
             }
         }
-        let kind = match compression {
-            Compression::None => CompressionKind::None,
-            Compression::Gzip { .. } => CompressionKind::Gzip,
-        };
+        let kind = CompressionKind::of(compression);
         if let Some(given) = self.compression {
             if given != kind {
                 return Err(contradiction(
@@ -237,7 +253,7 @@ impl ResumeSettings {
         }
         if let Some(given) = self.compression_level {
             let agrees = match compression {
-                Compression::Gzip { level } => level == given,
+                Compression::Gzip { level } | Compression::Zstd { level } => level == given,
                 // A level alone says gzip; with "none" given too, it is
                 // ignored, as on a fresh backup.
                 Compression::None => self.compression == Some(CompressionKind::None),
@@ -754,20 +770,26 @@ async fn recorded_compression(
 ) -> Result<Compression> {
     let backup_id = checkpoint.backup_id.as_str();
     let level = checkpoint.datacamp.compression_level.unwrap_or(6);
-    let gzip = || {
-        Compression::gzip(level).map_err(|e| Error::InvalidOption {
-            option: "compression-level",
-            reason: e.to_string(),
-        })
+    let bad_level = |e: datacamp_codec::CodecError| Error::InvalidOption {
+        option: "compression-level",
+        reason: e.to_string(),
     };
+    let gzip = || Compression::gzip(level).map_err(bad_level);
     match &checkpoint.datacamp.compression {
         Some(k) if k.namespace().is_none() && k.name() == "none" => Ok(Compression::None),
         Some(k) if k.namespace().is_none() && k.name() == "gzip" => gzip(),
+        Some(k) if k.namespace().is_none() && k.name() == "zstd" => {
+            let level = checkpoint
+                .datacamp
+                .compression_level
+                .unwrap_or(compress::ZSTD_DEFAULT_LEVEL);
+            Compression::zstd(level).map_err(bad_level)
+        }
         Some(other) => Err(Error::Incomplete {
             backup_id: backup_id.to_owned(),
             reason: format!(
-                "its checkpoint's :datacamp/compression is {other}, expected :gzip or :none, \
-                 so it cannot be resumed"
+                "its checkpoint's :datacamp/compression is {other}, expected :gzip, :zstd or \
+                 :none, so it cannot be resumed"
             ),
         }),
         None if level != 0 => gzip(),

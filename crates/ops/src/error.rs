@@ -93,6 +93,17 @@ pub enum Error {
         /// What this build reads.
         supported: &'static str,
     },
+    /// A compression this build does not read (`:format/compression`).
+    #[error(
+        "backup {backup_id} says its chunks are compressed with {compression}; this build \
+         reads :gzip, :zstd and :none"
+    )]
+    UnknownCompression {
+        /// The backup id.
+        backup_id: String,
+        /// What the manifest says.
+        compression: String,
+    },
     /// Chunks listed in the manifest are not in the target.
     #[error("backup {backup_id} is missing chunk(s) {chunk_ids:?}")]
     MissingChunks {

@@ -52,8 +52,8 @@ pub async fn document_text(
     }
 }
 
-/// Streams the datoms of a chunk file (gzip-compressed or plain Fressian,
-/// told apart by the gzip magic bytes) to `each`; returns the header. A
+/// Streams the datoms of a chunk file (gzip- or zstd-compressed or plain
+/// Fressian, told apart by their magic bytes) to `each`; returns the header. A
 /// loose file has no manifest entry to bound it: it inflates to at most
 /// `max_chunk_bytes` (e.g. [`crate::DEFAULT_MAX_CHUNK_BYTES`]), so a
 /// decompression bomb is refused, not inflated.
@@ -67,11 +67,16 @@ pub fn chunk_file_datoms(
         path: key.clone(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut magic = [0u8; 2];
-    let n = file.read(&mut magic).map_err(io)?;
-    let compression = if n == 2 && magic == [0x1f, 0x8b] {
+    let mut magic = Vec::with_capacity(4);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4).read_to_end(&mut magic))
+        .map_err(io)?;
+    let compression = if magic.starts_with(&[0x1f, 0x8b]) {
         Compression::default()
+    } else if magic.starts_with(&compress::ZSTD_MAGIC) {
+        Compression::Zstd {
+            level: compress::ZSTD_DEFAULT_LEVEL,
+        }
     } else {
         Compression::None
     };
@@ -82,12 +87,10 @@ pub fn chunk_file_datoms(
         source,
     };
     let limits = ChunkLimits::default().max_document_bytes(max_chunk_bytes);
-    let mut reader = ChunkReader::with_limits(
-        compress::decompress_reader(file, compression),
-        ReadOptions::default(),
-        limits,
-    )
-    .map_err(wrap)?;
+    let inflated =
+        compress::decompress_reader_within(file, compression, max_chunk_bytes).map_err(wrap)?;
+    let mut reader =
+        ChunkReader::with_limits(inflated, ReadOptions::default(), limits).map_err(wrap)?;
     let header = reader.header().clone();
     while let Some(datom) = reader.next_datom().map_err(wrap)? {
         each(datom)?;

@@ -45,6 +45,7 @@ pub(crate) async fn read_complete_manifest(
     if let Err(problems) = manifest.validate() {
         return Err(refusal(backup_id, &manifest, problems));
     }
+    compression_of(&manifest)?;
     Ok(manifest)
 }
 
@@ -182,11 +183,32 @@ pub(crate) async fn read_metadata_opt(
     }
 }
 
-/// How the manifest says chunks are compressed.
+/// How the manifest says chunks are compressed, for a manifest that passed
+/// [`read_complete_manifest`] (which refuses an unknown compression; gzip,
+/// the format's default, otherwise).
 pub(crate) fn manifest_compression(manifest: &Manifest) -> Compression {
-    match manifest.compression.name() {
-        "none" => Compression::None,
-        _ => Compression::default(),
+    compression_of(manifest).unwrap_or_default()
+}
+
+/// How the manifest says chunks are compressed (`:format/compression`;
+/// the level, which reading does not need, from
+/// `:datacamp/compression-level`). Anything but `:gzip`, `:zstd` and
+/// `:none` is refused rather than guessed.
+pub(crate) fn compression_of(manifest: &Manifest) -> Result<Compression> {
+    let kind = &manifest.compression;
+    let level = manifest.datacamp.compression_level;
+    match (kind.namespace(), kind.name()) {
+        (None, "none") => Ok(Compression::None),
+        (None, "gzip") => Ok(Compression::Gzip {
+            level: level.unwrap_or(6),
+        }),
+        (None, "zstd") => Ok(Compression::Zstd {
+            level: level.unwrap_or(compress::ZSTD_DEFAULT_LEVEL),
+        }),
+        _ => Err(Error::UnknownCompression {
+            backup_id: manifest.backup_id.clone(),
+            compression: kind.to_string(),
+        }),
     }
 }
 
@@ -212,16 +234,23 @@ pub(crate) async fn fetch_checked(
     chunk: &ChunkInfo,
 ) -> Result<Bytes> {
     let bytes = store.get(key).await?;
-    let actual = compress::sha256_hex(&bytes);
+    check_checksum(&bytes, key.as_str(), chunk)?;
+    Ok(bytes)
+}
+
+/// Checks stored chunk bytes against the manifest's SHA-256 (CPU work: on
+/// a blocking thread for a large chunk).
+pub(crate) fn check_checksum(bytes: &[u8], key: &str, chunk: &ChunkInfo) -> Result<()> {
+    let actual = compress::sha256_hex(bytes);
     if !actual.eq_ignore_ascii_case(&chunk.checksum) {
         return Err(Error::ChecksumMismatch {
             chunk_id: chunk.id,
-            key: key.as_str().to_owned(),
+            key: key.to_owned(),
             expected: chunk.checksum.clone(),
             actual,
         });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// The most bytes one chunk may inflate to by default, whatever its
@@ -250,12 +279,12 @@ pub(crate) fn open_chunk<R: Read>(
     key: &str,
     cap: u64,
 ) -> Result<ChunkReader<Decompressor<R>>> {
-    let reader = ChunkReader::with_limits(
-        compress::decompress_reader(input, compression),
-        ReadOptions::default(),
-        chunk_limits(chunk, cap),
-    )
-    .map_err(|source| chunk_error(chunk, key, source))?;
+    let limits = chunk_limits(chunk, cap);
+    let inflated =
+        compress::decompress_reader_within(input, compression, limits.max_document_bytes)
+            .map_err(|source| chunk_error(chunk, key, source))?;
+    let reader = ChunkReader::with_limits(inflated, ReadOptions::default(), limits)
+        .map_err(|source| chunk_error(chunk, key, source))?;
     match reader.header().chunk_id {
         Some(found) if found != chunk.id => Err(Error::ChunkIdMismatch {
             key: key.to_owned(),

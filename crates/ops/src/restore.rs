@@ -1,7 +1,8 @@
 //! Restore: guards first (manifest complete, format known, every chunk
 //! present, checksums right where reading twice is cheap, target empty),
 //! then one all-or-nothing, id-preserving `Connection::load` fed by a
-//! stream of chunks fetched ahead and checked before use.
+//! stream of chunks fetched, checked and decoded ahead on several threads
+//! ([`pipeline`]) and delivered in manifest order.
 //!
 //! No half-restored database is ever left behind: the datoms go through a
 //! single `load`, which the engine commits only at the end of the stream.
@@ -10,13 +11,10 @@
 //! and the load is rolled back. This is the "restore into a staging
 //! database and switch" guarantee, given by the engine's transaction.
 
-use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use datacamp_codec::chunk::ChunkReader;
-use datacamp_codec::compress::{Compression, Decompressor};
 use datacamp_datom::{Component, Connection, Datom, Index, TX0};
 use datacamp_manifest::{ChunkInfo, Manifest};
 use datacamp_storage::{BackupStore, Key};
@@ -26,13 +24,13 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
-    chunk_error, chunk_key, fetch_checked, manifest_compression, open_chunk,
-    read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
+    chunk_key, fetch_checked, manifest_compression, read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
 };
 use crate::DEFAULT_DATABASE_ID;
 
 mod bootstrap;
 pub(crate) mod chain;
+mod pipeline;
 mod point;
 
 use bootstrap::Bootstrap;
@@ -43,7 +41,8 @@ pub use point::{RestorePoint, RestorePointError};
 pub struct RestoreOptions {
     /// The database id the backup is filed under (default `default-db`).
     pub database_id: String,
-    /// Chunks fetched ahead of the load (default 2).
+    /// Chunks fetched ahead of the load, and decoded at once on as many
+    /// threads (default 2).
     pub parallel: usize,
     /// Check every chunk's checksum before anything is written. `None`:
     /// yes for directory targets (reading twice is cheap), no for S3
@@ -340,7 +339,8 @@ async fn check_checksums(
 }
 
 /// Streams every chunk into one `Connection::load`: fetched ahead on the
-/// async side, decoded and loaded on a blocking thread.
+/// async side, checked and decoded ahead on up to `parallel` blocking
+/// threads ([`pipeline`]), loaded in manifest order on another.
 async fn stream_into<C>(
     conn: &C,
     store: &BackupStore,
@@ -350,7 +350,6 @@ async fn stream_into<C>(
 where
     C: Connection + Clone + 'static,
 {
-    let (sender, receiver) = mpsc::channel::<Result<FetchedChunk>>(opts.parallel);
     let chunks: Vec<(ChunkInfo, Key)> = plan
         .manifest
         .chunks
@@ -358,13 +357,15 @@ where
         .cloned()
         .zip(plan.keys.iter().cloned())
         .collect();
-    let fetcher = spawn_fetcher(store.clone(), chunks, opts.parallel, sender);
-    let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
-    let stream = RestoreStream {
-        receiver,
-        current: None,
+    let decoding = pipeline::Decoding {
         compression: manifest_compression(&plan.manifest),
         max_chunk_bytes: opts.max_chunk_bytes,
+    };
+    let pipeline = pipeline::spawn(store.clone(), chunks, decoding, opts.parallel);
+    let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+    let stream = RestoreStream {
+        pipeline,
+        current: None,
         decoded: 0,
         manifest_total: plan.manifest.datom_count,
         source_total: plan.manifest.datacamp.source_datom_count,
@@ -377,6 +378,8 @@ where
         finished: false,
     };
     let loader = conn.clone();
+    // The stream, and with it the pipeline, is dropped on the loading
+    // thread when the load returns: fetching stops, decoders ahead stop.
     let outcome = tokio::task::spawn_blocking(move || {
         let mut stream = stream;
         match loader.load(&mut stream) {
@@ -385,7 +388,6 @@ where
         }
     })
     .await?;
-    fetcher.abort();
     outcome.map_err(|e| {
         // A failure of the stream itself is the real cause; the load only
         // reports that its input ended with an error.
@@ -396,7 +398,8 @@ where
 
 /// Fetches the chunks in order, `parallel` ahead, checking each checksum;
 /// stops at the first failure (which it forwards) or when the receiver
-/// goes away.
+/// goes away. (The chain restore's links; a full restore goes through
+/// [`pipeline`].)
 fn spawn_fetcher(
     store: BackupStore,
     chunks: Vec<(ChunkInfo, Key)>,
@@ -540,13 +543,19 @@ struct FetchedChunk {
     bytes: Bytes,
 }
 
-type ChunkDecoder = ChunkReader<Decompressor<Cursor<Bytes>>>;
+/// A chunk being decoded on the loading thread (the chain restore's links).
+type ChunkDecoder = datacamp_codec::chunk::ChunkReader<
+    datacamp_codec::compress::Decompressor<std::io::Cursor<Bytes>>,
+>;
 
-/// The chunk being decoded.
+/// The chunk being loaded.
 struct Current {
     info: ChunkInfo,
     key: String,
-    reader: ChunkDecoder,
+    /// What is left of the batch being loaded.
+    batch: std::vec::IntoIter<Datom>,
+    /// The batches its decoder sends.
+    batches: std::sync::mpsc::Receiver<pipeline::Piece>,
     /// Datoms decoded from it so far.
     count: u64,
     /// The smallest and largest entity id it held so far.
@@ -570,11 +579,8 @@ const CHUNKS_NAMED: usize = 3;
 /// bootstrap transaction are held back and sorted out at the end
 /// ([`bootstrap::classify`]).
 struct RestoreStream {
-    receiver: mpsc::Receiver<Result<FetchedChunk>>,
+    pipeline: pipeline::Pipeline,
     current: Option<Current>,
-    compression: Compression,
-    /// The most bytes one chunk may inflate to.
-    max_chunk_bytes: u64,
     manifest_total: u64,
     /// Datoms decoded so far, of every chunk: checked against
     /// `manifest_total` as they stream, so a chunk without a datom count
@@ -608,23 +614,37 @@ impl RestoreStream {
         Some(Err(datacamp_datom::Error::InvalidTxData(message)))
     }
 
-    fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
-        self.tally.bytes += chunk.bytes.len() as u64;
-        let reader = open_chunk(
-            Cursor::new(chunk.bytes),
-            self.compression,
-            &chunk.info,
-            &chunk.key,
-            self.max_chunk_bytes,
-        )?;
+    fn open(&mut self, feed: pipeline::ChunkFeed) {
+        self.tally.bytes += feed.stored_bytes;
         self.current = Some(Current {
-            info: chunk.info,
-            key: chunk.key,
-            reader,
+            info: feed.info,
+            key: feed.key,
+            batch: Vec::new().into_iter(),
+            batches: feed.batches,
             count: 0,
             entities: None,
         });
-        Ok(())
+    }
+
+    /// The next datom of the current chunk, waiting for its decoder when
+    /// the batch in hand is used up; `None` at the chunk's end.
+    fn next_decoded(current: &mut Current) -> Result<Option<Datom>> {
+        loop {
+            if let Some(datom) = current.batch.next() {
+                return Ok(Some(datom));
+            }
+            match current.batches.recv() {
+                Ok(Ok(Some(batch))) => current.batch = batch.into_iter(),
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Err(e)) => return Err(e),
+                Err(std::sync::mpsc::RecvError) => {
+                    return Err(Error::Internal(format!(
+                        "the decoder of chunk {} ({}) stopped before the chunk's end",
+                        current.info.id, current.key
+                    )))
+                }
+            }
+        }
     }
 
     /// The next datom of the current chunk, or the end of it.
@@ -632,8 +652,8 @@ impl RestoreStream {
         let Some(current) = &mut self.current else {
             return Ok(Step::NoChunk);
         };
-        match current.reader.next_datom() {
-            Ok(Some(datom)) => {
+        match Self::next_decoded(current)? {
+            Some(datom) => {
                 current.count += 1;
                 self.decoded += 1;
                 if self.decoded > self.manifest_total {
@@ -650,14 +670,13 @@ impl RestoreStream {
                 current.entities = Some((lo.min(datom.e), hi.max(datom.e)));
                 Ok(Step::Datom(datom))
             }
-            Ok(None) => {
+            None => {
                 let Some(done) = self.current.take() else {
                     return Ok(Step::NoChunk);
                 };
                 self.chunk_done(done)?;
                 Ok(Step::ChunkDone)
             }
-            Err(source) => Err(chunk_error(&current.info, &current.key, source)),
         }
     }
 
@@ -807,12 +826,8 @@ impl Iterator for RestoreStream {
                 }
                 Ok(Step::Datom(datom)) => return self.deliver(datom),
                 Ok(Step::ChunkDone) => {}
-                Ok(Step::NoChunk) => match self.receiver.blocking_recv() {
-                    Some(Ok(chunk)) => {
-                        if let Err(e) = self.open(chunk) {
-                            return self.fail(e);
-                        }
-                    }
+                Ok(Step::NoChunk) => match self.pipeline.feeds.blocking_recv() {
+                    Some(Ok(feed)) => self.open(feed),
                     Some(Err(e)) => return self.fail(e),
                     None => {
                         self.finished = true;

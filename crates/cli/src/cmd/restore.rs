@@ -31,7 +31,7 @@ pub struct RestoreArgs {
     /// vanish when the command exits.
     #[arg(long, value_parser = parse_durable_db)]
     pub db: String,
-    /// Chunks fetched ahead.
+    /// Chunks fetched ahead and decoded at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
     /// The most bytes one chunk may inflate to; a chunk's manifest entry
