@@ -67,6 +67,25 @@ pub fn engines() -> datom::Engines {
 use datacamp_ops::datom::Connection;
 use datacamp_ops::storage::{BackupStore, S3Options, Target};
 
+/// [`datacamp_ops::verify`], where a deep verify with no engines in
+/// [`VerifyOptions::engines`] loads into a scratch database of
+/// [`engines()`] (the umbrella knows its engines; `datacamp-ops` alone
+/// does not).
+pub async fn verify(
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
+    if opts.deep && opts.engines.schemes().is_empty() {
+        let opts = VerifyOptions {
+            engines: engines(),
+            ..opts.clone()
+        };
+        return datacamp_ops::verify(store, backup_id, &opts).await;
+    }
+    datacamp_ops::verify(store, backup_id, opts).await
+}
+
 fn directory(path: &Path) -> Result<BackupStore> {
     Ok(BackupStore::open(&Target::Directory(path.to_path_buf()))?)
 }

@@ -401,6 +401,7 @@ async fn a_gap_is_named(store: &BackupStore) {
             &ids[3],
             &VerifyOptions {
                 deep,
+                engines: datacamp::engines(),
                 ..VerifyOptions::default()
             },
         )
@@ -502,6 +503,7 @@ async fn a_whole_chain_verifies(store: &BackupStore) {
             &ids[3],
             &VerifyOptions {
                 deep,
+                engines: datacamp::engines(),
                 ..VerifyOptions::default()
             },
         )
