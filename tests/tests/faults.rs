@@ -38,6 +38,7 @@ async fn operations_survive_injected_s3_faults() {
         &b.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )

@@ -290,6 +290,7 @@ fn run_case(case: &str, dir: &Path) -> ! {
                 &backup_id,
                 &datacamp::VerifyOptions {
                     deep: true,
+                    engines: datacamp::engines(),
                     parallel: 1,
                     ..datacamp::VerifyOptions::default()
                 },

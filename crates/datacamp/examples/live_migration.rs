@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The snapshot backup and the migration state go to a directory (an
     // S3 target works the same way).
     let store = BackupStore::open(&Target::Directory(dir.path().join("backups")))?;
-    let mut opts = MigrateOptions::new(store);
+    let mut opts = MigrateOptions::new(store).with_engines(datacamp::engines());
     opts.database_id = "example-db".into();
     opts.progress = Some(Arc::new(|event: &MigrationEvent| {
         if let MigrationEvent::State(state) = event {

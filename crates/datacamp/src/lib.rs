@@ -32,7 +32,7 @@
 //!
 //! let backup = backup_to_directory(&source, dir.path(), &BackupOptions::default()).await?;
 //! let verified = verify_backup_in_directory(dir.path(), &backup.backup_id,
-//!     &VerifyOptions { deep: true, ..VerifyOptions::default() }).await?;
+//!     &VerifyOptions { deep: true, engines: datacamp::engines(), ..VerifyOptions::default() }).await?;
 //! assert!(verified.success);
 //!
 //! let target = datacamp::db::create("mem://umbrella-target", DbConfig::default())?;
@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub use datacamp_db as db;
 pub use datacamp_migrate as migrate;
 pub use datacamp_migrate::{
     archive_completed_migrations, cleanup_completed_migrations, get_migration_status,
@@ -53,8 +54,37 @@ pub use datacamp_ops::*;
 
 use std::path::Path;
 
+/// Every engine this crate knows, in a fresh registry: `mem://`, `file://`
+/// and bare paths. Pass it (or one of your own, with your engines added)
+/// to [`restore_to_url`], [`VerifyOptions::engines`],
+/// [`MigrateOptions::engines`] and [`recover_migration`].
+pub fn engines() -> datom::Engines {
+    let mut engines = datom::Engines::default();
+    datacamp_db::register(&mut engines);
+    engines
+}
+
 use datacamp_ops::datom::Connection;
 use datacamp_ops::storage::{BackupStore, S3Options, Target};
+
+/// [`datacamp_ops::verify`], where a deep verify with no engines in
+/// [`VerifyOptions::engines`] loads into a scratch database of
+/// [`engines()`] (the umbrella knows its engines; `datacamp-ops` alone
+/// does not).
+pub async fn verify(
+    store: &BackupStore,
+    backup_id: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyResult> {
+    if opts.deep && opts.engines.schemes().is_empty() {
+        let opts = VerifyOptions {
+            engines: engines(),
+            ..opts.clone()
+        };
+        return datacamp_ops::verify(store, backup_id, &opts).await;
+    }
+    datacamp_ops::verify(store, backup_id, opts).await
+}
 
 fn directory(path: &Path) -> Result<BackupStore> {
     Ok(BackupStore::open(&Target::Directory(path.to_path_buf()))?)

@@ -187,9 +187,15 @@ async fn check_point(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let url = target_url(&dir, "restored.db");
-    let result = restore_to_url(&url, store, backup_id, &opts_as_of(point))
-        .await
-        .unwrap_or_else(|e| panic!("restore of {backup_id} as of {point:?}: {e}"));
+    let result = restore_to_url(
+        &datacamp::engines(),
+        &url,
+        store,
+        backup_id,
+        &opts_as_of(point),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("restore of {backup_id} as of {point:?}: {e}"));
     assert_eq!(result.max_tx, tx, "{point:?}");
     let target = datacamp::db::open(&url).unwrap();
     let expected = source.as_of(tx).unwrap();
@@ -319,9 +325,15 @@ async fn refused_without_a_trace(
 ) -> Error {
     let dir = tempfile::tempdir().unwrap();
     let url = target_url(&dir, "never.db");
-    let err = restore_to_url(&url, store, backup_id, &opts_as_of(point))
-        .await
-        .unwrap_err();
+    let err = restore_to_url(
+        &datacamp::engines(),
+        &url,
+        store,
+        backup_id,
+        &opts_as_of(point),
+    )
+    .await
+    .unwrap_err();
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "a failed restore left {left:?} ({err})");
     assert!(!datacamp::db::exists(&url).unwrap());
@@ -389,6 +401,7 @@ async fn a_gap_is_named(store: &BackupStore) {
             &ids[3],
             &VerifyOptions {
                 deep,
+                engines: datacamp::engines(),
                 ..VerifyOptions::default()
             },
         )
@@ -436,7 +449,7 @@ async fn a_corrupt_chunk_in_the_last_link_leaves_no_target(store: &BackupStore) 
             check_all_first,
             ..RestoreOptions::default()
         };
-        let err = restore_to_url(&url, store, &ids[3], &opts)
+        let err = restore_to_url(&datacamp::engines(), &url, store, &ids[3], &opts)
             .await
             .unwrap_err();
         assert!(
@@ -451,6 +464,7 @@ async fn a_corrupt_chunk_in_the_last_link_leaves_no_target(store: &BackupStore) 
         &ids[3],
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -489,6 +503,7 @@ async fn a_whole_chain_verifies(store: &BackupStore) {
             &ids[3],
             &VerifyOptions {
                 deep,
+                engines: datacamp::engines(),
                 ..VerifyOptions::default()
             },
         )

@@ -173,6 +173,7 @@ async fn assert_restore_refused_naming_chunk_0(store: &BackupStore, backup_id: &
 async fn assert_verify_deep_names_chunk_0(store: &BackupStore, backup_id: &str) {
     let opts = VerifyOptions {
         deep: true,
+        engines: datacamp::engines(),
         ..VerifyOptions::default()
     };
     let v = verify(store, backup_id, &opts).await.unwrap();

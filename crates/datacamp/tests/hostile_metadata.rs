@@ -77,6 +77,7 @@ fn verify_opts(database_id: &str, deep: bool) -> VerifyOptions {
     VerifyOptions {
         database_id: database_id.into(),
         deep,
+        engines: datacamp::engines(),
         ..VerifyOptions::default()
     }
 }

@@ -160,6 +160,7 @@ async fn assert_refused(store: &BackupStore, backup_id: &str, names: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("restored.db");
     let err = restore_to_url(
+        &datacamp::engines(),
         &path.display().to_string(),
         store,
         backup_id,
@@ -175,6 +176,7 @@ async fn assert_refused(store: &BackupStore, backup_id: &str, names: &[&str]) {
         backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -300,9 +302,15 @@ async fn restore_reproduces_the_bootstrap_instant(store: &BackupStore) {
 
     let dir = tempfile::tempdir().unwrap();
     let file_url = dir.path().join("restored.db").display().to_string();
-    restore_to_url(&file_url, store, &b.backup_id, &RestoreOptions::default())
-        .await
-        .unwrap();
+    restore_to_url(
+        &datacamp::engines(),
+        &file_url,
+        store,
+        &b.backup_id,
+        &RestoreOptions::default(),
+    )
+    .await
+    .unwrap();
     let file = datacamp::db::open(&file_url).unwrap();
 
     for target in [&mem, &file] {

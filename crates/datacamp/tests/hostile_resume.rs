@@ -118,6 +118,7 @@ async fn assert_identical(store: &BackupStore, reference: &BackupResult, resumed
         &resumed.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )

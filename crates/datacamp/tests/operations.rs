@@ -128,6 +128,7 @@ async fn round_trip_is_id_identical(store: &BackupStore) {
         &b.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -199,6 +200,7 @@ async fn corrupted_chunk_is_named_and_restore_refuses(store: &BackupStore) {
         &b.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -241,6 +243,7 @@ async fn truncated_chunk_is_named_and_restore_refuses(store: &BackupStore) {
         &b.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -303,6 +306,7 @@ async fn wrong_manifest_count_is_caught(store: &BackupStore) {
         &b.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -440,6 +444,7 @@ async fn interrupted_backup_resumes_to_identical_chunks(store: &BackupStore) {
         &resumed.backup_id,
         &VerifyOptions {
             deep: true,
+            engines: datacamp::engines(),
             ..VerifyOptions::default()
         },
     )
@@ -523,6 +528,7 @@ async fn list_and_cleanup_distinguish_complete_from_incomplete(store: &BackupSto
             &b.backup_id,
             &VerifyOptions {
                 deep: true,
+                engines: datacamp::engines(),
                 ..VerifyOptions::default()
             }
         )

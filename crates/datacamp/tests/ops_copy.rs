@@ -38,6 +38,7 @@ async fn manifest_of(store: &BackupStore, id: &str) -> Manifest {
 async fn deep_verify(store: &BackupStore, id: &str) {
     let opts = VerifyOptions {
         deep: true,
+        engines: datacamp::engines(),
         ..VerifyOptions::default()
     };
     let v = verify(store, id, &opts).await.unwrap();

@@ -67,6 +67,7 @@ async fn every_operation_rejects_parallel_0_and_65_with_one_message() {
         messages.push((
             "restore_to_url",
             restore_to_url(
+                &datacamp::engines(),
                 &format!("mem://parallel-url-{}-{n}", std::process::id()),
                 &store,
                 &good.backup_id,
@@ -80,6 +81,7 @@ async fn every_operation_rejects_parallel_0_and_65_with_one_message() {
             let v = VerifyOptions {
                 parallel: n,
                 deep,
+                engines: datacamp::engines(),
                 ..VerifyOptions::default()
             };
             messages.push((
@@ -90,7 +92,7 @@ async fn every_operation_rejects_parallel_0_and_65_with_one_message() {
                     .to_string(),
             ));
         }
-        let mut m = MigrateOptions::new(store.clone());
+        let mut m = MigrateOptions::new(store.clone()).with_engines(datacamp::engines());
         m.parallel = n;
         let source: Arc<dyn Connection> = Arc::new(src.clone());
         let migrate_target =

@@ -5,7 +5,7 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-use crate::datom::{Component, Datom, Index};
+use crate::datom::{Component, Datom, Index, TX0};
 use crate::error::Result;
 use crate::keyword::Keyword;
 use crate::schema::Schema;
@@ -124,6 +124,25 @@ pub struct LoadReport {
     pub max_eid: i64,
 }
 
+/// Counts describing a database, from [`Connection::stats`].
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DbStats {
+    /// Current datoms.
+    pub datoms: u64,
+    /// Distinct entities holding current datoms (transaction entities not
+    /// counted). Computed by a scan of EAVT.
+    pub entities: u64,
+    /// The largest entity id that is not a transaction id.
+    pub max_eid: i64,
+    /// The last transaction.
+    pub basis_tx: i64,
+    /// User-declared attributes.
+    pub attributes: u64,
+    /// Size of the database on disk (`None` in memory, or when the engine
+    /// cannot tell).
+    pub bytes_on_disk: Option<u64>,
+}
+
 /// A live datom database: read snapshots, write transactions, replay.
 pub trait Connection: Send + Sync {
     /// Where the database lives (`mem://name`, `file:///path`), for messages.
@@ -163,6 +182,30 @@ pub trait Connection: Send + Sync {
     /// Reports of every transaction committed from now on (including those
     /// from `apply`; not those from `load`), in commit order.
     fn subscribe(&self) -> Subscription;
+
+    /// Counts describing the current database. The default scans the
+    /// current EAVT index once; an engine with cheaper counts overrides it.
+    fn stats(&self) -> Result<DbStats> {
+        let snap = self.db()?;
+        let mut entities = 0;
+        let mut last = None;
+        // EAVT is ordered by entity, so distinct entities are runs.
+        for datom in snap.datoms(Index::Eavt, &[])? {
+            let e = datom?.e;
+            if e < TX0 && last != Some(e) {
+                entities += 1;
+                last = Some(e);
+            }
+        }
+        Ok(DbStats {
+            datoms: snap.datom_count(),
+            entities,
+            max_eid: snap.max_eid(),
+            basis_tx: snap.basis_tx(),
+            attributes: snap.schema().user_attributes().count() as u64,
+            bytes_on_disk: None,
+        })
+    }
 }
 
 /// A shared connection is a connection, so `Arc<dyn Connection>` can go
@@ -197,6 +240,9 @@ impl<C: Connection + ?Sized> Connection for Arc<C> {
     }
     fn subscribe(&self) -> Subscription {
         (**self).subscribe()
+    }
+    fn stats(&self) -> Result<DbStats> {
+        (**self).stats()
     }
 }
 

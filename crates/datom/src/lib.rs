@@ -9,6 +9,8 @@
 //!   [`TxReport`];
 //! - the [`Database`] (snapshot) and [`Connection`] (live database) traits
 //!   that the embedded engine implements and that other datom stores can;
+//! - [`Engine`] and the [`Engines`] registry: opening any engine's
+//!   database by URL (`engine`);
 //! - [`edn`]: tx-data, values and datoms from and to EDN text;
 //! - [`Error`], the one error type of the traits.
 //!
@@ -26,6 +28,7 @@
 mod datom;
 mod db;
 pub mod edn;
+pub mod engine;
 mod error;
 mod keyword;
 pub mod schema;
@@ -35,9 +38,10 @@ mod value;
 
 pub use datom::{Component, Datom, Index, EMAX, TX0};
 pub use db::{
-    Connection, Database, DatomIter, DbConfig, LoadReport, SchemaFlexibility, Snapshot,
+    Connection, Database, DatomIter, DbConfig, DbStats, LoadReport, SchemaFlexibility, Snapshot,
     Subscribers, Subscription, TxIter,
 };
+pub use engine::{Conn, Engine, Engines, OpenOptions};
 pub use error::{Error, Result};
 pub use keyword::{Keyword, Symbol};
 pub use num_bigint::BigInt;

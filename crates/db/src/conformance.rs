@@ -1,15 +1,21 @@
-//! The conformance suite: what every backend of [`Db`] must do, written
-//! once. Each case is a function taking a factory that returns a fresh,
-//! empty database on every call; [`conformance_tests!`](crate::conformance_tests)
-//! turns the whole list into one `#[test]` per case for a factory:
+//! The conformance suite: what every [`Connection`] must do, whatever
+//! engine stores it, written once over the [`Engine`] seam. Each case is a
+//! function taking a [`ConnectionFactory`] that returns a fresh, empty
+//! database on every call; [`conformance_tests!`](crate::conformance_tests)
+//! turns the whole list into one `#[test]` per case for a factory. An
+//! engine (this crate's, or one a user writes) runs it with an
+//! [`EngineFactory`] — the engine and a source of fresh URLs:
 //!
 //! ```text
-//! fn mem() -> impl Fn() -> datacamp_db::Db { /* … */ }
+//! fn mem() -> EngineFactory {
+//!     EngineFactory::new(Arc::new(datacamp_db::MemEngine), || format!("mem://c-{}", next()))
+//! }
 //! mod mem_backend { datacamp_db::conformance_tests!(super::mem); }
 //! ```
 //!
 //! A case that needs another configuration (schema-on-read, no history)
-//! deletes the factory's database and creates one with the same URL.
+//! deletes the factory's database and creates one with the same URL
+//! ([`ConnectionFactory::recreate`]).
 //!
 //! These are test helpers: a failed expectation panics, which is how a
 //! test fails.
@@ -23,14 +29,83 @@ use datacamp_datom::{
     Index, Keyword, SchemaFlexibility, TempId, TxOp, TxReport, TxValue, Value, TX0,
 };
 
-use crate::Db;
+use std::sync::Arc;
+
+use datacamp_datom::{Conn, Engine, OpenOptions};
+
+/// A database under test: any engine's connection.
+type Db = Conn;
+
+/// What the suite needs of an engine under test.
+pub trait ConnectionFactory {
+    /// A fresh, empty database with the default configuration (a new URL
+    /// on every call).
+    fn fresh(&self) -> Conn;
+
+    /// Deletes the database at `url` and creates one there with `config`.
+    fn recreate(&self, url: &str, config: DbConfig) -> Conn;
+}
 
 /// A factory of fresh, empty databases.
-pub type Factory<'a> = &'a dyn Fn() -> Db;
+pub type Factory<'a> = &'a dyn ConnectionFactory;
+
+/// The [`ConnectionFactory`] of an [`Engine`]: fresh databases at the URLs
+/// `next_url` gives (it may own per-test resources, such as a temporary
+/// directory or a server, which live as long as the factory).
+pub struct EngineFactory {
+    engine: Arc<dyn Engine>,
+    next_url: Box<dyn Fn() -> String>,
+    opts: OpenOptions,
+}
+
+impl std::fmt::Debug for EngineFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineFactory")
+            .field("schemes", &self.engine.schemes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineFactory {
+    /// Databases of `engine` at the URLs `next_url` returns.
+    pub fn new(engine: Arc<dyn Engine>, next_url: impl Fn() -> String + 'static) -> Self {
+        EngineFactory {
+            engine,
+            next_url: Box::new(next_url),
+            opts: OpenOptions::default(),
+        }
+    }
+
+    /// Creates every database with `opts`.
+    #[must_use]
+    pub fn with_options(mut self, opts: OpenOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+}
+
+impl ConnectionFactory for EngineFactory {
+    fn fresh(&self) -> Conn {
+        let url = (self.next_url)();
+        self.engine
+            .create(&url, DbConfig::default(), &self.opts)
+            .unwrap_or_else(|e| panic!("create a database at {url}: {e}"))
+    }
+
+    fn recreate(&self, url: &str, config: DbConfig) -> Conn {
+        self.engine
+            .delete(url)
+            .unwrap_or_else(|e| panic!("delete the database at {url}: {e}"));
+        self.engine
+            .create(url, config, &self.opts)
+            .unwrap_or_else(|e| panic!("create a database at {url}: {e}"))
+    }
+}
 
 /// Generates one `#[test]` per conformance case. `$make` is a function
-/// returning the factory (`impl Fn() -> Db`); it is called once per test,
-/// so the factory can own per-test resources such as a temporary directory.
+/// returning the factory (an `impl ConnectionFactory`, such as an
+/// [`EngineFactory`]); it is called once per test, so the factory can own
+/// per-test resources such as a temporary directory.
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
@@ -196,7 +271,7 @@ fn people_schema() -> Vec<TxOp> {
 }
 
 fn with_people(factory: Factory<'_>) -> Db {
-    let db = factory();
+    let db = factory.fresh();
     db.transact(&people_schema()).unwrap();
     db
 }
@@ -279,9 +354,8 @@ fn values(db: &dyn Connection, e: i64, a: &str) -> Vec<Value> {
 
 /// Replaces the factory's database by one with `config` at the same URL.
 fn with_config(factory: Factory<'_>, config: DbConfig) -> Db {
-    let url = factory().url();
-    crate::delete(&url).unwrap();
-    crate::create(&url, config).unwrap()
+    let url = factory.fresh().url();
+    factory.recreate(&url, config)
 }
 
 fn user_datoms(datoms: Vec<Datom>) -> Vec<Datom> {
@@ -292,7 +366,7 @@ fn user_datoms(datoms: Vec<Datom>) -> Vec<Datom> {
 
 /// A fresh database holds only the bootstrap transaction.
 pub fn bootstrap_transaction(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let snap = db.db().unwrap();
     assert_eq!(snap.basis_tx(), TX0);
     assert_eq!(snap.max_eid(), 0);
@@ -314,7 +388,7 @@ pub fn bootstrap_transaction(factory: Factory<'_>) {
 
 /// Schema as entity maps, then data using it; ids and tx ids as Datahike.
 pub fn schema_and_entity_maps(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let schema = db.transact(&people_schema()).unwrap();
     assert_eq!(schema.tx, TX0 + 1);
     assert_eq!(schema.basis_before, TX0);
@@ -1044,7 +1118,7 @@ pub fn history_and_as_of(factory: Factory<'_>) {
 
 /// `:db/noHistory` and `keep_history = false` drop retracted values.
 pub fn no_history_attributes_and_keep_history_off(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     db.transact(&[attr(
         "c/n",
         "long",
@@ -1345,7 +1419,7 @@ pub fn load_rebuilds_schema_and_indexes(factory: Factory<'_>) {
     let mut datoms = user_datoms(current_datoms(&source));
     // Schema after the data that uses it, and not in EAVT order.
     datoms.reverse();
-    let target = factory();
+    let target = factory.fresh();
     let report = target
         .load(&mut datoms.clone().into_iter().map(Ok))
         .unwrap();
@@ -1426,7 +1500,7 @@ pub fn load_rebuilds_schema_and_indexes(factory: Factory<'_>) {
 
 /// `load` accepts assertions only.
 pub fn load_rejects_retractions(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let datoms = vec![
         Datom::new(1, kw("db/ident"), Value::keyword("a/b"), TX0 + 1),
         Datom {
@@ -1464,7 +1538,7 @@ pub fn load_into_non_empty_db_is_refused(factory: Factory<'_>) {
 
 /// A stream that fails halfway leaves the database empty.
 pub fn load_is_all_or_nothing(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let good = (1..=100).map(|e| Ok(Datom::new(e, kw("db/doc"), Value::string("d"), TX0 + 1)));
     let bad = std::iter::once(Err(Error::InvalidTxData("the source broke".into())));
     let mut stream = good.chain(bad);
@@ -1537,7 +1611,7 @@ fn loadable() -> Vec<Datom> {
 /// schema entity that declares nothing valid.
 pub fn load_refuses_what_transact_would_refuse(factory: Factory<'_>) {
     let t = TX0 + 1;
-    let db = factory();
+    let db = factory.fresh();
     assert_eq!(
         db.load(&mut loadable().into_iter().map(Ok)).unwrap().datoms,
         loadable().len() as u64,
@@ -1635,7 +1709,7 @@ pub fn load_refuses_what_transact_would_refuse(factory: Factory<'_>) {
         ),
     ];
     for ((what, datom, replaces), expected) in cases {
-        let db = factory();
+        let db = factory.fresh();
         let mut datoms = loadable();
         match replaces {
             Some(i) => datoms[i] = datom,
@@ -1653,7 +1727,7 @@ pub fn load_refuses_what_transact_would_refuse(factory: Factory<'_>) {
 /// A loaded stream holding the bootstrap transaction's `:db/txInstant`
 /// replaces the database's own: the bootstrap instant is the stream's.
 pub fn load_of_a_bootstrap_replaces_the_own(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let mut datoms = loadable();
     datoms.push(Datom::new(TX0, kw("db/txInstant"), Value::Instant(7), TX0));
     db.load(&mut datoms.clone().into_iter().map(Ok)).unwrap();
@@ -1676,7 +1750,7 @@ pub fn load_of_a_bootstrap_replaces_the_own(factory: Factory<'_>) {
 pub fn backup_and_load_round_trip(factory: Factory<'_>) {
     let source = sample_source(factory);
     let backup = current_datoms(&source);
-    let target = factory();
+    let target = factory.fresh();
     target
         .load(&mut backup.clone().into_iter().map(Ok))
         .unwrap();
@@ -1708,7 +1782,7 @@ pub fn backup_and_load_round_trip(factory: Factory<'_>) {
 /// Replaying the log of A into B gives the same datoms, ids and tx ids.
 pub fn apply_replays_identically(factory: Factory<'_>) {
     let source = sample_source(factory);
-    let target = factory();
+    let target = factory.fresh();
     for report in source.tx_range(TX0 + 1, None).unwrap() {
         target.apply(&report.unwrap()).unwrap();
     }
@@ -1772,7 +1846,7 @@ pub fn apply_rejects_old_transactions(factory: Factory<'_>) {
 
 /// Subscribers get every commit (transact and apply), not loads.
 pub fn subscribers_see_transact_and_apply_not_load(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let sub = db.subscribe();
     let mut datoms = vec![Datom::new(
         1,
@@ -1843,7 +1917,7 @@ pub fn stats(factory: Factory<'_>) {
 /// updates, additions and entity retractions spread through it, checked
 /// against a model of the current datoms (and the loaded state via as_of).
 pub fn synthetic_data_matches_a_model(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     let loaded: Vec<Datom> = synthetic::datoms(30_000).collect();
     db.load(&mut loaded.clone().into_iter().map(Ok)).unwrap();
     let loaded_basis = db.db().unwrap().basis_tx();
@@ -1945,7 +2019,7 @@ pub fn synthetic_data_matches_a_model(factory: Factory<'_>) {
 /// Tuple attributes: heterogeneous (`:db/tupleTypes`) and homogeneous
 /// (`:db/tupleType`), element types checked.
 pub fn tuple_attributes(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     db.transact(&[
         attr(
             "loc/point",
@@ -2322,7 +2396,7 @@ pub fn reverse_ref_of_a_non_ref_attribute(factory: Factory<'_>) {
 /// `test-transaction`), and a heterogeneous or composite tuple declares 1 to
 /// 8 elements (Datomic's limit, which Datahike does not check).
 pub fn tuple_limits(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     tx_edn(
         &db,
         "[{:db/ident :prices :db/valueType :db.type/tuple :db/tupleType :db.type/long
@@ -2459,7 +2533,7 @@ fn entity_facts(db: &Db, e: i64) -> BTreeSet<(String, Value)> {
 /// `test-more-composite-transaction` (the same steps and expected datoms;
 /// DataScript `test/datascript/test/tuples.cljc`, `test-tx`).
 pub fn composite_tuples_are_maintained(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     tx_edn(&db, COMPOSITE_SCHEMA).unwrap();
     let e = 100;
     let st = |v: &str| Value::string(v);
@@ -2578,7 +2652,7 @@ pub fn composite_tuples_are_maintained(factory: Factory<'_>) {
 /// `test-validation`; DataScript `test/datascript/test/tuples.cljc`,
 /// `test-validation`.
 pub fn composite_tuples_cannot_be_written_directly(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     tx_edn(&db, COMPOSITE_SCHEMA).unwrap();
     tx_edn(&db, r#"[[:db/add 100 :a "a"]]"#).unwrap();
     for text in [
@@ -2606,7 +2680,7 @@ pub fn composite_tuples_cannot_be_written_directly(factory: Factory<'_>) {
 /// `test-upsert-by-tuple-components`; Datahike `tuples_test.cljc`,
 /// `test-lookup-refs`.
 pub fn upsert_by_composite_tuple(factory: Factory<'_>) {
-    let db = factory();
+    let db = factory.fresh();
     tx_edn(&db, COMPOSITE_SCHEMA).unwrap();
     tx_edn(
         &db,
@@ -2650,7 +2724,7 @@ pub fn upsert_by_composite_tuple(factory: Factory<'_>) {
 /// are in the backup, and load does not recompute them), and a write-mode
 /// load refuses a schema entity the transactor would refuse as incomplete.
 pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
-    let source = factory();
+    let source = factory.fresh();
     tx_edn(&source, COMPOSITE_SCHEMA).unwrap();
     tx_edn(
         &source,
@@ -2658,7 +2732,7 @@ pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
     )
     .unwrap();
     let backup = current_datoms(&source);
-    let target = factory();
+    let target = factory.fresh();
     target
         .load(&mut backup.clone().into_iter().map(Ok))
         .unwrap();
@@ -2672,7 +2746,7 @@ pub fn load_of_composite_tuples_and_incomplete_schema(factory: Factory<'_>) {
 
     let mut incomplete = loadable();
     incomplete.retain(|d| !(d.e == 100 && d.a == kw("db/cardinality")));
-    let db = factory();
+    let db = factory.fresh();
     assert_fails_unchanged(
         &db,
         "load of an attribute without cardinality",

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use datacamp_datom::{
-    now_ms, Connection, Datom, DbConfig, Error, LoadReport, Result, Snapshot, Subscribers,
-    Subscription, TxIter, TxOp, TxReport, TX0,
+    now_ms, Connection, Datom, DbConfig, DbStats, Error, LoadReport, OpenOptions, Result, Snapshot,
+    Subscribers, Subscription, TxIter, TxOp, TxReport, TX0,
 };
 
-use crate::file::FileStore;
+use crate::file::{FileStore, DEFAULT_FILE_CACHE_BYTES};
 use crate::mem::MemStore;
 use crate::store::{Commit, Store};
 use crate::transactor::{prepare, schema_after};
@@ -41,24 +41,6 @@ impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db").field("url", &self.inner.url).finish()
     }
-}
-
-/// Counts describing a database, from [`Db::stats`].
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct DbStats {
-    /// Current datoms.
-    pub datoms: u64,
-    /// Distinct entities holding current datoms (transaction entities not
-    /// counted). Computed by a scan of EAVT.
-    pub entities: u64,
-    /// The largest entity id that is not a transaction id.
-    pub max_eid: i64,
-    /// The last transaction.
-    pub basis_tx: i64,
-    /// User-declared attributes.
-    pub attributes: u64,
-    /// Size of the database file (`None` in memory).
-    pub bytes_on_disk: Option<u64>,
 }
 
 /// Named in-memory databases live until deleted, like Datahike's `:mem`
@@ -96,24 +78,10 @@ impl Db {
         }
     }
 
-    fn open_file(location: Location, path: &std::path::Path) -> Result<Db> {
-        let store = FileStore::open(&location.url(), path)?;
+    fn open_file(location: Location, path: &std::path::Path, cache_bytes: usize) -> Result<Db> {
+        let store = FileStore::open(&location.url(), path, cache_bytes)?;
         let config = store.snapshot()?.state().config;
         Ok(Db::wrap(location, config, Box::new(store)))
-    }
-
-    /// Counts describing the current database.
-    pub fn stats(&self) -> Result<DbStats> {
-        let snap = self.inner.store.snapshot()?;
-        let state = snap.state();
-        Ok(DbStats {
-            datoms: state.live,
-            entities: snap.count_entities(TX0)?,
-            max_eid: state.max_eid,
-            basis_tx: state.basis_tx,
-            attributes: state.schema.user_attributes().count() as u64,
-            bytes_on_disk: self.inner.store.bytes_on_disk(),
-        })
     }
 
     fn write_lock(&self) -> MutexGuard<'_, ()> {
@@ -127,6 +95,16 @@ impl Db {
 
 /// Creates a database at `url`; fails if one exists there.
 pub fn create(url: &str, config: DbConfig) -> Result<Db> {
+    create_with(url, config, &OpenOptions::default())
+}
+
+/// The page cache a file database gets from `opts`.
+fn cache_bytes(opts: &OpenOptions) -> usize {
+    opts.cache_bytes.unwrap_or(DEFAULT_FILE_CACHE_BYTES)
+}
+
+/// [`create`] with per-open options (a file's page cache).
+pub fn create_with(url: &str, config: DbConfig, opts: &OpenOptions) -> Result<Db> {
     let location = Location::parse(url)?;
     match &location {
         Location::Mem(name) => {
@@ -144,7 +122,8 @@ pub fn create(url: &str, config: DbConfig) -> Result<Db> {
             if files.get(path).and_then(Weak::upgrade).is_some() || path.exists() {
                 return Err(already_exists(&location.url()));
             }
-            let store = FileStore::create(&location.url(), path, config, now_ms())?;
+            let store =
+                FileStore::create(&location.url(), path, config, now_ms(), cache_bytes(opts))?;
             let db = Db::wrap(location.clone(), config, Box::new(store));
             files.insert(path.clone(), Arc::downgrade(&db.inner));
             Ok(db)
@@ -154,6 +133,12 @@ pub fn create(url: &str, config: DbConfig) -> Result<Db> {
 
 /// Opens the database at `url`; [`Error::NoSuchDatabase`] if there is none.
 pub fn open(url: &str) -> Result<Db> {
+    open_with(url, &OpenOptions::default())
+}
+
+/// [`open`] with per-open options. A file already open in this process
+/// is shared and keeps the page cache it was first opened with.
+pub fn open_with(url: &str, opts: &OpenOptions) -> Result<Db> {
     let location = Location::parse(url)?;
     match &location {
         Location::Mem(name) => lock(&MEM)
@@ -172,7 +157,7 @@ pub fn open(url: &str) -> Result<Db> {
                     url: location.url(),
                 });
             }
-            let db = Db::open_file(location.clone(), path)?;
+            let db = Db::open_file(location.clone(), path, cache_bytes(opts))?;
             files.insert(path.clone(), Arc::downgrade(&db.inner));
             Ok(db)
         }
@@ -226,7 +211,11 @@ pub fn delete(url: &str) -> Result<()> {
             }
             if !open_here {
                 // Proves the file is ours and nobody else has it open.
-                drop(FileStore::open(&location.url(), path)?);
+                drop(FileStore::open(
+                    &location.url(),
+                    path,
+                    DEFAULT_FILE_CACHE_BYTES,
+                )?);
             }
             std::fs::remove_file(path).map_err(|source| Error::Io {
                 path: path.display().to_string(),
@@ -351,5 +340,18 @@ impl Connection for Db {
 
     fn subscribe(&self) -> Subscription {
         self.inner.subscribers.subscribe()
+    }
+
+    fn stats(&self) -> Result<DbStats> {
+        let snap = self.inner.store.snapshot()?;
+        let state = snap.state();
+        Ok(DbStats {
+            datoms: state.live,
+            entities: snap.count_entities(TX0)?,
+            max_eid: state.max_eid,
+            basis_tx: state.basis_tx,
+            attributes: state.schema.user_attributes().count() as u64,
+            bytes_on_disk: self.inner.store.bytes_on_disk(),
+        })
     }
 }

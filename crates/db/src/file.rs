@@ -19,7 +19,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use datacamp_datom::{
@@ -46,17 +45,10 @@ const LOG: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("log");
 const TXS: TableDefinition<u64, (i64, u64)> = TableDefinition::new("txs");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// redb's page cache of a database file, unless
-/// [`set_file_cache_size`] chose another. It bounds the memory a scan of
+/// redb's page cache of a database file, unless the open's
+/// `OpenOptions::cache_bytes` chose another. It bounds the memory a scan of
 /// any size uses (a full scan streams pages through it) while keeping
 /// loads and transactions fast (redb's write buffer is part of it).
-pub const DEFAULT_FILE_CACHE_BYTES: usize = 48 * 1024 * 1024;
-
-/// The cache size files opened from now on get.
-static CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_FILE_CACHE_BYTES);
-
-/// Sets the page cache of the database files this process opens from now
-/// on (a file already open keeps its cache).
 ///
 /// A process that only streams snapshots, such as a backup, gains nothing
 /// from a large cache: a full scan reads each page once, and the operating
@@ -66,9 +58,7 @@ static CACHE_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_FILE_CACHE_BYTES);
 /// (measured in docs/PERFORMANCE.md: a 10 M-datom backup, 123 MB peak RSS
 /// with the default, 66 MB with 4 MiB). Loads and transactions want the
 /// default.
-pub fn set_file_cache_size(bytes: usize) {
-    CACHE_BYTES.store(bytes, Ordering::Relaxed);
-}
+pub const DEFAULT_FILE_CACHE_BYTES: usize = 48 * 1024 * 1024;
 
 /// How many datoms `load` sorts and writes at a time.
 const LOAD_BATCH: usize = 64 * 1024;
@@ -185,9 +175,9 @@ fn open_error(path: &Path, e: DatabaseError) -> Error {
     }
 }
 
-fn open_redb(path: &Path, file: Option<File>) -> Result<Database> {
+fn open_redb(path: &Path, file: Option<File>, cache_bytes: usize) -> Result<Database> {
     let mut builder = Database::builder();
-    builder.set_cache_size(CACHE_BYTES.load(Ordering::Relaxed));
+    builder.set_cache_size(cache_bytes);
     let opened = match file {
         Some(file) => redb::backends::FileBackend::new(file)
             .and_then(|backend| builder.create_with_backend(backend)),
@@ -204,6 +194,7 @@ impl FileStore {
         path: &Path,
         config: DbConfig,
         now_ms: i64,
+        cache_bytes: usize,
     ) -> Result<FileStore> {
         let io = |source| Error::Io {
             path: path.display().to_string(),
@@ -215,7 +206,7 @@ impl FileStore {
             .create_new(true)
             .open(path)
             .map_err(io)?;
-        let db = open_redb(path, Some(file))?;
+        let db = open_redb(path, Some(file), cache_bytes)?;
         let wtx = db
             .begin_write()
             .map_err(storage(path, "starting the creating transaction"))?;
@@ -274,7 +265,7 @@ impl FileStore {
     }
 
     /// Opens an existing database file, checking it is one of ours.
-    pub(crate) fn open(url: &str, path: &Path) -> Result<FileStore> {
+    pub(crate) fn open(url: &str, path: &Path, cache_bytes: usize) -> Result<FileStore> {
         check_magic(path)?;
         // Prove it is ours before opening it for writing: redb writes to a
         // file it opens writable (and repairs it if it was not closed
@@ -291,7 +282,7 @@ impl FileStore {
             Err(DatabaseError::RepairAborted) => {}
             Err(e) => return Err(open_error(path, e)),
         }
-        let db = open_redb(path, None)?;
+        let db = open_redb(path, None, cache_bytes)?;
         let rtx = db
             .begin_read()
             .map_err(storage(path, "starting a read transaction"))?;
@@ -1298,9 +1289,8 @@ fn drop_bootstrap(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use datacamp_datom::{synthetic, Connection, DbConfig, Index};
+    use datacamp_datom::{synthetic, Connection, DbConfig, Index, OpenOptions};
 
-    use super::{set_file_cache_size, DEFAULT_FILE_CACHE_BYTES};
     use crate::keys;
 
     /// A file of format version 1 (before issue 17's packed blocks) is
@@ -1404,12 +1394,8 @@ mod tests {
             let db = crate::create(&url, DbConfig::default()).unwrap();
             db.load(&mut synthetic::datoms(n).map(Ok)).unwrap();
         }
-        // Other tests of this binary may open files meanwhile: they only
-        // get a smaller cache, which is what this test shows to be safe.
-        set_file_cache_size(64 * 1024);
-        let opened = crate::open(&url);
-        set_file_cache_size(DEFAULT_FILE_CACHE_BYTES);
-        let db = opened.unwrap();
+        // The cache is this open's own: no other open is affected.
+        let db = crate::open_with(&url, &OpenOptions::with_cache_bytes(64 * 1024)).unwrap();
         let snapshot = db.db().unwrap();
         let mut count = 0u64;
         let mut last = None;

@@ -7,10 +7,13 @@
 //! - [`create`], [`open`], [`open_or_create`], [`exists`], [`delete`] take a
 //!   URL: `mem://NAME` (a process-wide named in-memory database) or
 //!   `file:///abs/path` / a bare path (a durable single redb file);
-//! - [`Db`] is the connection; [`Db::stats`] gives [`DbStats`];
-//! - [`set_file_cache_size`] sizes the page cache of files opened
-//!   afterwards (a process that only streams snapshots, such as a backup,
-//!   needs little of it).
+//! - [`Db`] is the connection; [`Connection::stats`] gives [`DbStats`];
+//! - [`create_with`] / [`open_with`] take per-open [`OpenOptions`], such
+//!   as a file's page cache (a process that only streams snapshots, such
+//!   as a backup, needs little of it);
+//! - [`MemEngine`] and [`FileEngine`] put both behind the [`Engine`] seam;
+//!   [`register`] adds them to an [`Engines`] registry, [`engines`] gives
+//!   a registry holding just them.
 //!
 //! Inside: one transactor (`transactor`: tx-data → datoms, tempids, upserts,
 //! lookup refs, cardinality, uniqueness, retractEntity), one write path
@@ -58,6 +61,7 @@
 
 mod blocks;
 mod connection;
+mod engine;
 mod file;
 mod hash;
 mod keys;
@@ -73,6 +77,9 @@ mod write;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use connection::{create, delete, exists, open, open_or_create, Db, DbStats};
-pub use datacamp_datom::{Connection, Database, DbConfig, Error, Result};
-pub use file::{set_file_cache_size, DEFAULT_FILE_CACHE_BYTES};
+pub use connection::{create, create_with, delete, exists, open, open_or_create, open_with, Db};
+pub use datacamp_datom::{
+    Connection, Database, DbConfig, DbStats, Engine, Engines, Error, OpenOptions, Result,
+};
+pub use engine::{engines, register, FileEngine, MemEngine};
+pub use file::DEFAULT_FILE_CACHE_BYTES;

@@ -1,29 +1,32 @@
-//! The conformance suite, run against both backends.
+//! The conformance suite, run against both backends through the engine
+//! seam (as any engine's is).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use datacamp_db::{Db, DbConfig};
+use datacamp_db::conformance::EngineFactory;
+use datacamp_db::{FileEngine, MemEngine};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
-fn mem() -> impl Fn() -> Db {
-    || {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let url = format!("mem://conformance-{}-{n}", std::process::id());
-        datacamp_db::create(&url, DbConfig::default()).expect("create a mem database")
-    }
+fn next() -> u64 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn file() -> impl Fn() -> Db {
+fn mem() -> EngineFactory {
+    EngineFactory::new(Arc::new(MemEngine), || {
+        format!("mem://conformance-{}-{}", std::process::id(), next())
+    })
+}
+
+fn file() -> EngineFactory {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    move || {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = dir.path().join(format!("db-{n}.redb"));
-        datacamp_db::create(path.to_str().expect("a UTF-8 path"), DbConfig::default())
-            .expect("create a file database")
-    }
+    EngineFactory::new(Arc::new(FileEngine), move || {
+        let path = dir.path().join(format!("db-{}.redb", next()));
+        path.to_str().expect("a UTF-8 path").to_owned()
+    })
 }
 
 mod mem_backend {

@@ -133,7 +133,7 @@ async fn one_cutover(round: usize, kind: &str) -> CutoverSample {
     let router = live_migrate(
         Arc::new(source),
         MigrationTarget::Url(target),
-        MigrateOptions::new(store),
+        MigrateOptions::new(store).with_engines(datacamp_db::engines()),
     )
     .await
     .unwrap();
@@ -184,7 +184,7 @@ async fn replay_throughput(kind: &str, backlog: u64) -> Replay {
     let store = BackupStore::open(&Target::Directory(dir.path().join("backups"))).unwrap();
     let times = Arc::new(Mutex::new((None::<Instant>, None::<Instant>, 0u64)));
     let seen = times.clone();
-    let mut opts = MigrateOptions::new(store);
+    let mut opts = MigrateOptions::new(store).with_engines(datacamp_db::engines());
     // Long enough to write the whole backlog while the restore waits.
     let hold = if quick() { 1 } else { 2 };
     opts = opts.with_fault_hold(MigrationState::Restore, Duration::from_secs(hold));

@@ -39,7 +39,8 @@
 //! source.load(&mut synthetic::datoms(2_000).map(Ok))?;
 //!
 //! let target = MigrationTarget::Url(format!("file://{}", dir.path().join("target.db").display()));
-//! let router = live_migrate(Arc::new(source), target, MigrateOptions::new(store)).await?;
+//! let opts = MigrateOptions::new(store).with_engines(datacamp_db::engines());
+//! let router = live_migrate(Arc::new(source), target, opts).await?;
 //!
 //! // Writes go to the source while the migration runs …
 //! router.transact(&parse_tx_data(r#"[{:person/name "Ada"}]"#)?)?;
@@ -60,7 +61,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datacamp_datom::{Connection, TX0};
+use datacamp_datom::{Connection, Engines, TX0};
 use datacamp_manifest::{validate_id, BackupId, IdKind};
 use datacamp_ops::ProgressEvent;
 use datacamp_storage::BackupStore;
@@ -116,9 +117,9 @@ pub type MigrationProgressFn = Arc<dyn Fn(&MigrationEvent) + Send + Sync>;
 pub enum MigrationTarget {
     /// An open, empty database.
     Connection(Arc<dyn Connection>),
-    /// A URL (`mem://name`, `file:///path`) of the embedded database,
-    /// created with the source's configuration if it does not exist; an
-    /// existing database there must be empty.
+    /// A URL of any engine in [`MigrateOptions::engines`] (`mem://name`,
+    /// `file:///path`, …), created with the source's configuration if it
+    /// does not exist; an existing database there must be empty.
     Url(String),
 }
 
@@ -146,6 +147,10 @@ pub struct MigrateOptions {
     pub parallel: usize,
     /// Called with each [`MigrationEvent`].
     pub progress: Option<MigrationProgressFn>,
+    /// The engines a [`MigrationTarget::Url`] (and, for a migration id
+    /// that completed, the recorded URLs) are opened with. Empty by
+    /// default: pass `datacamp::engines()` to migrate to a URL.
+    pub engines: Engines,
     /// Fault injection for crash tests; set only through
     /// `MigrateOptions::with_fault_hold` (feature `testing`), so it is
     /// no part of the public API.
@@ -162,8 +167,16 @@ impl MigrateOptions {
             chunk_size: datacamp_ops::DEFAULT_CHUNK_SIZE,
             parallel: 2,
             progress: None,
+            engines: Engines::default(),
             fault_hold: None,
         }
+    }
+
+    /// Opens [`MigrationTarget::Url`]s (and recorded URLs) with `engines`.
+    #[must_use]
+    pub fn with_engines(mut self, engines: Engines) -> MigrateOptions {
+        self.engines = engines;
+        self
     }
 
     /// Fault injection for crash tests and the cutover bench: sleep
@@ -213,7 +226,14 @@ pub async fn live_migrate(
         validate_id(IdKind::Migration, id)?;
         match admin::get_migration_status(store, &opts.database_id, id).await {
             Ok(m) if m.state == MigrationState::Completed => {
-                return recover_migration_with(store, &opts.database_id, id, opts.progress).await
+                return recover_migration_with(
+                    &opts.engines,
+                    store,
+                    &opts.database_id,
+                    id,
+                    opts.progress,
+                )
+                .await
             }
             Ok(m) if m.state == MigrationState::Failed => {
                 return Err(failed(&m));
@@ -240,9 +260,9 @@ pub async fn live_migrate(
     let (target, created): (Arc<dyn Connection>, bool) = match target {
         MigrationTarget::Connection(c) => (c, false),
         MigrationTarget::Url(url) => {
-            let existed = datacamp_db::exists(&url)?;
+            let existed = opts.engines.exists(&url)?;
             (
-                Arc::new(datacamp_db::open_or_create(&url, source.config())?),
+                opts.engines.open_or_create(&url, source.config())?,
                 !existed,
             )
         }
@@ -283,7 +303,7 @@ pub async fn live_migrate(
         if created {
             let url = shared.target.url();
             drop(shared);
-            if let Err(delete) = datacamp_db::delete(&url) {
+            if let Err(delete) = opts.engines.delete(&url) {
                 tracing::warn!(%url, error = %delete, "cannot remove the target created for the migration");
             }
         }
@@ -308,28 +328,31 @@ fn failed(m: &MigrationManifest) -> Error {
 
 /// Resumes a migration whose process died, from its persisted state, and
 /// returns its router. The source and target are reopened from the URLs in
-/// the manifest (embedded databases). A migration that was `finalizing`
+/// the manifest, through `engines`. A migration that was `finalizing`
 /// completes at once; a `completed` one returns a router that writes to
 /// the target; a `failed` one returns its error.
 pub async fn recover_migration(
+    engines: &Engines,
     store: &BackupStore,
     database_id: &str,
     migration_id: &str,
 ) -> Result<Router> {
-    recover_migration_with(store, database_id, migration_id, None).await
+    recover_migration_with(engines, store, database_id, migration_id, None).await
 }
 
 /// [`recover_migration`] with a progress callback.
 pub async fn recover_migration_with(
+    engines: &Engines,
     store: &BackupStore,
     database_id: &str,
     migration_id: &str,
     progress: Option<MigrationProgressFn>,
 ) -> Result<Router> {
-    recover(store, database_id, migration_id, progress).await
+    recover(engines, store, database_id, migration_id, progress).await
 }
 
 async fn recover(
+    engines: &Engines,
     store: &BackupStore,
     database_id: &str,
     migration_id: &str,
@@ -339,9 +362,9 @@ async fn recover(
     if manifest.state == MigrationState::Failed {
         return Err(failed(&manifest));
     }
-    let source: Arc<dyn Connection> = Arc::new(datacamp_db::open(&manifest.source_url)?);
-    let target: Arc<dyn Connection> = if datacamp_db::exists(&manifest.target_url)? {
-        Arc::new(datacamp_db::open(&manifest.target_url)?)
+    let source: Arc<dyn Connection> = engines.open(&manifest.source_url)?;
+    let target: Arc<dyn Connection> = if engines.exists(&manifest.target_url)? {
+        engines.open(&manifest.target_url)?
     } else if manifest.state == MigrationState::Completed {
         // The target took writes after cutover; recreating it would lose
         // them silently.
@@ -354,7 +377,7 @@ async fn recover(
         if manifest.state > MigrationState::Restore {
             manifest.state = MigrationState::Restore;
         }
-        Arc::new(datacamp_db::create(&manifest.target_url, source.config())?)
+        engines.create(&manifest.target_url, source.config())?
     };
     let completed = manifest.state == MigrationState::Completed;
     let finalizing = manifest.state == MigrationState::Finalizing;

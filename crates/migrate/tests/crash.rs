@@ -61,7 +61,7 @@ async fn child_migration() {
     let state = MigrationState::parse(&std::env::var("CRASH_CHILD_STATE").unwrap()).unwrap();
     let (source_url, target_url) = urls(&dir);
     let source: Arc<dyn Connection> = Arc::new(datacamp_db::open(&source_url).unwrap());
-    let mut opts = MigrateOptions::new(store(&dir));
+    let mut opts = MigrateOptions::new(store(&dir)).with_engines(datacamp_db::engines());
     opts.database_id = DATABASE_ID.into();
     opts.migration_id = Some(MIGRATION_ID.into());
     opts.chunk_size = 64 * 1024;
@@ -148,7 +148,7 @@ async fn one_round(state: MigrationState, round: usize) {
     assert!(!child_acks.is_empty(), "the child acknowledged no write");
 
     let store = store(dir.path());
-    let router = recover_migration(&store, DATABASE_ID, MIGRATION_ID)
+    let router = recover_migration(&datacamp_db::engines(), &store, DATABASE_ID, MIGRATION_ID)
         .await
         .unwrap();
     // A migration that was finalizing completes as soon as it is

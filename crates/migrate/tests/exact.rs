@@ -22,7 +22,7 @@ async fn migrate_exactly(name: &str, target_url: impl FnOnce(&std::path::Path) -
     // its own bootstrap instant would differ.
     std::thread::sleep(Duration::from_millis(20));
     let store = BackupStore::open(&Target::Directory(dir.path().join("backups"))).unwrap();
-    let mut opts = MigrateOptions::new(store);
+    let mut opts = MigrateOptions::new(store).with_engines(datacamp_db::engines());
     opts.database_id = format!("exact-{name}");
     let router = live_migrate(
         source.clone(),

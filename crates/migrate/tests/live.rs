@@ -38,7 +38,7 @@ async fn migrate_under_load(
 ) -> datacamp_migrate::MigrationStats {
     let states = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = states.clone();
-    let mut opts = MigrateOptions::new(store.clone());
+    let mut opts = MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines());
     opts.database_id = "live-db".into();
     opts.chunk_size = 256 * 1024; // several chunks for 100 k datoms
                                   // Hold the restore mid-way so writes pile up for catch-up.
@@ -154,7 +154,7 @@ async fn refusals_name_the_reason() {
     let err = live_migrate(
         source.clone(),
         MigrationTarget::Connection(Arc::new(full)),
-        MigrateOptions::new(store.clone()),
+        MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines()),
     )
     .await
     .unwrap_err();
@@ -166,7 +166,7 @@ async fn refusals_name_the_reason() {
     );
 
     // A second migration while one is in progress.
-    let mut opts = MigrateOptions::new(store.clone());
+    let mut opts = MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines());
     opts.migration_id = Some("first".into());
     let router = live_migrate(
         source.clone(),
@@ -178,7 +178,7 @@ async fn refusals_name_the_reason() {
     let err = live_migrate(
         source.clone(),
         MigrationTarget::Url("mem://refusals-target-2".into()),
-        MigrateOptions::new(store.clone()),
+        MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines()),
     )
     .await
     .unwrap_err();
@@ -193,7 +193,7 @@ async fn refusals_name_the_reason() {
     let done = router.finalize().await.unwrap();
 
     // The id of a completed migration returns a router to its target.
-    let mut opts = MigrateOptions::new(store.clone());
+    let mut opts = MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines());
     opts.migration_id = Some("first".into());
     let again = live_migrate(
         source.clone(),
@@ -208,7 +208,7 @@ async fn refusals_name_the_reason() {
         .unwrap();
     assert_eq!(done.target.db().unwrap().basis_tx(), report.tx);
     assert_eq!(source.db().unwrap().basis_tx(), done.stats.cutover_tx);
-    let recovered = recover_migration(&store, "default-db", "first")
+    let recovered = recover_migration(&datacamp_db::engines(), &store, "default-db", "first")
         .await
         .unwrap();
     assert_eq!(recovered.route(), Route::Target);
@@ -218,7 +218,7 @@ async fn refusals_name_the_reason() {
     );
 
     // Unsafe ids are refused before anything is written.
-    let mut opts = MigrateOptions::new(store.clone());
+    let mut opts = MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines());
     opts.migration_id = Some("../escape".into());
     let err = live_migrate(source.clone(), MigrationTarget::Url("mem://x".into()), opts)
         .await
@@ -228,7 +228,7 @@ async fn refusals_name_the_reason() {
             .starts_with("invalid migration id \"../escape\""),
         "{err}"
     );
-    let err = recover_migration(&store, "default-db", "nope")
+    let err = recover_migration(&datacamp_db::engines(), &store, "default-db", "nope")
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
@@ -300,7 +300,7 @@ async fn a_failed_step_leaves_the_source_authoritative() {
     let router = live_migrate(
         source.clone(),
         MigrationTarget::Connection(Arc::new(target)),
-        MigrateOptions::new(store.clone()),
+        MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines()),
     )
     .await
     .unwrap();
@@ -340,7 +340,7 @@ async fn a_failed_step_leaves_the_source_authoritative() {
     let next = live_migrate(
         source.clone(),
         MigrationTarget::Url("mem://failing-next-target".into()),
-        MigrateOptions::new(store.clone()),
+        MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines()),
     )
     .await
     .unwrap();
@@ -354,7 +354,7 @@ async fn list_archive_and_cleanup() {
     let source: Arc<dyn Connection> = Arc::new(seed("mem://books-source", 3_000));
     let mut ids = Vec::new();
     for (i, target) in ["mem://books-t1", "mem://books-t2"].into_iter().enumerate() {
-        let mut opts = MigrateOptions::new(store.clone());
+        let mut opts = MigrateOptions::new(store.clone()).with_engines(datacamp_db::engines());
         opts.migration_id = Some(format!("m{i}"));
         let router = live_migrate(source.clone(), MigrationTarget::Url(target.into()), opts)
             .await

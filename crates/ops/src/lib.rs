@@ -17,8 +17,8 @@
 //! - [`validate_parallel`]: the one rule for every operation's `parallel`;
 //! - [`inspect`]: a backup's manifest and checkpoint as text, a chunk
 //!   file's datoms;
-//! - re-exported crates: [`datom`] (the vocabulary), [`db`] (the embedded
-//!   database), [`codec`] (Fressian, chunks, gzip), [`manifest`] (backup
+//! - re-exported crates: [`datom`] (the vocabulary, and the engine seam
+//!   every database is opened through: [`datom::Engines`]), [`codec`] (Fressian, chunks, gzip), [`manifest`] (backup
 //!   metadata), [`storage`] (directory and S3 targets).
 //!
 //! ```
@@ -30,15 +30,15 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = BackupStore::open(&Target::Directory(dir.path().to_path_buf()))?;
-//! let source = datacamp_ops::db::create("mem://doc-source", DbConfig::default())?;
+//! let source = datacamp_db::create("mem://doc-source", DbConfig::default())?;
 //! source.load(&mut synthetic::datoms(5_000).map(Ok))?;
 //!
 //! let backup = backup(&source, &store, &BackupOptions::default()).await?;
 //! let verified = verify(&store, &backup.backup_id,
-//!     &VerifyOptions { deep: true, ..VerifyOptions::default() }).await?;
+//!     &VerifyOptions { deep: true, engines: datacamp_db::engines(), ..VerifyOptions::default() }).await?;
 //! assert!(verified.success);
 //!
-//! let target = datacamp_ops::db::create("mem://doc-target", DbConfig::default())?;
+//! let target = datacamp_db::create("mem://doc-target", DbConfig::default())?;
 //! let restored = restore(&target, &store, &backup.backup_id, &RestoreOptions::default()).await?;
 //! assert_eq!(restored.datom_count + restored.bootstrap_datoms_skipped, backup.datom_count);
 //! # Ok(())
@@ -72,7 +72,6 @@ pub use chain::{read_chain, ChainError, MAX_CHAIN_LINKS};
 pub use copy::{copy, CopiedBackup, CopyOptions, CopyResult};
 pub use datacamp_codec as codec;
 pub use datacamp_datom as datom;
-pub use datacamp_db as db;
 pub use datacamp_manifest as manifest;
 pub use datacamp_storage as storage;
 pub use diff::{diff, DatomSink, DiffOptions, DiffSummary};

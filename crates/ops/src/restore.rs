@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use datacamp_datom::{Component, Connection, Datom, Index, TX0};
+use datacamp_datom::{Component, Connection, Datom, Engines, Index, TX0};
 use datacamp_manifest::{ChunkInfo, Manifest};
 use datacamp_storage::{BackupStore, Key};
 use futures::StreamExt;
@@ -480,7 +480,8 @@ fn finish<C: Connection>(
     })
 }
 
-/// Restores into the database at `url`, creating it (with the source's
+/// Restores into the database at `url`, opened through `engines` (e.g.
+/// `datacamp::engines()`), creating it (with the source's
 /// configuration from the manifest, or the default for a backup without
 /// one) when it does not exist. A database this call created is deleted
 /// again if the restore fails.
@@ -491,6 +492,7 @@ fn finish<C: Connection>(
 /// renamed into place only when every link has been replayed and checked;
 /// a `mem://` database is deleted again on failure.
 pub async fn restore_to_url(
+    engines: &Engines,
     url: &str,
     store: &BackupStore,
     backup_id: &str,
@@ -499,7 +501,7 @@ pub async fn restore_to_url(
     match needs_chain(store, backup_id, opts).await {
         Ok(false) => {}
         Ok(true) => {
-            let result = chain::restore_chain_to_url(url, store, backup_id, opts).await;
+            let result = chain::restore_chain_to_url(engines, url, store, backup_id, opts).await;
             if let Err(e) = &result {
                 emit(
                     &opts.progress,
@@ -520,17 +522,17 @@ pub async fn restore_to_url(
             return Err(e);
         }
     }
-    let (db, created) = if datacamp_db::exists(url)? {
-        (datacamp_db::open(url)?, false)
+    let (db, created) = if engines.exists(url)? {
+        (engines.open(url)?, false)
     } else {
         let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
         let config = manifest.datacamp.db_config.unwrap_or_default();
-        (datacamp_db::create(url, config)?, true)
+        (engines.create(url, config)?, true)
     };
     let result = restore_full(&db, store, backup_id, opts).await;
     if result.is_err() && created {
         drop(db);
-        if let Err(e) = datacamp_db::delete(url) {
+        if let Err(e) = engines.delete(url) {
             tracing::warn!("could not remove the partly created database {url}: {e}");
         }
     }

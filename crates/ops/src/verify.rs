@@ -4,6 +4,7 @@
 //! against the manifest and the source database's count.
 
 use datacamp_codec::compress;
+use datacamp_datom::Engines;
 use datacamp_manifest::{short_id, BackupKind, Manifest};
 use datacamp_storage::BackupStore;
 use futures::StreamExt;
@@ -31,6 +32,11 @@ pub struct VerifyOptions {
     pub max_chunk_bytes: u64,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
+    /// Where a deep verify finds the `file` engine it loads the backup
+    /// into (a scratch database, deleted afterwards). Empty by default: a
+    /// deep verify then fails, naming what is missing; pass
+    /// `datacamp::engines()`.
+    pub engines: Engines,
 }
 
 impl Default for VerifyOptions {
@@ -41,6 +47,7 @@ impl Default for VerifyOptions {
             parallel: 2,
             max_chunk_bytes: crate::DEFAULT_MAX_CHUNK_BYTES,
             progress: None,
+            engines: Engines::default(),
         }
     }
 }
@@ -453,6 +460,14 @@ async fn check_by_loading(
         source,
     })?;
     let url = dir.path().join("verify-scratch.db").display().to_string();
+    if opts.engines.engine(&url).is_err() {
+        return Err(Error::InvalidOption {
+            option: "engines",
+            reason: "a deep verify loads the backup into a scratch file database, and no \
+                     engine is registered for file:// (pass datacamp::engines())"
+                .into(),
+        });
+    }
     let restore_opts = crate::restore::RestoreOptions {
         database_id: opts.database_id.clone(),
         parallel: opts.parallel,
@@ -462,10 +477,12 @@ async fn check_by_loading(
         as_of: None,
         progress: None,
     };
+    let engines = &opts.engines;
     let outcome =
-        crate::restore::restore_to_url(&url, store, &manifest.backup_id, &restore_opts).await;
-    if datacamp_db::exists(&url)? {
-        datacamp_db::delete(&url)?;
+        crate::restore::restore_to_url(engines, &url, store, &manifest.backup_id, &restore_opts)
+            .await;
+    if engines.exists(&url)? {
+        engines.delete(&url)?;
     }
     match outcome {
         Ok(_) => {}

@@ -2,6 +2,8 @@
 
 use clap::Args;
 use datacamp::codec::Compression;
+use datacamp::datom::engine::redact_url;
+use datacamp::datom::OpenOptions;
 use serde::Serialize;
 
 use crate::cmd::common::{human_bytes, parse_chunk_size, runtime, BackupsArgs};
@@ -150,9 +152,15 @@ fn compression(args: &BackupArgs) -> Compression {
 
 pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
     let store = args.backups.open(&args.to)?;
-    datacamp::db::set_file_cache_size(BACKUP_FILE_CACHE_BYTES);
-    let conn = datacamp::db::open(&args.db)
-        .map_err(CliError::db(format!("cannot open database {}", args.db)))?;
+    let conn = datacamp::engines()
+        .open_with(
+            &args.db,
+            &OpenOptions::with_cache_bytes(BACKUP_FILE_CACHE_BYTES),
+        )
+        .map_err(CliError::db(format!(
+            "cannot open database {}",
+            redact_url(&args.db)
+        )))?;
     let (bar, callback) = operation_progress(out);
     let opts = datacamp::BackupOptions {
         database_id: args.backups.database_id.clone(),

@@ -5,7 +5,10 @@ use std::io::{self, BufWriter, IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use datacamp::datom::{edn, format_instant, Connection as _, DbConfig, Index, SchemaFlexibility};
+use datacamp::datom::engine::redact_url;
+use datacamp::datom::{
+    edn, format_instant, Conn, Connection as _, DbConfig, Index, SchemaFlexibility,
+};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -168,8 +171,11 @@ pub fn run(args: DbArgs, out: &Output) -> Result<(), CliError> {
     }
 }
 
-fn open(url: &str) -> Result<datacamp::db::Db, CliError> {
-    datacamp::db::open(url).map_err(CliError::db(format!("cannot open database {url}")))
+fn open(url: &str) -> Result<Conn, CliError> {
+    datacamp::engines().open(url).map_err(CliError::db(format!(
+        "cannot open database {}",
+        redact_url(url)
+    )))
 }
 
 fn create(url: &str, flexibility: Flexibility, out: &Output) -> Result<(), CliError> {
@@ -180,8 +186,12 @@ fn create(url: &str, flexibility: Flexibility, out: &Output) -> Result<(), CliEr
         },
         ..DbConfig::default()
     };
-    let db = datacamp::db::create(url, config)
-        .map_err(CliError::db(format!("cannot create database {url}")))?;
+    let db = datacamp::engines()
+        .create(url, config)
+        .map_err(CliError::db(format!(
+            "cannot create database {}",
+            redact_url(url)
+        )))?;
     let url = db.url();
     let flex = config.schema_flexibility.name();
     let view = CreatedView {
@@ -299,9 +309,10 @@ fn datoms(
 
 fn stats(url: &str, out: &Output) -> Result<(), CliError> {
     let db = open(url)?;
-    let s = db
-        .stats()
-        .map_err(CliError::db(format!("cannot read statistics of {url}")))?;
+    let s = db.stats().map_err(CliError::db(format!(
+        "cannot read statistics of {}",
+        redact_url(url)
+    )))?;
     let url = db.url();
     let view = StatsView {
         db: &url,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use datacamp::datom::{synthetic, Connection as _, DbConfig};
+use datacamp::datom::{synthetic, Conn, Connection as _, DbConfig};
 use serde::Serialize;
 
 use crate::cmd::common::{human_bytes, runtime};
@@ -97,7 +97,8 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
             source.display()
         ))
     })?;
-    datacamp::db::delete(source).map_err(CliError::db(format!(
+    let engines = datacamp::engines();
+    engines.delete(source).map_err(CliError::db(format!(
         "cannot delete the previous demo database {source}"
     )))?;
 
@@ -106,9 +107,11 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         format!("loading {} synthetic datoms into {source}", args.datoms),
     );
     let started = Instant::now();
-    let db = datacamp::db::create(source, DbConfig::default()).map_err(CliError::db(format!(
-        "cannot create the demo database {source}"
-    )))?;
+    let db = engines
+        .create(source, DbConfig::default())
+        .map_err(CliError::db(format!(
+            "cannot create the demo database {source}"
+        )))?;
     let url = db.url();
     let bar = out.bar(args.datoms, "datoms");
     let mut datoms = synthetic::datoms(args.datoms)
@@ -184,6 +187,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     step(4, format!("verifying backup {} (deep)", backup.backup_id));
     let verify_opts = datacamp::VerifyOptions {
         deep: true,
+        engines: engines.clone(),
         ..datacamp::VerifyOptions::default()
     };
     let verified = rt
@@ -203,12 +207,13 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     let restored = restored
         .to_str()
         .ok_or_else(|| CliError::Refused(format!("{} is not valid UTF-8", restored.display())))?;
-    datacamp::db::delete(restored).map_err(CliError::db(format!(
+    engines.delete(restored).map_err(CliError::db(format!(
         "cannot delete the previous restored database {restored}"
     )))?;
     step(5, format!("restoring into {restored}"));
     let restore = rt
         .block_on(datacamp::restore_to_url(
+            &engines,
             restored,
             &store,
             &backup.backup_id,
@@ -220,8 +225,9 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         6,
         "comparing the restored database with the source".to_string(),
     );
-    let target =
-        datacamp::db::open(restored).map_err(CliError::db(format!("cannot open {restored}")))?;
+    let target = engines
+        .open(restored)
+        .map_err(CliError::db(format!("cannot open {restored}")))?;
     let compared = compare(&db, &target)?;
 
     view.cycle = Some(CycleView {
@@ -300,7 +306,7 @@ fn shell_quote(text: &str) -> String {
 /// Compares two databases datom by datom in EAVT order, every datom (the
 /// bootstrap transaction's `:db/txInstant` included: a restore is exact);
 /// returns how many datoms were compared.
-fn compare(source: &datacamp::db::Db, target: &datacamp::db::Db) -> Result<u64, CliError> {
+fn compare(source: &Conn, target: &Conn) -> Result<u64, CliError> {
     use datacamp::datom::Index;
     let (a, b) = (
         source

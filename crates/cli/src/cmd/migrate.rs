@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use datacamp::datom::Connection;
+use datacamp::datom::engine::redact_url;
 use datacamp::manifest::{MigrationFailure, MigrationManifest, MigrationState};
 use datacamp::migrate::{
     CleanupMigrationsOptions, MigrateOptions, MigrationEvent, MigrationProgressFn, MigrationResult,
@@ -183,24 +183,24 @@ fn migrate(
     out: &Output,
 ) -> Result<(), CliError> {
     let store = place.open()?;
-    let source = datacamp::db::open(&from_db).map_err(CliError::db(format!(
-        "cannot open source database {from_db}"
+    let engines = datacamp::engines();
+    let source = engines.open(&from_db).map_err(CliError::db(format!(
+        "cannot open source database {}",
+        redact_url(&from_db)
     )))?;
-    let mut opts = MigrateOptions::new(store);
+    let mut opts = MigrateOptions::new(store).with_engines(engines);
     opts.database_id = place.backups.database_id.clone();
     opts.migration_id = migration_id;
     opts.chunk_size = chunk_size;
     opts.parallel = parallel;
     opts.progress = Some(progress(*out));
-    out.progress(format_args!("migrating {from_db} to {to_db}"));
-    let action = format!("migration of {from_db} to {to_db} failed");
+    // A URL's password is never shown.
+    let (from_shown, to_shown) = (redact_url(&from_db), redact_url(&to_db));
+    out.progress(format_args!("migrating {from_shown} to {to_shown}"));
+    let action = format!("migration of {from_shown} to {to_shown} failed");
     let result = runtime()?.block_on(async {
-        let router = datacamp::live_migrate(
-            Arc::new(source) as Arc<dyn Connection>,
-            MigrationTarget::Url(to_db.clone()),
-            opts,
-        )
-        .await?;
+        let router =
+            datacamp::live_migrate(source, MigrationTarget::Url(to_db.clone()), opts).await?;
         // This process holds the source, so no other writer exists: cut
         // over as soon as the copy has caught up.
         router.finalize().await
@@ -438,6 +438,7 @@ fn recover(args: IdArgs, out: &Output) -> Result<(), CliError> {
     );
     let result = runtime()?.block_on(async {
         let router = datacamp::migrate::recover_migration_with(
+            &datacamp::engines(),
             &store,
             &place.backups.database_id,
             &args.migration_id,

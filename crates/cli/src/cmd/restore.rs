@@ -104,6 +104,7 @@ pub fn run(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
     };
     let result = runtime()?
         .block_on(datacamp::restore_to_url(
+            &datacamp::engines(),
             &args.db,
             &store,
             &args.backup_id,
@@ -112,7 +113,7 @@ pub fn run(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         .map_err(CliError::op(format!(
             "restore of backup {} into {} failed",
             datacamp::manifest::short_id(&args.backup_id),
-            args.db
+            datacamp::datom::engine::redact_url(&args.db)
         )))?;
     bar.finish_and_clear();
     out.result(&RestoreView::from(&result), || {

@@ -105,6 +105,7 @@ pub fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
         parallel: usize::from(args.parallel),
         max_chunk_bytes: args.max_chunk_bytes,
         progress: Some(callback),
+        engines: datacamp::engines(),
     };
     let result = runtime()?
         .block_on(datacamp::verify(&store, &args.backup_id, &opts))

@@ -30,7 +30,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use datacamp_datom::{Connection, Datom, TxReport, TX0};
+use datacamp_datom::{Connection, Datom, Engines, TxReport, TX0};
 use datacamp_manifest::{short_id, BackupKind, Manifest};
 use datacamp_storage::{BackupStore, Key};
 use tokio::sync::mpsc;
@@ -873,7 +873,8 @@ fn finish<C: Connection>(
 enum Placement {
     /// A file database: restored into `staging`, renamed to `target`.
     Staged { staging: PathBuf, target: PathBuf },
-    /// A `mem://` database: restored in place, deleted on failure.
+    /// Any other engine's database (`mem://`, …): restored in place,
+    /// deleted on failure when the restore created it.
     InPlace,
 }
 
@@ -887,7 +888,9 @@ fn staging_path(target: &Path) -> PathBuf {
 }
 
 fn placement(url: &str) -> Result<Placement> {
-    if url.starts_with("mem://") {
+    // Only a file (a `file://` URL or a bare path) can be staged and
+    // renamed; every other engine's database is restored in place.
+    if datacamp_datom::engine::scheme(url).is_some_and(|s| s != "file") {
         return Ok(Placement::InPlace);
     }
     let path = url.strip_prefix("file://").unwrap_or(url);
@@ -904,6 +907,7 @@ fn placement(url: &str) -> Result<Placement> {
 /// Restores the chain of `backup_id` (or a point of it) into the database
 /// at `url`, all or nothing: see the module documentation.
 pub(crate) async fn restore_chain_to_url(
+    engines: &Engines,
     url: &str,
     store: &BackupStore,
     backup_id: &str,
@@ -912,15 +916,15 @@ pub(crate) async fn restore_chain_to_url(
     // Every guard that needs no database first: nothing is created for a
     // chain that cannot be restored.
     let plan = plan(store, backup_id, opts).await?;
-    let config = target_config(url, &plan)?;
+    let config = target_config(engines, url, &plan)?;
     match placement(url)? {
         Placement::InPlace => {
-            let created = !datacamp_db::exists(url)?;
-            let db = datacamp_db::open_or_create(url, config)?;
+            let created = !engines.exists(url)?;
+            let db = engines.open_or_create(url, config)?;
             let result = restore_planned(&db, store, backup_id, &plan, opts).await;
             if result.is_err() && created {
                 drop(db);
-                if let Err(e) = datacamp_db::delete(url) {
+                if let Err(e) = engines.delete(url) {
                     tracing::warn!("could not remove the partly restored database {url}: {e}");
                 }
             }
@@ -928,8 +932,8 @@ pub(crate) async fn restore_chain_to_url(
         }
         Placement::Staged { staging, target } => {
             let staging_url = staging.display().to_string();
-            remove_stale_staging(&staging)?;
-            let db = datacamp_db::create(&staging_url, config)?;
+            remove_stale_staging(engines, &staging)?;
+            let db = engines.create(&staging_url, config)?;
             let outcome = restore_planned(&db, store, backup_id, &plan, opts).await;
             drop(db);
             match outcome {
@@ -942,7 +946,7 @@ pub(crate) async fn restore_chain_to_url(
                     Ok(result)
                 }
                 Err(e) => {
-                    if let Err(d) = datacamp_db::delete(&staging_url) {
+                    if let Err(d) = engines.delete(&staging_url) {
                         tracing::warn!("could not remove the staging database {staging_url}: {d}");
                     }
                     Err(e)
@@ -956,9 +960,9 @@ pub(crate) async fn restore_chain_to_url(
 /// database (not open elsewhere: one another restore still writes is
 /// `Locked`, and refused), or a file that never became one (a restore
 /// killed while creating it). The name is reserved for restores.
-fn remove_stale_staging(staging: &Path) -> Result<()> {
+fn remove_stale_staging(engines: &Engines, staging: &Path) -> Result<()> {
     let url = staging.display().to_string();
-    match datacamp_db::delete(&url) {
+    match engines.delete(&url) {
         Ok(()) => Ok(()),
         Err(datacamp_datom::Error::NotADatabase { .. }) => {
             tracing::info!("removing {url}, left by a restore interrupted while creating it");
@@ -973,9 +977,13 @@ fn remove_stale_staging(staging: &Path) -> Result<()> {
 
 /// The configuration of the restored database: an existing target's own
 /// (it must be empty; it is replaced), otherwise the base's, as recorded.
-fn target_config(url: &str, plan: &ChainPlan) -> Result<datacamp_datom::DbConfig> {
-    if datacamp_db::exists(url)? {
-        let existing = datacamp_db::open(url)?;
+fn target_config(
+    engines: &Engines,
+    url: &str,
+    plan: &ChainPlan,
+) -> Result<datacamp_datom::DbConfig> {
+    if engines.exists(url)? {
+        let existing = engines.open(url)?;
         let (_, datoms) = user_datoms(&existing)?;
         if datoms > 0 {
             return Err(Error::TargetNotEmpty {
