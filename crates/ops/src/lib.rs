@@ -52,6 +52,7 @@ mod diff;
 mod error;
 mod forget;
 pub mod inspect;
+mod key;
 mod list;
 pub mod lock;
 mod log;
@@ -60,6 +61,7 @@ mod progress;
 mod read;
 pub mod replay;
 mod restore;
+pub mod seal;
 mod status;
 mod verify;
 
@@ -80,6 +82,7 @@ pub use error::{Error, Result};
 pub use forget::{
     apply_policy, forget, Candidate, Decision, ForgetOptions, ForgetResult, RetentionPolicy, Within,
 };
+pub use key::{rotate, RotateOptions, RotateResult};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
     CleanupResult, RemovedBackup, RestorePoints, SkippedFolder,
@@ -89,6 +92,7 @@ pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
 pub use replay::MAX_TX_DATOMS;
+pub use seal::{Identities, Recipients};
 pub use restore::{
     restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult,
 };

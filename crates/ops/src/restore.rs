@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use datacamp_codec::chunk::ChunkReader;
-use datacamp_codec::compress::{Compression, Decompressor};
+use datacamp_codec::compress::Compression;
 use datacamp_datom::{Component, Connection, Datom, Index, TX0};
 use datacamp_manifest::{ChunkInfo, Manifest};
 use datacamp_storage::{BackupStore, Key};
@@ -27,8 +26,9 @@ use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
     chunk_error, chunk_key, fetch_checked, manifest_compression, open_chunk,
-    read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
+    read_complete_manifest, OpenedChunk, DEFAULT_MAX_CHUNK_BYTES,
 };
+use crate::seal::{self, Identities, Opener};
 use crate::DEFAULT_DATABASE_ID;
 
 mod bootstrap;
@@ -59,6 +59,9 @@ pub struct RestoreOptions {
     pub as_of: Option<RestorePoint>,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
+    /// What opens an encrypted backup's data key (none by default: an
+    /// encrypted backup is refused with [`Error::Encrypted`]).
+    pub identities: Identities,
 }
 
 impl Default for RestoreOptions {
@@ -70,6 +73,7 @@ impl Default for RestoreOptions {
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
             as_of: None,
             progress: None,
+            identities: Identities::none(),
         }
     }
 }
@@ -82,6 +86,7 @@ impl std::fmt::Debug for RestoreOptions {
             .field("check_all_first", &self.check_all_first)
             .field("max_chunk_bytes", &self.max_chunk_bytes)
             .field("as_of", &self.as_of)
+            .field("identities", &self.identities)
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +242,8 @@ struct Plan {
     keys: Vec<Key>,
     /// Datoms the target held before the load (its bootstrap transaction).
     before_total: u64,
+    /// How its chunks are opened (decrypted when sealed).
+    opener: Opener,
 }
 
 /// What the stream delivered to the load.
@@ -264,6 +271,7 @@ async fn preflight<C: Connection>(
 ) -> Result<Plan> {
     crate::validate_parallel(opts.parallel)?;
     let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
+    let opener = seal::opener_for(store, &manifest, &opts.identities).await?;
     let keys = present_chunk_keys(store, &manifest, backup_id, opts).await?;
     if opts.check_all_first.unwrap_or(!store.is_s3()) {
         check_checksums(store, &manifest, &keys, opts.parallel).await?;
@@ -279,6 +287,7 @@ async fn preflight<C: Connection>(
         manifest,
         keys,
         before_total,
+        opener,
     })
 }
 
@@ -364,6 +373,7 @@ where
         receiver,
         current: None,
         compression: manifest_compression(&plan.manifest),
+        opener: plan.opener.clone(),
         max_chunk_bytes: opts.max_chunk_bytes,
         decoded: 0,
         manifest_total: plan.manifest.datom_count,
@@ -540,7 +550,7 @@ struct FetchedChunk {
     bytes: Bytes,
 }
 
-type ChunkDecoder = ChunkReader<Decompressor<Cursor<Bytes>>>;
+type ChunkDecoder = OpenedChunk<Cursor<Bytes>>;
 
 /// The chunk being decoded.
 struct Current {
@@ -573,6 +583,7 @@ struct RestoreStream {
     receiver: mpsc::Receiver<Result<FetchedChunk>>,
     current: Option<Current>,
     compression: Compression,
+    opener: Opener,
     /// The most bytes one chunk may inflate to.
     max_chunk_bytes: u64,
     manifest_total: u64,
@@ -613,6 +624,7 @@ impl RestoreStream {
         let reader = open_chunk(
             Cursor::new(chunk.bytes),
             self.compression,
+            &self.opener,
             &chunk.info,
             &chunk.key,
             self.max_chunk_bytes,

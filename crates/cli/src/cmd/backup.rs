@@ -4,7 +4,7 @@ use clap::Args;
 use datacamp::codec::Compression;
 use serde::Serialize;
 
-use crate::cmd::common::{human_bytes, parse_chunk_size, runtime, BackupsArgs};
+use crate::cmd::common::{human_bytes, parse_chunk_size, runtime, BackupsArgs, EncryptArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -63,6 +63,8 @@ pub struct BackupArgs {
     /// backup can be restored to any point.
     #[arg(long)]
     pub history: bool,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
     #[command(flatten)]
     pub backups: BackupsArgs,
 }
@@ -131,6 +133,7 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
             },
         },
         progress: Some(callback),
+        recipients: args.encrypt.recipients()?,
     };
     // On resume only the flags given are checked against the checkpoint.
     let given = datacamp::ResumeSettings {
