@@ -651,3 +651,72 @@ pub fn decrypt_chunk(
         })?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn sealed(sealer: &Sealer, plain: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        sealer.seal_into(plain, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_sealed_chunk_opens_with_the_unwrapped_data_key_only() {
+        let user = x25519::Identity::generate();
+        let mut to = Recipients::none();
+        to.add(&user.to_public().to_string()).unwrap();
+        let (sealer, keys) = new_data_key(&to, 1).unwrap();
+        let plain = vec![7u8; 200_000];
+        let stored = sealed(&sealer, &plain);
+        assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+        assert!(!stored.windows(64).any(|w| w == &plain[..64]));
+
+        let mut ids = Identities::none();
+        ids.add_identity(user);
+        assert_eq!(decrypt_chunk(&keys, &ids, "b", &stored).unwrap(), plain);
+
+        let mut other = Identities::none();
+        other.add_identity(x25519::Identity::generate());
+        let err = decrypt_chunk(&keys, &other, "b", &stored).unwrap_err();
+        assert_eq!(err.to_string(), "no identity matches the recipients of backup b");
+        let err = decrypt_chunk(&keys, &Identities::none(), "b", &stored).unwrap_err();
+        assert!(matches!(err, Error::Encrypted { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_flipped_or_truncated_chunk_fails_authentication() {
+        let data = x25519::Identity::generate();
+        let sealer = Sealer::Age(data.to_public());
+        let opener = Opener::Age(Arc::new(data));
+        let stored = sealed(&sealer, &[1u8; 150_000]);
+        let mut flipped = stored.clone();
+        let at = flipped.len() - 100;
+        flipped[at] ^= 1;
+        for bad in [flipped, stored[..stored.len() - 10].to_vec()] {
+            let mut out = Vec::new();
+            let err = opener
+                .open(&bad[..], 3, "k")
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap_err();
+            assert!(err.to_string().contains("failed authentication"), "{err}");
+        }
+    }
+
+    #[test]
+    fn key_files_are_named_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.key");
+        std::fs::write(&path, "# comment\nAGE-SECRET-KEY-1NOTREALLYAKEY\n").unwrap();
+        let err = Identities::none().add_file(&path).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 2 is not an age X25519 identity"), "{text}");
+        assert!(!text.contains("NOTREALLY"), "{text}");
+        let err = parse_recipient("age1nope").unwrap_err();
+        assert!(err.to_string().contains("age1nope"), "{err}");
+    }
+}
