@@ -78,7 +78,11 @@ fn key_generate_writes_a_private_file_and_refuses_to_overwrite() {
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let again = datacamp(&["key", "generate", "--out", key.to_str().unwrap()]).expect_code(1);
-    assert!(again.stderr.contains(&key.display().to_string()), "{}", again.stderr);
+    assert!(
+        again.stderr.contains(&key.display().to_string()),
+        "{}",
+        again.stderr
+    );
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text, "overwritten");
 }
 
@@ -88,7 +92,13 @@ fn a_bad_recipient_is_a_usage_error_and_nothing_is_written() {
     let src = source(tmp.path(), 1_000);
     let to = tmp.path().join("b");
     let run = datacamp(&[
-        "backup", "--db", &src, "--to", to.to_str().unwrap(), "--recipient", "age1nope",
+        "backup",
+        "--db",
+        &src,
+        "--to",
+        to.to_str().unwrap(),
+        "--recipient",
+        "age1nope",
     ])
     .expect_code(2);
     assert!(run.stderr.contains("age1nope"), "{}", run.stderr);
@@ -104,8 +114,16 @@ fn encrypted_backups_restore_only_with_their_identity() {
     let to = tmp.path().join("backups");
     let target = to.to_str().unwrap();
     let made = datacamp(&[
-        "backup", "--db", &src, "--to", target, "--chunk-size", CHUNK_SIZE, "--recipient",
-        &public_a, "--json",
+        "backup",
+        "--db",
+        &src,
+        "--to",
+        target,
+        "--chunk-size",
+        CHUNK_SIZE,
+        "--recipient",
+        &public_a,
+        "--json",
     ])
     .expect_code(0)
     .json();
@@ -126,16 +144,34 @@ fn encrypted_backups_restore_only_with_their_identity() {
     );
     let out = tmp.path().join("r0.db");
     let run = datacamp(&[
-        "restore", "--from", target, "--backup-id", &id, "--db", out.to_str().unwrap(),
+        "restore",
+        "--from",
+        target,
+        "--backup-id",
+        &id,
+        "--db",
+        out.to_str().unwrap(),
     ])
     .expect_code(1);
-    assert!(run.stderr.contains("is encrypted; pass --identity-file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is encrypted; pass --identity-file"),
+        "{}",
+        run.stderr
+    );
     assert!(!out.exists(), "a refused restore left its target");
 
     // Rotate A -> B: chunks untouched, B restores, A no longer does.
     datacamp(&[
-        "key", "rotate", "--from", target, "--identity-file", key_a.to_str().unwrap(),
-        "--recipient", &public_b, "--remove-recipient", &public_a,
+        "key",
+        "rotate",
+        "--from",
+        target,
+        "--identity-file",
+        key_a.to_str().unwrap(),
+        "--recipient",
+        &public_b,
+        "--remove-recipient",
+        &public_a,
     ])
     .expect_code(0);
     let after: Vec<Vec<u8>> = chunk_files(&backup_dir(&to, &id).join("chunks"))
@@ -145,20 +181,36 @@ fn encrypted_backups_restore_only_with_their_identity() {
     assert_eq!(before, after, "rotation rewrote chunk bytes");
     let out_a = tmp.path().join("ra.db");
     let run = datacamp(&[
-        "restore", "--from", target, "--backup-id", &id, "--db", out_a.to_str().unwrap(),
-        "--identity-file", key_a.to_str().unwrap(),
+        "restore",
+        "--from",
+        target,
+        "--backup-id",
+        &id,
+        "--db",
+        out_a.to_str().unwrap(),
+        "--identity-file",
+        key_a.to_str().unwrap(),
     ])
     .expect_code(1);
     assert!(
-        run.stderr.contains(&format!("no identity matches the recipients of backup {id}")),
+        run.stderr.contains(&format!(
+            "no identity matches the recipients of backup {id}"
+        )),
         "{}",
         run.stderr
     );
     assert!(!out_a.exists());
     let out_b = tmp.path().join("rb.db");
     datacamp(&[
-        "restore", "--from", target, "--backup-id", &id, "--db", out_b.to_str().unwrap(),
-        "--identity-file", key_b.to_str().unwrap(),
+        "restore",
+        "--from",
+        target,
+        "--backup-id",
+        &id,
+        "--db",
+        out_b.to_str().unwrap(),
+        "--identity-file",
+        key_b.to_str().unwrap(),
     ])
     .expect_code(0);
     assert_eq!(
@@ -166,7 +218,13 @@ fn encrypted_backups_restore_only_with_their_identity() {
         datacamp_tests::scan(&src)
     );
     datacamp(&[
-        "verify", "--from", target, "--backup-id", &id, "--deep", "--identity-file",
+        "verify",
+        "--from",
+        target,
+        "--backup-id",
+        &id,
+        "--deep",
+        "--identity-file",
         key_b.to_str().unwrap(),
     ])
     .expect_code(0);
@@ -187,13 +245,36 @@ fn a_passphrase_comes_from_the_environment_never_a_flag_value() {
         };
         cmd.output().unwrap()
     };
-    let out = run(&["backup", "--db", &src, "--to", target, "--passphrase", "--json"], None);
+    let out = run(
+        &[
+            "backup",
+            "--db",
+            &src,
+            "--to",
+            target,
+            "--passphrase",
+            "--json",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1), "no passphrase and no terminal");
     let out = run(
-        &["backup", "--db", &src, "--to", target, "--passphrase", "--json"],
+        &[
+            "backup",
+            "--db",
+            &src,
+            "--to",
+            target,
+            "--passphrase",
+            "--json",
+        ],
         Some("s3cret words"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = made["backup_id"].as_str().unwrap();
     for entry in walk(&to) {
@@ -205,13 +286,25 @@ fn a_passphrase_comes_from_the_environment_never_a_flag_value() {
         );
     }
     let db = tmp.path().join("r.db");
-    let args = ["restore", "--from", target, "--backup-id", id, "--db", db.to_str().unwrap()];
+    let args = [
+        "restore",
+        "--from",
+        target,
+        "--backup-id",
+        id,
+        "--db",
+        db.to_str().unwrap(),
+    ];
     let wrong = run(&args, Some("other words"));
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("no identity matches"));
     assert!(!db.exists());
     let good = run(&args, Some("s3cret words"));
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -235,8 +328,16 @@ fn sigkilled_encrypted_backups_resume_to_the_same_plaintext() {
     let public = generate(&key);
     let reference_dir = tmp.path().join("reference");
     let reference = datacamp(&[
-        "backup", "--db", &src, "--to", reference_dir.to_str().unwrap(), "--chunk-size",
-        CHUNK_SIZE, "--recipient", &public, "--json",
+        "backup",
+        "--db",
+        &src,
+        "--to",
+        reference_dir.to_str().unwrap(),
+        "--chunk-size",
+        CHUNK_SIZE,
+        "--recipient",
+        &public,
+        "--json",
     ])
     .expect_code(0)
     .json();
@@ -254,8 +355,18 @@ fn sigkilled_encrypted_backups_resume_to_the_same_plaintext() {
         let kill_after = (trial * 7) % (n as u64 - 1);
         let mut child = Command::new(datacamp_bin())
             .args([
-                "backup", "--db", &src, "--to", to.to_str().unwrap(), "--chunk-size", CHUNK_SIZE,
-                "--parallel", "2", "--recipient", &public, "--quiet",
+                "backup",
+                "--db",
+                &src,
+                "--to",
+                to.to_str().unwrap(),
+                "--chunk-size",
+                CHUNK_SIZE,
+                "--parallel",
+                "2",
+                "--recipient",
+                &public,
+                "--quiet",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -293,39 +404,68 @@ fn sigkilled_encrypted_backups_resume_to_the_same_plaintext() {
         // What the checkpoint recorded before the resume must be kept byte
         // for byte (a chunk stored after the last checkpoint may be redone).
         let checkpoint = std::fs::read_to_string(dir.join("checkpoint.edn")).unwrap();
-        let recorded: Vec<(PathBuf, Vec<u8>)> = datacamp::manifest::Checkpoint::from_edn(&checkpoint)
-            .unwrap()
-            .datacamp
-            .chunks
-            .iter()
-            .map(|c| dir.join("chunks").join(format!("datoms-{}.fressian.gz", c.info.id)))
-            .filter(|f| f.exists())
-            .map(|f| {
-                let b = std::fs::read(&f).unwrap();
-                (f, b)
-            })
-            .collect();
+        let recorded: Vec<(PathBuf, Vec<u8>)> =
+            datacamp::manifest::Checkpoint::from_edn(&checkpoint)
+                .unwrap()
+                .datacamp
+                .chunks
+                .iter()
+                .map(|c| {
+                    dir.join("chunks")
+                        .join(format!("datoms-{}.fressian.gz", c.info.id))
+                })
+                .filter(|f| f.exists())
+                .map(|f| {
+                    let b = std::fs::read(&f).unwrap();
+                    (f, b)
+                })
+                .collect();
         let target = to.to_str().unwrap();
         // The resume needs no secret: it encrypts to keys.edn's recipient.
         datacamp(&[
-            "backup", "--db", &src, "--to", target, "--resume", &id, "--chunk-size", CHUNK_SIZE,
+            "backup",
+            "--db",
+            &src,
+            "--to",
+            target,
+            "--resume",
+            &id,
+            "--chunk-size",
+            CHUNK_SIZE,
         ])
         .expect_code(0);
         datacamp(&[
-            "verify", "--from", target, "--backup-id", &id, "--deep", "--identity-file",
+            "verify",
+            "--from",
+            target,
+            "--backup-id",
+            &id,
+            "--deep",
+            "--identity-file",
             key.to_str().unwrap(),
         ])
         .expect_code(0);
         for (f, b) in &recorded {
-            assert!(std::fs::read(f).unwrap() == *b, "trial {trial}: {} rewritten", f.display());
+            assert!(
+                std::fs::read(f).unwrap() == *b,
+                "trial {trial}: {} rewritten",
+                f.display()
+            );
         }
         let got = plaintexts(&to, &id, &key);
         assert_eq!(got.len(), n, "trial {trial}: chunk count");
         assert!(got == ref_plain, "trial {trial}: plaintext differs");
         let db = tmp.path().join(format!("restored-{trial}.db"));
         datacamp(&[
-            "restore", "--from", target, "--backup-id", &id, "--db", db.to_str().unwrap(),
-            "--identity-file", key.to_str().unwrap(),
+            "restore",
+            "--from",
+            target,
+            "--backup-id",
+            &id,
+            "--db",
+            db.to_str().unwrap(),
+            "--identity-file",
+            key.to_str().unwrap(),
         ])
         .expect_code(0);
         assert_eq!(
@@ -334,7 +474,10 @@ fn sigkilled_encrypted_backups_resume_to_the_same_plaintext() {
             "trial {trial}"
         );
     }
-    assert!(interrupted >= 10, "only {interrupted} trials were interrupted mid-backup");
+    assert!(
+        interrupted >= 10,
+        "only {interrupted} trials were interrupted mid-backup"
+    );
 }
 
 /// Datacamp's chunks and wrappings open with the reference `age` binary,
@@ -355,8 +498,18 @@ fn the_reference_age_binary_reads_what_datacamp_wrote() {
     let public = generate(&key);
     let to = tmp.path().join("backups");
     let made = datacamp(&[
-        "backup", "--db", &src, "--to", to.to_str().unwrap(), "--chunk-size", CHUNK_SIZE,
-        "--recipient", &public, "--compression", "none", "--json",
+        "backup",
+        "--db",
+        &src,
+        "--to",
+        to.to_str().unwrap(),
+        "--chunk-size",
+        CHUNK_SIZE,
+        "--recipient",
+        &public,
+        "--compression",
+        "none",
+        "--json",
     ])
     .expect_code(0)
     .json();
@@ -367,11 +520,21 @@ fn the_reference_age_binary_reads_what_datacamp_wrote() {
     std::fs::write(&wrap, &keys.wraps[0].armored).unwrap();
     let data_key = tmp.path().join("data.key");
     let out = Command::new(age)
-        .args(["-d", "-i", key.to_str().unwrap(), "-o", data_key.to_str().unwrap()])
+        .args([
+            "-d",
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            data_key.to_str().unwrap(),
+        ])
         .arg(&wrap)
         .output()
         .unwrap();
-    assert!(out.status.success(), "age -d wrap: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "age -d wrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ours = plaintexts(&to, id, &key);
     for (i, chunk) in chunk_files(&dir.join("chunks")).iter().enumerate() {
         let out = Command::new(age)
@@ -379,7 +542,11 @@ fn the_reference_age_binary_reads_what_datacamp_wrote() {
             .arg(chunk)
             .output()
             .unwrap();
-        assert!(out.status.success(), "age -d chunk: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "age -d chunk: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.stdout == ours[i], "chunk {i}: age's plaintext differs");
     }
     // The other way: a chunk age encrypted to a Datacamp recipient is
@@ -392,9 +559,17 @@ fn the_reference_age_binary_reads_what_datacamp_wrote() {
         .arg(&plain_chunk)
         .output()
         .unwrap();
-    assert!(out.status.success(), "age -r: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "age -r: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let theirs = datacamp(&[
-        "inspect", "chunk", sealed.to_str().unwrap(), "--identity-file", key.to_str().unwrap(),
+        "inspect",
+        "chunk",
+        sealed.to_str().unwrap(),
+        "--identity-file",
+        key.to_str().unwrap(),
     ])
     .expect_code(0);
     let mine = datacamp(&["inspect", "chunk", plain_chunk.to_str().unwrap()]).expect_code(0);

@@ -28,14 +28,29 @@ fn the_clojure_library_refuses_an_encrypted_backup() {
         .to_owned();
     let to = tmp.path().join("backups").display().to_string();
     let made = datacamp(&[
-        "backup", "--db", &src, "--to", &to, "--chunk-size", "8KiB", "--recipient", &recipient,
+        "backup",
+        "--db",
+        &src,
+        "--to",
+        &to,
+        "--chunk-size",
+        "8KiB",
+        "--recipient",
+        &recipient,
         "--json",
     ])
     .expect_code(0)
     .json();
     let id = made["backup_id"].as_str().unwrap();
-    let run = clj.try_run("compat/read_backup.clj", &["directory", &to, "default-db", id]);
-    assert!(!run.success, "the Clojure reader accepted an encrypted backup:\n{}", run.stdout);
+    let run = clj.try_run(
+        "compat/read_backup.clj",
+        &["directory", &to, "default-db", id],
+    );
+    assert!(
+        !run.success,
+        "the Clojure reader accepted an encrypted backup:\n{}",
+        run.stdout
+    );
     assert!(
         !run.stdout.lines().any(|l| l.starts_with('[')),
         "the Clojure reader yielded datoms:\n{}",

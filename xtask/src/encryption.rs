@@ -34,35 +34,91 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
     eprintln!("encryption: creating the {name}-datom source database");
     let created = measured(
         &bin,
-        &["demo", "--dir", &path("src"), "--datoms", &n.to_string(), "--only-create", "--json", "--quiet"],
+        &[
+            "demo",
+            "--dir",
+            &path("src"),
+            "--datoms",
+            &n.to_string(),
+            "--only-create",
+            "--json",
+            "--quiet",
+        ],
         &[],
     )?;
-    let src = created.json["db"].as_str().ok_or("demo printed no db")?.to_owned();
+    let src = created.json["db"]
+        .as_str()
+        .ok_or("demo printed no db")?
+        .to_owned();
     let key = path("bench.key");
     let generated = measured(&bin, &["key", "generate", "--out", &key, "--json"], &[])?;
-    let recipient = generated.json["recipient"].as_str().ok_or("no recipient")?.to_owned();
+    let recipient = generated.json["recipient"]
+        .as_str()
+        .ok_or("no recipient")?
+        .to_owned();
 
     let mut out = StepOutput::default();
     let mut times = Vec::new();
     // Interleaved, so that load from other processes falls on both.
     for (kind, extra_backup, extra_restore) in [
         ("plain", vec![], vec![]),
-        ("age", vec!["--recipient", recipient.as_str()], vec!["--identity-file", key.as_str()]),
+        (
+            "age",
+            vec!["--recipient", recipient.as_str()],
+            vec!["--identity-file", key.as_str()],
+        ),
     ] {
         let to = path(&format!("backups-{kind}"));
         eprintln!("encryption: {name} {kind} backup");
-        let mut args = vec!["backup", "--db", &src, "--to", &to, "--chunk-size", "8MiB", "--parallel", "2", "--json", "--quiet"];
+        let mut args = vec![
+            "backup",
+            "--db",
+            &src,
+            "--to",
+            &to,
+            "--chunk-size",
+            "8MiB",
+            "--parallel",
+            "2",
+            "--json",
+            "--quiet",
+        ];
         args.extend(extra_backup.iter().copied());
         let backup = measured(&bin, &args, &[])?;
-        let id = backup.json["backup_id"].as_str().unwrap_or_default().to_owned();
+        let id = backup.json["backup_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let (unc, stored) = sizes(&backup.json);
-        out.rows.push(row(format!("encryption/backup/{kind}/{name}"), &backup, n, unc, stored));
+        out.rows.push(row(
+            format!("encryption/backup/{kind}/{name}"),
+            &backup,
+            n,
+            unc,
+            stored,
+        ));
         eprintln!("encryption: {name} {kind} restore");
         let db = path(&format!("restored-{kind}.db"));
-        let mut args = vec!["restore", "--from", &to, "--backup-id", &id, "--db", &db, "--json", "--quiet"];
+        let mut args = vec![
+            "restore",
+            "--from",
+            &to,
+            "--backup-id",
+            &id,
+            "--db",
+            &db,
+            "--json",
+            "--quiet",
+        ];
         args.extend(extra_restore.iter().copied());
         let restore = measured(&bin, &args, &[])?;
-        out.rows.push(row(format!("encryption/restore/{kind}/{name}"), &restore, n, unc, stored));
+        out.rows.push(row(
+            format!("encryption/restore/{kind}/{name}"),
+            &restore,
+            n,
+            unc,
+            stored,
+        ));
         times.push((backup, restore));
     }
     if let [(plain_b, plain_r), (age_b, age_r)] = times.as_slice() {

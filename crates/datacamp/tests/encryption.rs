@@ -145,7 +145,10 @@ async fn restore_into(
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .filter(|n| n.contains(name))
                 .collect();
-            assert!(left.is_empty(), "a failed restore left {left:?} behind: {e}");
+            assert!(
+                left.is_empty(),
+                "a failed restore left {left:?} behind: {e}"
+            );
             Err(e)
         }
     }
@@ -182,11 +185,18 @@ async fn a_public_key_backup_round_trips_and_leaks_no_plaintext(store: &BackupSt
     let stored = objects(store, &made.backup_id).await;
     assert!(stored.iter().any(|(k, _)| k.ends_with("/keys.edn")));
     for (key, bytes) in &stored {
-        assert!(!contains(bytes, MARKER.as_bytes()), "{key} holds the marker");
+        assert!(
+            !contains(bytes, MARKER.as_bytes()),
+            "{key} holds the marker"
+        );
         assert!(!contains(bytes, b"p/note"), "{key} holds an attribute name");
     }
     // Every chunk is an age file, and its checksum is over those bytes.
-    for (c, (key, bytes)) in m.chunks.iter().zip(chunk_bytes(store, &made.backup_id).await) {
+    for (c, (key, bytes)) in m
+        .chunks
+        .iter()
+        .zip(chunk_bytes(store, &made.backup_id).await)
+    {
         assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "{key}");
         assert_eq!(c.checksum, datacamp::codec::compress::sha256_hex(&bytes));
     }
@@ -212,16 +222,28 @@ async fn a_passphrase_backup_round_trips(store: &BackupStore) {
     let out = tempfile::tempdir().unwrap();
     let mut good = Identities::none();
     good.set_passphrase("correct horse battery staple".to_owned().into());
-    let restored = restore_into(out.path(), "r.db", store, &made.backup_id, &restore_opts(good))
-        .await
-        .unwrap();
+    let restored = restore_into(
+        out.path(),
+        "r.db",
+        store,
+        &made.backup_id,
+        &restore_opts(good),
+    )
+    .await
+    .unwrap();
     assert_eq!(datoms_of(&restored), datoms_of(&src));
 
     let mut bad = Identities::none();
     bad.set_passphrase("wrong".to_owned().into());
-    let err = restore_into(out.path(), "w.db", store, &made.backup_id, &restore_opts(bad))
-        .await
-        .unwrap_err();
+    let err = restore_into(
+        out.path(),
+        "w.db",
+        store,
+        &made.backup_id,
+        &restore_opts(bad),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -270,9 +292,15 @@ async fn without_an_identity_or_with_a_wrong_one_restore_says_so(store: &BackupS
         err.to_string(),
         format!("backup {id} is encrypted; pass --identity-file or DATACAMP_PASSPHRASE")
     );
-    let err = restore_into(out.path(), "w.db", store, id, &restore_opts(ids(&[&key_other])))
-        .await
-        .unwrap_err();
+    let err = restore_into(
+        out.path(),
+        "w.db",
+        store,
+        id,
+        &restore_opts(ids(&[&key_other])),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("no identity matches the recipients of backup {id}")
@@ -327,7 +355,9 @@ async fn tampering_is_named_and_leaves_no_target(store: &BackupStore) {
     let opts = restore_opts(ids(&[&key_a]));
 
     // A flipped bit, the checksum left as it was: the checksum names it.
-    let made = backup(&src, store, &encrypted(to(&[&public_a]))).await.unwrap();
+    let made = backup(&src, store, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
     let id = made.backup_id.clone();
     let chunks = chunk_bytes(store, &id).await;
     let (key1, mut bytes1) = chunks[1].clone();
@@ -339,7 +369,8 @@ async fn tampering_is_named_and_leaves_no_target(store: &BackupStore) {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().starts_with(&format!("chunk 1 ({key1}) is corrupt")),
+        err.to_string()
+            .starts_with(&format!("chunk 1 ({key1}) is corrupt")),
         "{err}"
     );
 
@@ -355,7 +386,9 @@ async fn tampering_is_named_and_leaves_no_target(store: &BackupStore) {
     );
 
     // Truncated (checksum matching): the last block is missing.
-    let made = backup(&src, store, &encrypted(to(&[&public_a]))).await.unwrap();
+    let made = backup(&src, store, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
     let id = made.backup_id.clone();
     let (key0, bytes0) = chunk_bytes(store, &id).await[0].clone();
     replace_chunk(store, &id, 0, bytes0[..bytes0.len() - 20].to_vec()).await;
@@ -370,7 +403,9 @@ async fn tampering_is_named_and_leaves_no_target(store: &BackupStore) {
 
     // Two chunks swapped (checksums swapped too): each decrypts, and the
     // chunk id inside names the swap.
-    let made = backup(&src, store, &encrypted(to(&[&public_a]))).await.unwrap();
+    let made = backup(&src, store, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
     let id = made.backup_id.clone();
     let chunks = chunk_bytes(store, &id).await;
     let mut m = manifest_of(store, &id).await;
@@ -389,7 +424,8 @@ async fn tampering_is_named_and_leaves_no_target(store: &BackupStore) {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("says :chunk/id 1, the manifest lists it as chunk 0"),
+        err.to_string()
+            .contains("says :chunk/id 1, the manifest lists it as chunk 0"),
         "{err}"
     );
 }
@@ -401,7 +437,9 @@ async fn keys_edn_deleted_or_edited_is_named(store: &BackupStore) {
     let out = tempfile::tempdir().unwrap();
     let opts = restore_opts(ids(&[&key_a]));
 
-    let made = backup(&src, store, &encrypted(to(&[&public_a]))).await.unwrap();
+    let made = backup(&src, store, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
     let id = made.backup_id.clone();
     let kkey = store.layout().keys("default-db", &id).unwrap();
     let text = String::from_utf8(store.get(&kkey).await.unwrap().to_vec()).unwrap();
@@ -410,7 +448,10 @@ async fn keys_edn_deleted_or_edited_is_named(store: &BackupStore) {
     let mut edited = KeysFile::from_edn(&text).unwrap();
     let (_, other_public) = identity(keys.path(), "other.key");
     edited.data_recipient = other_public;
-    store.put(&kkey, edited.to_edn().into_bytes()).await.unwrap();
+    store
+        .put(&kkey, edited.to_edn().into_bytes())
+        .await
+        .unwrap();
     let err = restore_into(out.path(), "edit.db", store, &id, &opts)
         .await
         .unwrap_err();
@@ -438,7 +479,9 @@ async fn rotation_rewraps_without_touching_a_chunk(store: &BackupStore) {
     let (key_a, public_a) = identity(keys.path(), "a.key");
     let (key_b, public_b) = identity(keys.path(), "b.key");
     let src = source();
-    let made = backup(&src, store, &encrypted(to(&[&public_a]))).await.unwrap();
+    let made = backup(&src, store, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
     let id = made.backup_id.clone();
     let before = chunk_bytes(store, &id).await;
 
@@ -455,16 +498,32 @@ async fn rotation_rewraps_without_touching_a_chunk(store: &BackupStore) {
     .unwrap();
     assert_eq!(rotated.rotated, vec![id.clone()]);
     assert_eq!(rotated.recipients, vec![public_b.clone()]);
-    assert_eq!(chunk_bytes(store, &id).await, before, "rotation rewrote a chunk");
+    assert_eq!(
+        chunk_bytes(store, &id).await,
+        before,
+        "rotation rewrote a chunk"
+    );
 
     let out = tempfile::tempdir().unwrap();
-    let restored = restore_into(out.path(), "b.db", store, &id, &restore_opts(ids(&[&key_b])))
-        .await
-        .unwrap();
+    let restored = restore_into(
+        out.path(),
+        "b.db",
+        store,
+        &id,
+        &restore_opts(ids(&[&key_b])),
+    )
+    .await
+    .unwrap();
     assert_eq!(datoms_of(&restored), datoms_of(&src));
-    let err = restore_into(out.path(), "a.db", store, &id, &restore_opts(ids(&[&key_a])))
-        .await
-        .unwrap_err();
+    let err = restore_into(
+        out.path(),
+        "a.db",
+        store,
+        &id,
+        &restore_opts(ids(&[&key_a])),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("no identity matches the recipients of backup {id}")
@@ -483,7 +542,10 @@ async fn rotation_rewraps_without_touching_a_chunk(store: &BackupStore) {
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("would leave no recipient"), "{err}");
+    assert!(
+        err.to_string().contains("would leave no recipient"),
+        "{err}"
+    );
     assert_eq!(store.get(&kkey).await.unwrap(), keys_before);
 }
 
@@ -493,15 +555,27 @@ async fn an_encrypted_chain_restores(store: &BackupStore) {
     let src = source();
     let opts = encrypted(to(&[&public_a]));
     backup(&src, store, &opts).await.unwrap();
-    tx(&src, &format!(r#"[{{:p/name "later" :p/note "{MARKER}-later"}}]"#));
+    tx(
+        &src,
+        &format!(r#"[{{:p/name "later" :p/note "{MARKER}-later"}}]"#),
+    );
     let inc = backup_incremental(&src, store, &opts, None).await.unwrap();
     for (key, bytes) in objects(store, &inc.backup_id).await {
-        assert!(!contains(&bytes, MARKER.as_bytes()), "{key} holds the marker");
+        assert!(
+            !contains(&bytes, MARKER.as_bytes()),
+            "{key} holds the marker"
+        );
     }
     let out = tempfile::tempdir().unwrap();
-    let err = restore_into(out.path(), "n.db", store, &inc.backup_id, &RestoreOptions::default())
-        .await
-        .unwrap_err();
+    let err = restore_into(
+        out.path(),
+        "n.db",
+        store,
+        &inc.backup_id,
+        &RestoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::Encrypted { .. }), "{err}");
     let restored = restore_into(
         out.path(),
@@ -523,8 +597,12 @@ async fn copy_needs_no_key_and_the_copy_restores() {
     let src = source();
     let a = tempfile::tempdir().unwrap();
     let from = BackupStore::open(&datacamp::storage::Target::Directory(a.path().into())).unwrap();
-    let made = backup(&src, &from, &encrypted(to(&[&public_a]))).await.unwrap();
-    let server = datacamp::storage::testing::S3TestServer::start().await.unwrap();
+    let made = backup(&src, &from, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
+    let server = datacamp::storage::testing::S3TestServer::start()
+        .await
+        .unwrap();
     let s3 = BackupStore::open(&server.target()).unwrap();
     copy(
         &from,
@@ -568,7 +646,11 @@ async fn resuming_a_plain_backup_with_a_recipient_is_refused() {
     // Make it look interrupted: no marker, no manifest.
     let layout = store.layout();
     store
-        .delete(&layout.complete_marker("default-db", &made.backup_id).unwrap())
+        .delete(
+            &layout
+                .complete_marker("default-db", &made.backup_id)
+                .unwrap(),
+        )
         .await
         .unwrap();
     store
@@ -578,9 +660,6 @@ async fn resuming_a_plain_backup_with_a_recipient_is_refused() {
     let err = datacamp::resume_backup(&src, &store, &made.backup_id, &encrypted(to(&[&public_a])))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::EncryptionUnsupported { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::EncryptionUnsupported { .. }), "{err}");
     assert!(err.to_string().contains("started unencrypted"), "{err}");
 }

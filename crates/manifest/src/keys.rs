@@ -120,7 +120,6 @@ impl KeysFile {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

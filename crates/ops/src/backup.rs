@@ -18,10 +18,9 @@ use datacamp_codec::chunk::ChunkBuilder;
 use datacamp_codec::{compress, Compression};
 use datacamp_datom::{Connection, Database, Datom, Index, Snapshot, TX0};
 use datacamp_manifest::{
-    KeysFile,
     validate_id, BackupId, BackupKind, ChainInfo, Checkpoint, CheckpointDatacamp, ChunkInfo,
-    CompletedChunk, Document, IdKind, Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks,
-    TxRange,
+    CompletedChunk, Document, IdKind, KeysFile, Manifest, ResumeFrom, ResumePoint, Timing,
+    TotalChunks, TxRange,
 };
 use datacamp_storage::{BackupStore, Layout, COMPLETE_MARKER_BYTES};
 use futures::StreamExt;

@@ -155,7 +155,8 @@ async fn copy_keys(from: &BackupStore, to: &BackupStore, source: &Manifest) -> R
             reason: "keys.edn is missing, so the copy could never be decrypted".into(),
         });
     };
-    to.put(&to.layout().keys(db, id)?, text.into_bytes()).await?;
+    to.put(&to.layout().keys(db, id)?, text.into_bytes())
+        .await?;
     Ok(())
 }
 

@@ -107,7 +107,8 @@ async fn rotate_locked(
             continue;
         };
         let identity = seal::unwrap(&keys, &opts.identities, &backup_id)?;
-        let (next, recipients, passphrase) = rewrapped(&keys, &identity, opts, removed, &backup_id)?;
+        let (next, recipients, passphrase) =
+            rewrapped(&keys, &identity, opts, removed, &backup_id)?;
         let key = store.layout().keys(db, &backup_id)?;
         store.put(&key, next.to_edn().into_bytes()).await?;
         result.rotated.push(backup_id);

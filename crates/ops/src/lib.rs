@@ -92,10 +92,10 @@ pub use log::{database_identity, tx_instant};
 pub use progress::{ProgressEvent, ProgressFn};
 pub use read::{DEFAULT_MAX_CHUNK_BYTES, SUPPORTED_FORMAT};
 pub use replay::MAX_TX_DATOMS;
-pub use seal::{Identities, Recipients};
 pub use restore::{
     restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult,
 };
+pub use seal::{Identities, Recipients};
 pub use status::{status, DatabaseStatus, NewestBackup, StatusOptions, StatusResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use age::secrecy::SecretString;
 use age::secrecy::ExposeSecret;
+pub use age::secrecy::SecretString;
 use age::x25519;
 use datacamp_manifest::{short_id, Document, KeysFile, Manifest, Wrap, KEYS_SCHEME};
 use datacamp_storage::BackupStore;
@@ -71,10 +71,11 @@ impl Recipients {
     /// comments and blank lines skipped).
     pub fn add_file(&mut self, path: &Path) -> Result<()> {
         for (line_no, line) in key_file_lines(path)? {
-            let recipient = x25519::Recipient::from_str(&line).map_err(|reason| Error::KeyFile {
-                path: path.to_path_buf(),
-                reason: format!("line {line_no} is not an age X25519 recipient ({reason})"),
-            })?;
+            let recipient =
+                x25519::Recipient::from_str(&line).map_err(|reason| Error::KeyFile {
+                    path: path.to_path_buf(),
+                    reason: format!("line {line_no} is not an age X25519 recipient ({reason})"),
+                })?;
             self.x25519.push(recipient);
         }
         Ok(())
@@ -288,12 +289,7 @@ impl Opener {
     /// A reader of `input`'s plaintext. An age header that does not open
     /// with the data identity is an error here; a block that fails
     /// authentication is an error of the returned reader.
-    pub(crate) fn open<R: Read>(
-        &self,
-        input: R,
-        chunk_id: u64,
-        key: &str,
-    ) -> Result<Unsealed<R>> {
+    pub(crate) fn open<R: Read>(&self, input: R, chunk_id: u64, key: &str) -> Result<Unsealed<R>> {
         match self {
             Opener::Plain => Ok(Unsealed::Plain(input)),
             Opener::Locked(backup_id) => Err(Error::Encrypted {
@@ -392,7 +388,10 @@ pub(crate) fn wrap(identity: &x25519::Identity, recipients: &Recipients) -> Resu
 }
 
 /// An ASCII-armored age file of `plain` to `recipients`.
-fn armor<'a>(recipients: impl Iterator<Item = &'a dyn age::Recipient>, plain: &str) -> Result<String> {
+fn armor<'a>(
+    recipients: impl Iterator<Item = &'a dyn age::Recipient>,
+    plain: &str,
+) -> Result<String> {
     let internal = |e: String| Error::Internal(format!("wrapping the data key: {e}"));
     let encryptor =
         age::Encryptor::with_recipients(recipients).map_err(|e| internal(e.to_string()))?;
@@ -412,7 +411,11 @@ fn armor<'a>(recipients: impl Iterator<Item = &'a dyn age::Recipient>, plain: &s
 
 /// The data identity of a backup, from the first wrapping `ids` open,
 /// checked against the recipient keys.edn says chunks are encrypted to.
-pub(crate) fn unwrap(keys: &KeysFile, ids: &Identities, backup_id: &str) -> Result<x25519::Identity> {
+pub(crate) fn unwrap(
+    keys: &KeysFile,
+    ids: &Identities,
+    backup_id: &str,
+) -> Result<x25519::Identity> {
     if ids.is_empty() {
         return Err(Error::Encrypted {
             backup_id: short_id(backup_id),
@@ -423,9 +426,8 @@ pub(crate) fn unwrap(keys: &KeysFile, ids: &Identities, backup_id: &str) -> Resu
         reason,
     };
     for (i, wrap) in keys.wraps.iter().enumerate() {
-        let Some(text) = open_wrap(wrap, ids).map_err(|e| {
-            keys_error(format!("wrapping {i} cannot be opened: {e}"))
-        })?
+        let Some(text) = open_wrap(wrap, ids)
+            .map_err(|e| keys_error(format!("wrapping {i} cannot be opened: {e}")))?
         else {
             continue;
         };
@@ -562,9 +564,11 @@ pub(crate) async fn resumed_sealer(
     match read_keys(store, database_id, backup_id).await? {
         Some(keys) => {
             let recipient =
-                x25519::Recipient::from_str(&keys.data_recipient).map_err(|reason| Error::Keys {
-                    backup_id: short_id(backup_id),
-                    reason: format!(":keys/data-recipient is not an age recipient ({reason})"),
+                x25519::Recipient::from_str(&keys.data_recipient).map_err(|reason| {
+                    Error::Keys {
+                        backup_id: short_id(backup_id),
+                        reason: format!(":keys/data-recipient is not an age recipient ({reason})"),
+                    }
                 })?;
             Ok(Sealer::Age(recipient))
         }
@@ -591,7 +595,10 @@ pub(crate) fn loose_chunk_opener(path: &Path, identities: &Identities) -> Result
             return false;
         };
         age::Decryptor::new(io::BufReader::new(file))
-            .and_then(|d| d.decrypt(std::iter::once(identity as &dyn age::Identity)).map(drop))
+            .and_then(|d| {
+                d.decrypt(std::iter::once(identity as &dyn age::Identity))
+                    .map(drop)
+            })
             .is_ok()
     };
     if let Some(identity) = identities.x25519.iter().find(|i| header_opens(i)) {
@@ -609,7 +616,9 @@ pub(crate) fn loose_chunk_opener(path: &Path, identities: &Identities) -> Result
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or(name);
-    Ok(Opener::Age(Arc::new(unwrap(&keys, identities, &backup_id)?)))
+    Ok(Opener::Age(Arc::new(unwrap(
+        &keys, identities, &backup_id,
+    )?)))
 }
 
 /// A small local file's text (a keys.edn beside a loose chunk).
@@ -682,7 +691,10 @@ mod tests {
         let mut other = Identities::none();
         other.add_identity(x25519::Identity::generate());
         let err = decrypt_chunk(&keys, &other, "b", &stored).unwrap_err();
-        assert_eq!(err.to_string(), "no identity matches the recipients of backup b");
+        assert_eq!(
+            err.to_string(),
+            "no identity matches the recipients of backup b"
+        );
         let err = decrypt_chunk(&keys, &Identities::none(), "b", &stored).unwrap_err();
         assert!(matches!(err, Error::Encrypted { .. }), "{err}");
     }
@@ -714,7 +726,10 @@ mod tests {
         std::fs::write(&path, "# comment\nAGE-SECRET-KEY-1NOTREALLYAKEY\n").unwrap();
         let err = Identities::none().add_file(&path).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("line 2 is not an age X25519 identity"), "{text}");
+        assert!(
+            text.contains("line 2 is not an age X25519 identity"),
+            "{text}"
+        );
         assert!(!text.contains("NOTREALLY"), "{text}");
         let err = parse_recipient("age1nope").unwrap_err();
         assert!(err.to_string().contains("age1nope"), "{err}");

@@ -130,8 +130,11 @@ fn inspect_chunk(
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut pipe_closed = false;
-    let result =
-        datacamp::inspect::chunk_file_datoms_with(file, datacamp::DEFAULT_MAX_CHUNK_BYTES, identities, |d| {
+    let result = datacamp::inspect::chunk_file_datoms_with(
+        file,
+        datacamp::DEFAULT_MAX_CHUNK_BYTES,
+        identities,
+        |d| {
             if !pipe_closed {
                 if let Err(e) = writeln!(w, "{d}") {
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -145,7 +148,8 @@ fn inspect_chunk(
                 }
             }
             Ok(())
-        });
+        },
+    );
     result.map_err(CliError::op(format!(
         "cannot read chunk file {}",
         file.display()

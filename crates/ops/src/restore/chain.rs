@@ -42,8 +42,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent};
 use crate::read::{chunk_error, manifest_compression, open_chunk, read_complete_manifest};
-use crate::seal::{self, Identities, Opener};
 use crate::replay::{apply_all, Applied, Transactions, Trust};
+use crate::seal::{self, Identities, Opener};
 
 // The most links a chain may have, the limit `read_chain` uses too: a
 // longer (or circular) chain is refused, naming where it stops.
