@@ -20,6 +20,7 @@ mod chain;
 mod charts;
 mod cutover;
 mod e2e;
+mod encryption;
 mod incremental;
 mod micro;
 mod ops;
@@ -70,6 +71,11 @@ pub const STEPS: &[Step] = &[
         name: "e2e",
         about: "backup and restore with the release binary: datoms/s, peak RSS",
         run: e2e::run,
+    },
+    Step {
+        name: "encryption",
+        about: "age-encrypted vs plain backup and restore of the same database (issue 14)",
+        run: encryption::run,
     },
     Step {
         name: "chain",

@@ -11,6 +11,8 @@ pub enum Document {
     Checkpoint,
     /// `migration-manifest.edn`.
     MigrationManifest,
+    /// `keys.edn` (an encrypted backup's wrapped data key).
+    Keys,
 }
 
 impl fmt::Display for Document {
@@ -19,6 +21,7 @@ impl fmt::Display for Document {
             Document::Manifest => "manifest",
             Document::Checkpoint => "checkpoint",
             Document::MigrationManifest => "migration manifest",
+            Document::Keys => "keys file",
         })
     }
 }

@@ -19,8 +19,8 @@ use datacamp_codec::{compress, Compression};
 use datacamp_datom::{Connection, Database, Datom, Index, Snapshot, TX0};
 use datacamp_manifest::{
     validate_id, BackupId, BackupKind, ChainInfo, Checkpoint, CheckpointDatacamp, ChunkInfo,
-    CompletedChunk, Document, IdKind, Manifest, ResumeFrom, ResumePoint, Timing, TotalChunks,
-    TxRange,
+    CompletedChunk, Document, IdKind, KeysFile, Manifest, ResumeFrom, ResumePoint, Timing,
+    TotalChunks, TxRange,
 };
 use datacamp_storage::{BackupStore, Layout, COMPLETE_MARKER_BYTES};
 use futures::StreamExt;
@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::log::{census, database_identity, log_datoms, tx_instant};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::read_metadata_opt;
+use crate::seal::{self, Recipients, Sealer};
 use crate::{now_ms, validate_parallel, DEFAULT_DATABASE_ID};
 
 /// Default target size of a chunk: 64 MiB of uncompressed Fressian.
@@ -59,6 +60,9 @@ pub struct BackupOptions {
     pub compression: Compression,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
+    /// Who the backup's data key is wrapped for; none (the default) writes
+    /// an unencrypted backup (`docs/security.md`, "Encryption at rest").
+    pub recipients: Recipients,
 }
 
 impl Default for BackupOptions {
@@ -69,6 +73,7 @@ impl Default for BackupOptions {
             parallel: 1,
             compression: Compression::default(),
             progress: None,
+            recipients: Recipients::none(),
         }
     }
 }
@@ -80,6 +85,7 @@ impl std::fmt::Debug for BackupOptions {
             .field("chunk_size", &self.chunk_size)
             .field("parallel", &self.parallel)
             .field("compression", &self.compression)
+            .field("recipients", &self.recipients)
             .finish_non_exhaustive()
     }
 }
@@ -286,7 +292,7 @@ pub async fn backup(
         .hold(async {
             let (job, snapshot, mut checkpoint) = start(conn, store, opts)?;
             checkpoint.datacamp.chain = full_chain(conn, &*snapshot);
-            job.write_checkpoint(&checkpoint).await?;
+            job.begin(&checkpoint).await?;
             let count = snapshot.datom_count();
             let producer = snapshot_producer(snapshot.clone());
             job.run(snapshot, checkpoint, producer, Some(count)).await
@@ -364,9 +370,9 @@ where
     info.base_backup_id = Some(base_id);
     info.base_basis_tx = Some(cont.base_basis_tx);
     info.basis_tx_instant = basis_instant;
-    let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::Incremental);
+    let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::Incremental)?;
     checkpoint.datacamp.chain = Some(info);
-    job.write_checkpoint(&checkpoint).await?;
+    job.begin(&checkpoint).await?;
     let producer = log_producer(conn.clone(), cont.base_basis_tx + 1, basis);
     job.run(snapshot, checkpoint, producer, None).await
 }
@@ -415,9 +421,9 @@ where
     info.last_tx = Some(basis);
     info.last_instant = tx_instant(&*snapshot, basis)?;
     info.basis_tx_instant = info.last_instant;
-    let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::History);
+    let (job, mut checkpoint) = new_job(store, opts, basis, BackupKind::History)?;
     checkpoint.datacamp.chain = Some(info);
-    job.write_checkpoint(&checkpoint).await?;
+    job.begin(&checkpoint).await?;
     let producer = log_producer(conn.clone(), 0, basis);
     job.run(snapshot, checkpoint, producer, Some(found.datoms))
         .await
@@ -480,17 +486,24 @@ fn start<'a>(
 ) -> Result<(Job<'a>, Snapshot, Checkpoint)> {
     validate_options(opts)?;
     let snapshot = conn.db()?;
-    let (job, checkpoint) = new_job(store, opts, snapshot.basis_tx(), BackupKind::Full);
+    let (job, checkpoint) = new_job(store, opts, snapshot.basis_tx(), BackupKind::Full)?;
     Ok((job, snapshot, checkpoint))
 }
 
-/// A new backup of `kind` at `basis`: its id, job and first checkpoint.
+/// A new backup of `kind` at `basis`: its id, job (with a fresh data key
+/// when it is encrypted) and first checkpoint.
 fn new_job<'a>(
     store: &'a BackupStore,
     opts: &'a BackupOptions,
     basis: i64,
     kind: BackupKind,
-) -> (Job<'a>, Checkpoint) {
+) -> Result<(Job<'a>, Checkpoint)> {
+    let (sealer, keys) = if opts.recipients.is_empty() {
+        (Sealer::Plain, None)
+    } else {
+        let (sealer, keys) = seal::new_data_key(&opts.recipients, now_ms())?;
+        (sealer, Some(keys))
+    };
     let backup_id = BackupId::generate();
     let mut checkpoint = Checkpoint::new(backup_id.as_str(), now_ms());
     checkpoint.datacamp = CheckpointDatacamp {
@@ -511,8 +524,10 @@ fn new_job<'a>(
         started_ms: now_ms(),
         spare: Default::default(),
         checkpoint_writes: AtomicU64::new(0),
+        sealer,
+        keys,
     };
-    (job, checkpoint)
+    Ok((job, checkpoint))
 }
 
 /// Streams a backup's datoms into chunks on a blocking thread, from where a
@@ -644,6 +659,10 @@ where
     checkpoint.datacamp.compression_level = Some(compression_level(compression));
     checkpoint.datacamp.compression = Some(compression_keyword(compression));
 
+    // An encrypted backup goes on with the data recipient its keys.edn
+    // records (no secret needed); asking to encrypt a plain one is refused.
+    let sealer = seal::resumed_sealer(store, db_id, backup_id, &opts.recipients).await?;
+
     // Keep only the prefix of recorded chunks whose stored bytes are intact.
     let resume = checkpoint.resume_from();
     let mut kept = Vec::new();
@@ -711,6 +730,8 @@ where
         started_ms: now_ms(),
         spare: Default::default(),
         checkpoint_writes: AtomicU64::new(0),
+        sealer,
+        keys: None,
     };
     job.write_checkpoint(&checkpoint).await?;
     job.run(snapshot, checkpoint, producer, count).await
@@ -919,11 +940,29 @@ struct Job<'a> {
     spare: std::sync::Mutex<Vec<Vec<u8>>>,
     /// `checkpoint.edn` writes so far (tests bound it).
     checkpoint_writes: AtomicU64,
+    /// How chunks are sealed after compression (plain, or age to the data
+    /// recipient).
+    sealer: Sealer,
+    /// A new encrypted backup's keys.edn, written by [`Job::begin`].
+    keys: Option<KeysFile>,
 }
 
 impl Job<'_> {
     fn layout(&self) -> &Layout {
         self.store.layout()
+    }
+
+    /// Starts a new backup's folder: keys.edn first when it is encrypted
+    /// (so no chunk exists that its keys cannot open, whenever the process
+    /// dies), then the first checkpoint.
+    async fn begin(&self, checkpoint: &Checkpoint) -> Result<()> {
+        if let Some(keys) = &self.keys {
+            let key = self
+                .layout()
+                .keys(&self.opts.database_id, &self.backup_id)?;
+            self.store.put(&key, keys.to_edn().into_bytes()).await?;
+        }
+        self.write_checkpoint(checkpoint).await
     }
 
     async fn write_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
@@ -1168,6 +1207,8 @@ impl Job<'_> {
         }
         manifest.max_tx = snapshot.basis_tx();
         manifest.compression = compression_keyword(self.opts.compression);
+        manifest.encryption = (!self.sealer.is_plain())
+            .then(|| datacamp_datom::Keyword::new(None, seal::ENCRYPTION_SCHEME));
         manifest.datacamp.source_datom_count = source_count;
         manifest.datacamp.chain = checkpoint.datacamp.chain.clone();
         manifest.datacamp.basis_tx = Some(snapshot.basis_tx());
@@ -1200,14 +1241,19 @@ impl Job<'_> {
     /// at a short one's.
     fn give_spare(&self, uploaded: bytes::Bytes) {
         if let Ok(buffer) = uploaded.try_into_mut() {
-            let mut spare = self
-                .spare
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            // One per worker is all the next chunks can use.
-            if spare.len() < self.opts.parallel {
-                spare.push(Vec::from(buffer));
-            }
+            self.keep_spare(Vec::from(buffer));
+        }
+    }
+
+    /// Keeps a chunk buffer for the next chunk (see [`Job::give_spare`]).
+    fn keep_spare(&self, buffer: Vec<u8>) {
+        let mut spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One per worker is all the next chunks can use.
+        if spare.len() < self.opts.parallel {
+            spare.push(buffer);
         }
     }
 
@@ -1220,7 +1266,8 @@ impl Job<'_> {
         let chunk_id = raw.id;
         let key_text = key.as_str().to_owned();
         let spare = self.take_spare();
-        let (bytes, sha256) = tokio::task::spawn_blocking(move || {
+        let sealer = self.sealer.clone();
+        let (bytes, sha256, leftover) = tokio::task::spawn_blocking(move || {
             // Stored as is: hand the buffer over instead of copying it.
             let bytes = match compression {
                 Compression::None => {
@@ -1241,8 +1288,9 @@ impl Job<'_> {
                     out
                 }
             };
+            let (bytes, leftover) = seal_chunk(&sealer, bytes)?;
             let sha = compress::sha256_hex(&bytes);
-            Ok::<_, datacamp_codec::CodecError>((bytes, sha))
+            Ok::<_, datacamp_codec::CodecError>((bytes, sha, leftover))
         })
         .await?
         .map_err(|source| Error::Chunk {
@@ -1250,6 +1298,9 @@ impl Job<'_> {
             key: key_text,
             source,
         })?;
+        if let Some(buffer) = leftover {
+            self.keep_spare(buffer);
+        }
         let size = bytes.len() as u64;
         let bytes = bytes::Bytes::from(bytes);
         let outcome = self.store.put(&key, bytes.clone()).await?;
@@ -1268,6 +1319,28 @@ impl Job<'_> {
         info.uncompressed_bytes = Some(fressian_len);
         Ok(CompletedChunk { info, end: raw.end })
     }
+}
+
+/// The stored bytes of a compressed chunk: as they are, or an age file to
+/// the backup's data recipient (one more buffer of the chunk's compressed
+/// size per worker while it is sealed).
+/// Returns the stored bytes and, when sealed, the compressed buffer for
+/// reuse.
+fn seal_chunk(
+    sealer: &Sealer,
+    compressed: Vec<u8>,
+) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>), datacamp_codec::CodecError> {
+    if sealer.is_plain() {
+        return Ok((compressed, None));
+    }
+    let mut sealed = Vec::new();
+    sealer
+        .seal_into(&compressed, &mut sealed)
+        .map_err(|source| datacamp_codec::CodecError::Io {
+            context: "encrypting the chunk (age)".into(),
+            source,
+        })?;
+    Ok((sealed, Some(compressed)))
 }
 
 fn resumed_datoms(resume: &ResumeFrom) -> u64 {

@@ -113,6 +113,7 @@ async fn copy_one(
             bytes: 0,
         });
     }
+    copy_keys(from, to, &source).await?;
     let chunks: Vec<ChunkInfo> = futures::stream::iter(source.chunks.iter())
         .map(|chunk| copy_chunk(from, to, opts, &source, chunk))
         .buffered(opts.parallel)
@@ -135,6 +136,28 @@ async fn copy_one(
         chunks: manifest.chunks.len() as u64,
         bytes,
     })
+}
+
+/// An encrypted backup's keys.edn, copied as stored before its chunks (so
+/// the destination never holds a chunk its keys cannot open). No key is
+/// needed: the data key stays wrapped.
+async fn copy_keys(from: &BackupStore, to: &BackupStore, source: &Manifest) -> Result<()> {
+    if !crate::seal::is_encrypted(source)? {
+        return Ok(());
+    }
+    let (db, id) = (source.database_id.as_str(), source.backup_id.as_str());
+    let key = from.layout().keys(db, id)?;
+    let Some(text) =
+        crate::read::read_metadata_opt(from, &key, datacamp_manifest::Document::Keys).await?
+    else {
+        return Err(Error::Keys {
+            backup_id: datacamp_manifest::short_id(id),
+            reason: "keys.edn is missing, so the copy could never be decrypted".into(),
+        });
+    };
+    to.put(&to.layout().keys(db, id)?, text.into_bytes())
+        .await?;
+    Ok(())
 }
 
 /// Whether the destination already holds this backup complete (`true`:

@@ -58,6 +58,54 @@ pub enum Error {
         /// The document's id.
         found: u64,
     },
+    /// An encrypted backup read with no identity or passphrase.
+    #[error("backup {backup_id} is encrypted; pass --identity-file or DATACAMP_PASSPHRASE")]
+    Encrypted {
+        /// The backup id.
+        backup_id: String,
+    },
+    /// None of the identities given opens the backup's data key.
+    #[error("no identity matches the recipients of backup {backup_id}")]
+    NoMatchingIdentity {
+        /// The backup id.
+        backup_id: String,
+    },
+    /// A backup's keys.edn is missing or not usable.
+    #[error("keys.edn of backup {backup_id}: {reason}")]
+    Keys {
+        /// The backup id.
+        backup_id: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// An encrypted chunk that does not decrypt (tampered, truncated,
+    /// another backup's).
+    #[error("chunk {chunk_id} ({key}) failed authentication: {reason}")]
+    Unseal {
+        /// The chunk id.
+        chunk_id: u64,
+        /// Its key in the target.
+        key: String,
+        /// What age said.
+        reason: String,
+    },
+    /// An encryption setting that cannot be honoured: never a silent
+    /// plaintext backup or read.
+    #[error("backup {backup_id} cannot be encrypted or decrypted as asked: {reason}")]
+    EncryptionUnsupported {
+        /// The backup id.
+        backup_id: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// An identity or recipient file that cannot be used (never quoted).
+    #[error("key file {}: {reason}", .path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// There is no backup with this id.
     #[error("backup {backup_id} of database {database_id} not found in {target}")]
     BackupNotFound {

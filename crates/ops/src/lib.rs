@@ -52,6 +52,7 @@ mod diff;
 mod error;
 mod forget;
 pub mod inspect;
+mod key;
 mod list;
 pub mod lock;
 mod log;
@@ -60,6 +61,7 @@ mod progress;
 mod read;
 pub mod replay;
 mod restore;
+pub mod seal;
 mod status;
 mod verify;
 
@@ -79,6 +81,7 @@ pub use error::{Error, Result};
 pub use forget::{
     apply_policy, forget, Candidate, Decision, ForgetOptions, ForgetResult, RetentionPolicy, Within,
 };
+pub use key::{rotate, RotateOptions, RotateResult};
 pub use list::{
     cleanup_incomplete_in, list_backups_in, restore_points_in, BackupSummary, CleanupOptions,
     CleanupResult, RemovedBackup, RestorePoints, SkippedFolder,
@@ -91,6 +94,7 @@ pub use replay::MAX_TX_DATOMS;
 pub use restore::{
     restore, restore_to_url, RestoreOptions, RestorePoint, RestorePointError, RestoreResult,
 };
+pub use seal::{Identities, Recipients};
 pub use status::{status, DatabaseStatus, NewestBackup, StatusOptions, StatusResult};
 pub use verify::{verify, ChunkProblem, VerifyOptions, VerifyResult};
 

@@ -15,6 +15,7 @@ use datacamp_manifest::{
 use datacamp_storage::{BackupStore, Key};
 
 use crate::error::{Error, Result};
+use crate::seal::{Opener, Unsealed};
 
 /// The chunk-document format version this build reads and writes (the
 /// manifest crate's, which [`Manifest::validate`] checks).
@@ -270,18 +271,25 @@ pub(crate) fn chunk_limits(chunk: &ChunkInfo, cap: u64) -> ChunkLimits {
         .max_datoms(chunk.datom_count)
 }
 
+/// A stored chunk as the codec reads it: decrypted (when sealed), then
+/// decompressed.
+pub(crate) type OpenedChunk<R> = ChunkReader<Decompressor<Unsealed<R>>>;
+
 /// Opens a stored chunk for decoding within its [`chunk_limits`], checking
-/// the document's `:chunk/id` against the manifest's.
+/// the document's `:chunk/id` against the manifest's. Stored bytes are
+/// `seal(compress(fressian))`: `opener` undoes the seal, streaming.
 pub(crate) fn open_chunk<R: Read>(
     input: R,
     compression: Compression,
+    opener: &Opener,
     chunk: &ChunkInfo,
     key: &str,
     cap: u64,
-) -> Result<ChunkReader<Decompressor<R>>> {
+) -> Result<OpenedChunk<R>> {
+    let plain = opener.open(input, chunk.id, key)?;
     let limits = chunk_limits(chunk, cap);
     let inflated =
-        compress::decompress_reader_within(input, compression, limits.max_document_bytes)
+        compress::decompress_reader_within(plain, compression, limits.max_document_bytes)
             .map_err(|source| chunk_error(chunk, key, source))?;
     let reader = ChunkReader::with_limits(inflated, ReadOptions::default(), limits)
         .map_err(|source| chunk_error(chunk, key, source))?;
@@ -309,11 +317,12 @@ pub(crate) fn chunk_error(chunk: &ChunkInfo, key: &str, source: CodecError) -> E
 pub(crate) fn count_datoms(
     bytes: &[u8],
     compression: Compression,
+    opener: &Opener,
     chunk: &ChunkInfo,
     key: &str,
     cap: u64,
 ) -> Result<u64> {
-    let mut reader = open_chunk(bytes, compression, chunk, key, cap)?;
+    let mut reader = open_chunk(bytes, compression, opener, chunk, key, cap)?;
     let mut count = 0u64;
     while reader
         .next_datom()

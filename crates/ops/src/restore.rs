@@ -24,8 +24,10 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
-    chunk_key, fetch_checked, manifest_compression, read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
+    chunk_key, fetch_checked, manifest_compression, read_complete_manifest, OpenedChunk,
+    DEFAULT_MAX_CHUNK_BYTES,
 };
+use crate::seal::{self, Identities, Opener};
 use crate::DEFAULT_DATABASE_ID;
 
 mod bootstrap;
@@ -58,6 +60,9 @@ pub struct RestoreOptions {
     pub as_of: Option<RestorePoint>,
     /// Called with stage events.
     pub progress: Option<ProgressFn>,
+    /// What opens an encrypted backup's data key (none by default: an
+    /// encrypted backup is refused with [`Error::Encrypted`]).
+    pub identities: Identities,
 }
 
 impl Default for RestoreOptions {
@@ -69,6 +74,7 @@ impl Default for RestoreOptions {
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
             as_of: None,
             progress: None,
+            identities: Identities::none(),
         }
     }
 }
@@ -81,6 +87,7 @@ impl std::fmt::Debug for RestoreOptions {
             .field("check_all_first", &self.check_all_first)
             .field("max_chunk_bytes", &self.max_chunk_bytes)
             .field("as_of", &self.as_of)
+            .field("identities", &self.identities)
             .finish_non_exhaustive()
     }
 }
@@ -236,6 +243,8 @@ struct Plan {
     keys: Vec<Key>,
     /// Datoms the target held before the load (its bootstrap transaction).
     before_total: u64,
+    /// How its chunks are opened (decrypted when sealed).
+    opener: Opener,
 }
 
 /// What the stream delivered to the load.
@@ -263,6 +272,7 @@ async fn preflight<C: Connection>(
 ) -> Result<Plan> {
     crate::validate_parallel(opts.parallel)?;
     let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
+    let opener = seal::opener_for(store, &manifest, &opts.identities).await?;
     let keys = present_chunk_keys(store, &manifest, backup_id, opts).await?;
     if opts.check_all_first.unwrap_or(!store.is_s3()) {
         check_checksums(store, &manifest, &keys, opts.parallel).await?;
@@ -278,6 +288,7 @@ async fn preflight<C: Connection>(
         manifest,
         keys,
         before_total,
+        opener,
     })
 }
 
@@ -359,6 +370,7 @@ where
         .collect();
     let decoding = pipeline::Decoding {
         compression: manifest_compression(&plan.manifest),
+        opener: plan.opener.clone(),
         max_chunk_bytes: opts.max_chunk_bytes,
     };
     let pipeline = pipeline::spawn(store.clone(), chunks, decoding, opts.parallel);
@@ -546,9 +558,7 @@ struct FetchedChunk {
 }
 
 /// A chunk being decoded on the loading thread (the chain restore's links).
-type ChunkDecoder = datacamp_codec::chunk::ChunkReader<
-    datacamp_codec::compress::Decompressor<std::io::Cursor<Bytes>>,
->;
+type ChunkDecoder = OpenedChunk<std::io::Cursor<Bytes>>;
 
 /// The chunk being loaded.
 struct Current {

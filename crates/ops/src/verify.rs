@@ -15,6 +15,7 @@ use crate::read::{
     chunk_key, count_datoms, folder_mismatch, found_in, manifest_compression,
     read_complete_manifest, read_stored_manifest,
 };
+use crate::seal::{self, Identities};
 use crate::DEFAULT_DATABASE_ID;
 
 /// How to verify.
@@ -37,6 +38,9 @@ pub struct VerifyOptions {
     /// deep verify then fails, naming what is missing; pass
     /// `datacamp::engines()`.
     pub engines: Engines,
+    /// What opens an encrypted backup's data key for a deep verify (a
+    /// plain verify needs none: checksums are over the stored bytes).
+    pub identities: Identities,
 }
 
 impl Default for VerifyOptions {
@@ -48,6 +52,7 @@ impl Default for VerifyOptions {
             max_chunk_bytes: crate::DEFAULT_MAX_CHUNK_BYTES,
             progress: None,
             engines: Engines::default(),
+            identities: Identities::none(),
         }
     }
 }
@@ -339,12 +344,15 @@ async fn deep_check(
     result: &mut VerifyResult,
 ) -> Result<()> {
     let compression = manifest_compression(manifest);
+    let opener = seal::opener_for(store, manifest, &opts.identities).await?;
+    let opener = &opener;
     let cap = opts.max_chunk_bytes;
     let mut reads = futures::stream::iter(to_read)
         .map(|(chunk, key)| async move {
             let bytes = store.get(&key).await?;
             let chunk = chunk.clone();
             let key_text = key.as_str().to_owned();
+            let opener = opener.clone();
             // Hashing and decoding are CPU work: off the async threads.
             let checked = tokio::task::spawn_blocking(move || {
                 let actual = compress::sha256_hex(&bytes);
@@ -355,7 +363,7 @@ async fn deep_check(
                         chunk.checksum
                     ));
                 }
-                let decoded = count_datoms(&bytes, compression, &chunk, &key_text, cap);
+                let decoded = count_datoms(&bytes, compression, &opener, &chunk, &key_text, cap);
                 let count = match decoded {
                     Ok(n) => {
                         if let Some(expected) = chunk.datom_count.filter(|&e| e != n) {
@@ -476,6 +484,7 @@ async fn check_by_loading(
         max_chunk_bytes: opts.max_chunk_bytes,
         as_of: None,
         progress: None,
+        identities: opts.identities.clone(),
     };
     let engines = &opts.engines;
     let outcome =

@@ -37,6 +37,7 @@ pub const LOCKS_FOLDER: &str = ".locks";
 const MANIFEST: &str = "manifest.edn";
 const LEASE: &str = "lease.edn";
 const CHECKPOINT: &str = "checkpoint.edn";
+const KEYS: &str = "keys.edn";
 const COMPLETE_MARKER: &str = "complete.marker";
 const MIGRATION_MANIFEST: &str = "migration-manifest.edn";
 const CHUNKS_FOLDER: &str = "chunks";
@@ -195,6 +196,12 @@ impl Layout {
     /// `…/{backup-id}/checkpoint.edn`.
     pub fn checkpoint(&self, database_id: &str, backup_id: &str) -> Result<Key> {
         self.backup(database_id, backup_id)?.join(CHECKPOINT)
+    }
+
+    /// `…/{backup-id}/keys.edn`: an encrypted backup's wrapped data key
+    /// (`docs/FORMAT.md`, "Encryption").
+    pub fn keys(&self, database_id: &str, backup_id: &str) -> Result<Key> {
+        self.backup(database_id, backup_id)?.join(KEYS)
     }
 
     /// `…/{backup-id}/complete.marker`.

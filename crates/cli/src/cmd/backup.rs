@@ -6,7 +6,7 @@ use datacamp::datom::engine::redact_url;
 use datacamp::datom::OpenOptions;
 use serde::Serialize;
 
-use crate::cmd::common::{human_bytes, parse_chunk_size, runtime, BackupsArgs};
+use crate::cmd::common::{human_bytes, parse_chunk_size, runtime, BackupsArgs, EncryptArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -73,6 +73,8 @@ pub struct BackupArgs {
     /// backup can be restored to any point.
     #[arg(long)]
     pub history: bool,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
     #[command(flatten)]
     pub backups: BackupsArgs,
 }
@@ -168,6 +170,7 @@ pub fn run(args: BackupArgs, out: &Output) -> Result<(), CliError> {
         parallel: usize::from(args.parallel),
         compression: compression(&args),
         progress: Some(callback),
+        recipients: args.encrypt.recipients()?,
     };
     if args.compression == Some(CompressionArg::Zstd) {
         eprintln!("{ZSTD_NOTE}");

@@ -342,3 +342,109 @@ mod tests {
         assert!(err.contains("in-memory") && err.contains("vanish"), "{err}");
     }
 }
+
+/// The environment variable a passphrase is read from (never a flag
+/// value: it would land in shell history and process listings).
+pub const PASSPHRASE_ENV: &str = "DATACAMP_PASSPHRASE";
+
+/// Encrypting a new backup: public recipients and/or a passphrase
+/// (docs/security.md, "Encryption at rest").
+#[derive(Debug, Args, Clone, Default)]
+pub struct EncryptArgs {
+    /// Encrypt to this age public key (age1…); repeatable. The backup
+    /// host needs no secret: only the matching identity can restore.
+    #[arg(long = "recipient", value_name = "AGE1…", value_parser = parse_recipient)]
+    pub recipients: Vec<String>,
+    /// Encrypt to every recipient of FILE (one age1… a line, # comments).
+    #[arg(long, value_name = "FILE")]
+    pub recipient_file: Vec<std::path::PathBuf>,
+    /// Encrypt to a passphrase too: DATACAMP_PASSPHRASE, or asked on the
+    /// terminal when that is not set.
+    #[arg(long)]
+    pub passphrase: bool,
+}
+
+impl EncryptArgs {
+    /// The recipients asked for (none: an unencrypted backup).
+    pub fn recipients(&self) -> Result<datacamp::Recipients, CliError> {
+        let mut set = datacamp::Recipients::none();
+        for r in &self.recipients {
+            set.add(r).map_err(CliError::op("invalid --recipient"))?;
+        }
+        for file in &self.recipient_file {
+            set.add_file(file)
+                .map_err(CliError::op("invalid --recipient-file"))?;
+        }
+        if self.passphrase {
+            set.set_passphrase(passphrase(PASSPHRASE_ENV, true)?);
+        }
+        Ok(set)
+    }
+}
+
+/// Reading an encrypted backup: identity files and/or a passphrase.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DecryptArgs {
+    /// An age identity file (AGE-SECRET-KEY-1… lines) that opens encrypted
+    /// backups; repeatable. DATACAMP_PASSPHRASE, when set, is tried too.
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Vec<std::path::PathBuf>,
+    /// Ask for the backup's passphrase on the terminal (when
+    /// DATACAMP_PASSPHRASE is not set).
+    #[arg(long)]
+    pub passphrase: bool,
+}
+
+impl DecryptArgs {
+    /// The identities given (none: an encrypted backup is refused, naming
+    /// what to pass).
+    pub fn identities(&self) -> Result<datacamp::Identities, CliError> {
+        let mut ids = datacamp::Identities::none();
+        for file in &self.identity_file {
+            ids.add_file(file)
+                .map_err(CliError::op("invalid --identity-file"))?;
+        }
+        if std::env::var_os(PASSPHRASE_ENV).is_some() || self.passphrase {
+            ids.set_passphrase(passphrase(PASSPHRASE_ENV, false)?);
+        }
+        Ok(ids)
+    }
+}
+
+/// A public recipient (usage error when it is not one).
+fn parse_recipient(text: &str) -> Result<String, String> {
+    datacamp::seal::parse_recipient(text)
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// A passphrase from `env`, else asked on the terminal (twice when
+/// `confirm`: a new passphrase mistyped would lock the backup away).
+pub fn passphrase(env: &str, confirm: bool) -> Result<datacamp::seal::SecretString, CliError> {
+    use std::io::IsTerminal;
+    if let Some(value) = std::env::var_os(env) {
+        let value = value
+            .into_string()
+            .map_err(|_| CliError::Refused(format!("{env} is not valid UTF-8")))?;
+        if value.is_empty() {
+            return Err(CliError::Refused(format!("{env} is set but empty")));
+        }
+        return Ok(value.into());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Refused(format!(
+            "a passphrase is needed: set {env} (standard input is not a terminal to ask on)"
+        )));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(CliError::io("cannot read the passphrase"))
+    };
+    let first = ask("passphrase: ")?;
+    if confirm && ask("passphrase again: ")? != first {
+        return Err(CliError::Refused("the passphrases differ".into()));
+    }
+    if first.is_empty() {
+        return Err(CliError::Refused("an empty passphrase".into()));
+    }
+    Ok(first.into())
+}

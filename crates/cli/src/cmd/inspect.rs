@@ -6,7 +6,7 @@ use std::io::Write as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::cmd::common::{runtime, BackupsArgs};
+use crate::cmd::common::{runtime, BackupsArgs, DecryptArgs};
 use crate::error::CliError;
 use crate::output::{quiet_broken_pipe, Output};
 
@@ -43,8 +43,10 @@ pub enum InspectWhat {
     /// Print a chunk file's datoms as EDN, one per line.
     #[command(after_help = "Example:\n  datacamp inspect chunk ./datoms-0.fressian.gz")]
     Chunk {
-        /// A chunk file (gzip or plain Fressian).
+        /// A chunk file (gzip or plain Fressian, or age-encrypted).
         file: std::path::PathBuf,
+        #[command(flatten)]
+        decrypt: DecryptArgs,
     },
     /// Print any Fressian stream (not only Datacamp chunks) as EDN with
     /// its tags, one top-level value per line.
@@ -80,7 +82,9 @@ struct DocumentView<'a> {
 
 pub fn run(args: InspectArgs, out: &Output) -> Result<(), CliError> {
     match args.what {
-        Some(InspectWhat::Chunk { file }) => return inspect_chunk(&file),
+        Some(InspectWhat::Chunk { file, decrypt }) => {
+            return inspect_chunk(&file, &decrypt.identities()?)
+        }
         Some(InspectWhat::Fressian { file, gzip }) => return inspect_fressian(&file, gzip),
         None => {}
     }
@@ -119,12 +123,18 @@ pub fn run(args: InspectArgs, out: &Output) -> Result<(), CliError> {
     })
 }
 
-fn inspect_chunk(file: &std::path::Path) -> Result<(), CliError> {
+fn inspect_chunk(
+    file: &std::path::Path,
+    identities: &datacamp::Identities,
+) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut pipe_closed = false;
-    let result =
-        datacamp::inspect::chunk_file_datoms(file, datacamp::DEFAULT_MAX_CHUNK_BYTES, |d| {
+    let result = datacamp::inspect::chunk_file_datoms_with(
+        file,
+        datacamp::DEFAULT_MAX_CHUNK_BYTES,
+        identities,
+        |d| {
             if !pipe_closed {
                 if let Err(e) = writeln!(w, "{d}") {
                     if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -138,7 +148,8 @@ fn inspect_chunk(file: &std::path::Path) -> Result<(), CliError> {
                 }
             }
             Ok(())
-        });
+        },
+    );
     result.map_err(CliError::op(format!(
         "cannot read chunk file {}",
         file.display()

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod diff;
 pub mod forget;
 pub mod inspect;
+pub mod key;
 pub mod list;
 pub mod migrate;
 pub mod restore;
@@ -98,6 +99,8 @@ pub enum Command {
     Unlock(unlock::UnlockArgs),
     /// Copy complete backups to another target, checking every chunk.
     Copy(copy::CopyArgs),
+    /// Make an age identity; rewrap encrypted backups for new recipients.
+    Key(key::KeyArgs),
 }
 
 impl Command {
@@ -118,6 +121,7 @@ impl Command {
             Command::Status(a) => ("status", a.database_id.clone().unwrap_or_default()),
             Command::Unlock(a) => ("unlock", a.from.database_id().to_owned()),
             Command::Copy(a) => ("copy", a.from.database_id().to_owned()),
+            Command::Key(_) => ("key", String::new()),
         }
     }
 }
@@ -165,6 +169,7 @@ fn dispatch(command: Command, out: &Output) -> Result<(), CliError> {
         Command::Status(args) => status::run(args, out),
         Command::Unlock(args) => unlock::run(args, out),
         Command::Copy(args) => copy::run(args, out),
+        Command::Key(args) => key::run(args, out),
     }
 }
 

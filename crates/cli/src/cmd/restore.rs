@@ -3,7 +3,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::common::{parse_durable_db, parse_size, runtime, FromArgs};
+use crate::cmd::common::{parse_durable_db, parse_size, runtime, DecryptArgs, FromArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -44,6 +44,8 @@ pub struct RestoreArgs {
     /// backup) reaches.
     #[arg(long, value_name = "TX|INSTANT", value_parser = parse_restore_point)]
     pub as_of: Option<datacamp::RestorePoint>,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 /// `--as-of`: unparseable text is a usage error (exit 2).
@@ -101,6 +103,7 @@ pub fn run(args: RestoreArgs, out: &Output) -> Result<(), CliError> {
         max_chunk_bytes: args.max_chunk_bytes,
         as_of: args.as_of,
         progress: Some(callback),
+        identities: args.decrypt.identities()?,
     };
     let result = runtime()?
         .block_on(datacamp::restore_to_url(

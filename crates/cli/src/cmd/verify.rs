@@ -4,7 +4,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cmd::common::{parse_size, runtime, FromArgs};
+use crate::cmd::common::{parse_size, runtime, DecryptArgs, FromArgs};
 use crate::error::CliError;
 use crate::output::{operation_progress, Output};
 
@@ -25,9 +25,12 @@ pub struct VerifyArgs {
     /// The backup.
     #[arg(long)]
     pub backup_id: String,
-    /// Re-hash and decode every chunk.
+    /// Re-hash and decode every chunk (an encrypted backup needs
+    /// --identity-file or DATACAMP_PASSPHRASE).
     #[arg(long)]
     pub deep: bool,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
     /// Chunks read at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
@@ -106,6 +109,11 @@ pub fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
         max_chunk_bytes: args.max_chunk_bytes,
         progress: Some(callback),
         engines: datacamp::engines(),
+        identities: if args.deep {
+            args.decrypt.identities()?
+        } else {
+            datacamp::Identities::none()
+        },
     };
     let result = runtime()?
         .block_on(datacamp::verify(&store, &args.backup_id, &opts))

@@ -43,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent};
 use crate::read::{chunk_error, manifest_compression, open_chunk, read_complete_manifest};
 use crate::replay::{apply_all, Applied, Transactions, Trust};
+use crate::seal::{self, Identities, Opener};
 
 // The most links a chain may have, the limit `read_chain` uses too: a
 // longer (or circular) chain is refused, naming where it stops.
@@ -65,6 +66,9 @@ pub(crate) struct Link {
     pub first_instant: Option<i64>,
     /// `:db/txInstant` of [`Link::basis_tx`].
     pub basis_instant: Option<i64>,
+    /// How its chunks are opened: locked when encrypted until
+    /// [`plan`] unwraps its data key.
+    pub opener: Opener,
 }
 
 impl Link {
@@ -82,6 +86,7 @@ impl Link {
             last_tx: chain.last_tx,
             first_instant: chain.first_instant,
             basis_instant: chain.basis_tx_instant.or(chain.last_instant),
+            opener: seal::keyless_opener(&manifest),
             manifest,
         })
     }
@@ -386,7 +391,8 @@ pub(crate) async fn plan(
     opts: &RestoreOptions,
 ) -> Result<ChainPlan> {
     crate::validate_parallel(opts.parallel)?;
-    let chain = resolve(store, &opts.database_id, backup_id).await?;
+    let mut chain = resolve(store, &opts.database_id, backup_id).await?;
+    unlock_links(store, &mut chain, &opts.identities).await?;
     let stop = chain.stop(backup_id, opts.as_of)?;
     let mut keys = Vec::new();
     for link in chain.replayed(stop) {
@@ -401,6 +407,19 @@ pub(crate) async fn plan(
         keys.push(link_keys);
     }
     Ok(ChainPlan { chain, stop, keys })
+}
+
+/// Each encrypted link's data identity, unwrapped before anything is
+/// written (a link without keys.edn, or no identity, is refused here).
+async fn unlock_links(
+    store: &BackupStore,
+    chain: &mut Chain,
+    identities: &Identities,
+) -> Result<()> {
+    for link in &mut chain.links {
+        link.opener = seal::opener_for(store, &link.manifest, identities).await?;
+    }
+    Ok(())
 }
 
 /// Restores the chain of `backup_id` into `conn`, which must be empty.
@@ -647,6 +666,7 @@ struct LinkDatoms {
     receiver: mpsc::Receiver<Result<FetchedChunk>>,
     current: Option<(FetchedInfo, super::ChunkDecoder, u64)>,
     compression: datacamp_codec::compress::Compression,
+    opener: Opener,
     max_chunk_bytes: u64,
     /// The link's `:stats/datom-count`.
     total: u64,
@@ -675,6 +695,7 @@ impl LinkDatoms {
             receiver,
             current: None,
             compression: manifest_compression(&link.manifest),
+            opener: link.opener.clone(),
             max_chunk_bytes: cap,
             total: link.manifest.datom_count,
             decoded: 0,
@@ -694,6 +715,7 @@ impl LinkDatoms {
         let reader = open_chunk(
             std::io::Cursor::new(chunk.bytes),
             self.compression,
+            &self.opener,
             &chunk.info,
             &chunk.key,
             self.max_chunk_bytes,

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::error::{Error, Result};
 use crate::read::{check_checksum, chunk_error, open_chunk};
+use crate::seal::Opener;
 
 /// Datoms per batch handed from a decoder to the load: large enough that
 /// the hand-off costs nothing per datom, small enough (about half a MB)
@@ -46,9 +47,11 @@ pub(super) struct ChunkFeed {
 }
 
 /// What the decoders need to know of the backup.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct Decoding {
     pub(super) compression: Compression,
+    /// Undoes the seal of an encrypted backup's chunks (plain otherwise).
+    pub(super) opener: Opener,
     /// The most bytes one chunk may inflate to.
     pub(super) max_chunk_bytes: u64,
 }
@@ -104,7 +107,7 @@ async fn fetch_and_dispatch(
         let feed = match bytes {
             Err(e) => Err(Error::from(e)),
             Ok(bytes) => match slots.clone().acquire_owned().await {
-                Ok(slot) => Ok(start_decoder(info, &key, bytes, decoding, slot)),
+                Ok(slot) => Ok(start_decoder(info, &key, bytes, decoding.clone(), slot)),
                 // The semaphore is never closed; nothing to decode then.
                 Err(_) => return,
             },
@@ -137,7 +140,7 @@ fn start_decoder(
     let key = feed.key.clone();
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        if let Err(e) = decode_chunk(&bytes, &info, &key, decoding, &sender) {
+        if let Err(e) = decode_chunk(&bytes, &info, &key, &decoding, &sender) {
             // The load may have gone already; then nobody needs the error.
             let _ = sender.send(Err(e));
         }
@@ -151,13 +154,14 @@ fn decode_chunk(
     bytes: &[u8],
     info: &ChunkInfo,
     key: &str,
-    decoding: Decoding,
+    decoding: &Decoding,
     sender: &SyncSender<Piece>,
 ) -> Result<()> {
     check_checksum(bytes, key, info)?;
     let mut reader = open_chunk(
         bytes,
         decoding.compression,
+        &decoding.opener,
         info,
         key,
         decoding.max_chunk_bytes,
