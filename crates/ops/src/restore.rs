@@ -534,21 +534,30 @@ pub async fn restore_to_url(
             return Err(e);
         }
     }
-    let (db, created) = if engines.exists(url)? {
-        (engines.open(url)?, false)
-    } else {
+    // A file target is restored into a staging file renamed into place
+    // (as a chain restore is), so a crash during the load leaves no target,
+    // not an empty or partial one.
+    let prepared = async {
         let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
-        let config = manifest.datacamp.db_config.unwrap_or_default();
-        (engines.create(url, config)?, true)
+        chain::target_config(engines, url, manifest.datacamp.db_config)
     };
-    let result = restore_full(&db, store, backup_id, opts).await;
-    if result.is_err() && created {
-        drop(db);
-        if let Err(e) = engines.delete(url) {
-            tracing::warn!("could not remove the partly created database {url}: {e}");
+    let config = match prepared.await {
+        Ok(config) => config,
+        Err(e) => {
+            emit(
+                &opts.progress,
+                ProgressEvent::Failed {
+                    error: e.to_string(),
+                },
+            );
+            return Err(e);
         }
-    }
-    result
+    };
+    // `restore_full` reports its own failure.
+    chain::into_place(engines, url, config, |db| async move {
+        restore_full(&db, store, backup_id, opts).await
+    })
+    .await
 }
 
 struct FetchedChunk {

@@ -938,14 +938,40 @@ pub(crate) async fn restore_chain_to_url(
     // Every guard that needs no database first: nothing is created for a
     // chain that cannot be restored.
     let plan = plan(store, backup_id, opts).await?;
-    let config = target_config(engines, url, &plan)?;
+    let base_config = plan
+        .chain
+        .base()
+        .and_then(|b| b.manifest.datacamp.db_config);
+    let config = target_config(engines, url, base_config)?;
+    let plan = &plan;
+    into_place(engines, url, config, |db| async move {
+        restore_planned(&db, store, backup_id, plan, opts).await
+    })
+    .await
+}
+
+/// Runs `restore` on a new database that replaces (or becomes) the one at
+/// `url` only if it succeeds, all or nothing: a file database is restored
+/// into a hidden staging file beside the target and renamed into place (a
+/// crash leaves at most the staging file, which the next restore removes);
+/// another engine's database is restored in place and deleted on failure
+/// when this restore created it. Full and chain restores share it.
+pub(crate) async fn into_place<F, Fut>(
+    engines: &Engines,
+    url: &str,
+    config: datacamp_datom::DbConfig,
+    restore: F,
+) -> Result<RestoreResult>
+where
+    F: FnOnce(datacamp_datom::Conn) -> Fut,
+    Fut: std::future::Future<Output = Result<RestoreResult>>,
+{
     match placement(url)? {
         Placement::InPlace => {
             let created = !engines.exists(url)?;
             let db = engines.open_or_create(url, config)?;
-            let result = restore_planned(&db, store, backup_id, &plan, opts).await;
+            let result = restore(db).await;
             if result.is_err() && created {
-                drop(db);
                 if let Err(e) = engines.delete(url) {
                     tracing::warn!("could not remove the partly restored database {url}: {e}");
                 }
@@ -956,8 +982,9 @@ pub(crate) async fn restore_chain_to_url(
             let staging_url = staging.display().to_string();
             remove_stale_staging(engines, &staging)?;
             let db = engines.create(&staging_url, config)?;
-            let outcome = restore_planned(&db, store, backup_id, &plan, opts).await;
-            drop(db);
+            // `restore` owns the only handle: it is closed when it ends,
+            // before the rename.
+            let outcome = restore(db).await;
             match outcome {
                 Ok(mut result) => {
                     std::fs::rename(&staging, &target).map_err(|source| Error::Io {
@@ -999,10 +1026,10 @@ fn remove_stale_staging(engines: &Engines, staging: &Path) -> Result<()> {
 
 /// The configuration of the restored database: an existing target's own
 /// (it must be empty; it is replaced), otherwise the base's, as recorded.
-fn target_config(
+pub(crate) fn target_config(
     engines: &Engines,
     url: &str,
-    plan: &ChainPlan,
+    recorded: Option<datacamp_datom::DbConfig>,
 ) -> Result<datacamp_datom::DbConfig> {
     if engines.exists(url)? {
         let existing = engines.open(url)?;
@@ -1015,11 +1042,7 @@ fn target_config(
         }
         return Ok(existing.config());
     }
-    Ok(plan
-        .chain
-        .base()
-        .and_then(|b| b.manifest.datacamp.db_config)
-        .unwrap_or_default())
+    Ok(recorded.unwrap_or_default())
 }
 
 /// What a diff reads: the links of the chain that reaches furthest whose
