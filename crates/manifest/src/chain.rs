@@ -296,16 +296,33 @@ mod tests {
         );
 
         let mut m = incremental();
-        m.datacamp.chain.as_mut().unwrap().base_basis_tx = Some(TX0 + 20);
+        m.datacamp.chain.as_mut().unwrap().base_basis_tx = Some(TX0 + 21);
         let p = problems(&m);
         assert!(
             p.contains(&format!(
-                "[:datacamp/chain :base-basis-tx] is {}, not below the backup's :datacamp/basis-tx {}",
-                TX0 + 20,
+                "[:datacamp/chain :base-basis-tx] is {}, above the backup's :datacamp/basis-tx {}",
+                TX0 + 21,
                 TX0 + 20
             )),
             "{p:?}"
         );
+
+        // The base's basis equal to its own: an empty link, which must hold
+        // no transaction.
+        let mut m = incremental();
+        m.datacamp.chain.as_mut().unwrap().base_basis_tx = Some(TX0 + 20);
+        let p = problems(&m);
+        assert!(
+            p.iter()
+                .any(|p| p.contains(":first-tx] is") && p.contains("outside")),
+            "{p:?}"
+        );
+        m.chunks.clear();
+        m.recompute_stats();
+        let chain = m.datacamp.chain.as_mut().unwrap();
+        (chain.first_tx, chain.last_tx) = (None, None);
+        (chain.first_instant, chain.last_instant) = (None, None);
+        assert_eq!(problems(&m), Vec::<String>::new(), "an empty link is valid");
 
         let mut m = incremental();
         m.datacamp.chain = None;

@@ -541,8 +541,8 @@ pub async fn restore_to_url(
         let manifest = read_complete_manifest(store, &opts.database_id, backup_id).await?;
         chain::target_config(engines, url, manifest.datacamp.db_config)
     };
-    let config = match prepared.await {
-        Ok(config) => config,
+    let target = match prepared.await {
+        Ok(target) => target,
         Err(e) => {
             emit(
                 &opts.progress,
@@ -554,7 +554,7 @@ pub async fn restore_to_url(
         }
     };
     // `restore_full` reports its own failure.
-    chain::into_place(engines, url, config, |db| async move {
+    chain::into_place(engines, url, target, |db| async move {
         restore_full(&db, store, backup_id, opts).await
     })
     .await

@@ -26,6 +26,9 @@ pub struct KeyArgs {
 pub enum KeyWhat {
     /// Write a new age identity to FILE (mode 0600, never overwritten) and
     /// print its public recipient.
+    #[command(
+        after_help = "Examples:\n  datacamp key generate --out backup.key\n  datacamp key generate --out backup.key --json"
+    )]
     Generate {
         /// The identity file to create.
         #[arg(long, value_name = "FILE")]
@@ -33,6 +36,9 @@ pub enum KeyWhat {
     },
     /// Rewrap the data keys of encrypted backups for a new recipient set;
     /// chunks are not rewritten.
+    #[command(
+        after_help = "Examples:\n  datacamp key rotate --from ./backups --identity-file old.key --recipient age1new… --remove-recipient age1old…\n  datacamp key rotate --from ./backups --backup-id 20251018-195132-a3f9c2 --identity-file old.key --new-passphrase"
+    )]
     Rotate(Box<RotateArgs>),
 }
 

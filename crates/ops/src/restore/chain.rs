@@ -942,9 +942,9 @@ pub(crate) async fn restore_chain_to_url(
         .chain
         .base()
         .and_then(|b| b.manifest.datacamp.db_config);
-    let config = target_config(engines, url, base_config)?;
+    let target = target_config(engines, url, base_config)?;
     let plan = &plan;
-    into_place(engines, url, config, |db| async move {
+    into_place(engines, url, target, |db| async move {
         restore_planned(&db, store, backup_id, plan, opts).await
     })
     .await
@@ -959,17 +959,22 @@ pub(crate) async fn restore_chain_to_url(
 pub(crate) async fn into_place<F, Fut>(
     engines: &Engines,
     url: &str,
-    config: datacamp_datom::DbConfig,
+    target: Target,
     restore: F,
 ) -> Result<RestoreResult>
 where
     F: FnOnce(datacamp_datom::Conn) -> Fut,
     Fut: std::future::Future<Output = Result<RestoreResult>>,
 {
+    let config = target.config;
     match placement(url)? {
         Placement::InPlace => {
-            let created = !engines.exists(url)?;
-            let db = engines.open_or_create(url, config)?;
+            let created = !target.exists;
+            let db = if created {
+                engines.create(url, config)?
+            } else {
+                engines.open(url)?
+            };
             let result = restore(db).await;
             if result.is_err() && created {
                 if let Err(e) = engines.delete(url) {
@@ -1024,13 +1029,22 @@ fn remove_stale_staging(engines: &Engines, staging: &Path) -> Result<()> {
     }
 }
 
+/// What a restore knows of its target before it writes.
+pub(crate) struct Target {
+    /// The configuration the restored database gets.
+    pub config: datacamp_datom::DbConfig,
+    /// Whether a database is already there (empty: it is replaced).
+    pub exists: bool,
+}
+
 /// The configuration of the restored database: an existing target's own
-/// (it must be empty; it is replaced), otherwise the base's, as recorded.
+/// (it must be empty; it is replaced), otherwise the one recorded in the
+/// backup.
 pub(crate) fn target_config(
     engines: &Engines,
     url: &str,
     recorded: Option<datacamp_datom::DbConfig>,
-) -> Result<datacamp_datom::DbConfig> {
+) -> Result<Target> {
     if engines.exists(url)? {
         let existing = engines.open(url)?;
         let (_, datoms) = user_datoms(&existing)?;
@@ -1040,9 +1054,15 @@ pub(crate) fn target_config(
                 datoms,
             });
         }
-        return Ok(existing.config());
+        return Ok(Target {
+            config: existing.config(),
+            exists: true,
+        });
     }
-    Ok(recorded.unwrap_or_default())
+    Ok(Target {
+        config: recorded.unwrap_or_default(),
+        exists: false,
+    })
 }
 
 /// What a diff reads: the links of the chain that reaches furthest whose
