@@ -25,7 +25,10 @@
 //! transaction `t` carries `[t :db/txInstant (1700000000000 + (t - TX0) *
 //! 1000) t]` as its last datom. [`datoms`] yields exactly `n` datoms in that
 //! order (schema transaction first, then data transactions, each followed by
-//! its `:db/txInstant`), so a prefix of the stream is itself a valid load.
+//! its `:db/txInstant`); its last datom is always a `:db/txInstant` (the
+//! last transaction is cut short rather than left without one), so every
+//! transaction of the loaded database has its instant, as in a real one,
+//! and a backup of it can be an incremental's base.
 
 use std::sync::Arc;
 
@@ -291,12 +294,14 @@ impl Iterator for Datoms {
             return None;
         }
         self.remaining -= 1;
+        let last = self.remaining == 0;
         if let Some(d) = self.schema.next() {
-            return Some(d);
+            // The stream's last datom always closes its transaction.
+            return Some(if last { tx_instant_datom(d.tx) } else { d });
         }
         let k = self.k;
         let tx = entity_tx(k);
-        if self.j == DATOMS_PER_ENTITY as usize {
+        if self.j == DATOMS_PER_ENTITY as usize || last {
             // The last entity of a transaction is done: its tx datom follows.
             self.j = 0;
             self.k += 1;
@@ -368,6 +373,39 @@ mod tests {
             FIRST_ENTITY + ENTITIES_PER_TX as i64
         );
         assert_eq!(all[first_data_tx_end + 1].tx, TX0 + 3);
+    }
+
+    /// Whatever `n`, every transaction in the stream has exactly one
+    /// `:db/txInstant`, and the stream ends with one (a database loaded from
+    /// it is like a real one, and its backup can be an incremental's base).
+    #[test]
+    fn every_prefix_closes_its_last_transaction() {
+        let schema_len = schema_datoms().len() as u64;
+        let per_tx = ENTITIES_PER_TX * DATOMS_PER_ENTITY + 1;
+        for n in [
+            1,
+            5,
+            schema_len,
+            schema_len + 1,
+            schema_len + 7,
+            schema_len + per_tx,
+            schema_len + per_tx + 1,
+            25_000,
+        ] {
+            let all: Vec<Datom> = datoms(n).collect();
+            assert_eq!(all.len() as u64, n);
+            let last = all.last().unwrap();
+            assert_eq!((last.e, &last.a), (last.tx, &attr::tx_instant()), "n = {n}");
+            let mut txs: Vec<i64> = all.iter().map(|d| d.tx).collect();
+            txs.dedup();
+            for tx in txs {
+                let instants = all
+                    .iter()
+                    .filter(|d| d.e == tx && d.a == attr::tx_instant())
+                    .count();
+                assert_eq!(instants, 1, "n = {n}, tx {tx}");
+            }
+        }
     }
 
     #[test]

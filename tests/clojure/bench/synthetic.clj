@@ -72,9 +72,13 @@
 (defn- entity-tx ^long [^long k] (+ tx0 2 (quot k entities-per-tx)))
 
 (defn datoms
-  "Exactly n datoms, in the order of datacamp_datom::synthetic::datoms."
+  "Exactly n datoms, in the order of datacamp_datom::synthetic::datoms: the
+  last one is always the :db/txInstant of its transaction (the datom that
+  would have been n-th is replaced by it)."
   [n]
-  (take n
+  (map-indexed
+   (fn [i d] (if (= i (dec n)) (tx-instant-datom (nth d 3)) d))
+   (take n
         (concat
          (schema-datoms)
          (mapcat (fn [k]
@@ -83,4 +87,4 @@
                      (if (zero? (mod (inc k) entities-per-tx))
                        (conj ds (tx-instant-datom tx))
                        ds)))
-                 (range)))))
+                 (range))))))
