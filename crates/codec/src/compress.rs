@@ -105,40 +105,49 @@ pub fn compress(data: &[u8], compression: Compression) -> Result<Vec<u8>> {
 
 /// Compresses `data`, appending to `out`.
 pub fn compress_into(data: &[u8], compression: Compression, out: &mut Vec<u8>) -> Result<()> {
+    let extra = match compression {
+        Compression::None => data.len(),
+        _ => data.len() / 3 + 64,
+    };
+    out.reserve(extra);
+    compress_to(data, compression, out).map(drop)
+}
+
+/// Compresses `data` into `out` and returns it, finished: the compressed
+/// bytes go straight into the writer (an encryptor, a file), never into a
+/// buffer of their own.
+pub fn compress_to<W: Write>(data: &[u8], compression: Compression, mut out: W) -> Result<W> {
     match compression {
         Compression::None => {
-            out.extend_from_slice(data);
-            Ok(())
+            out.write_all(data)
+                .map_err(|e| CodecError::io("writing a chunk", e))?;
+            Ok(out)
         }
         Compression::Gzip { level } => {
-            out.reserve(data.len() / 3 + 64);
-            let mut enc = gzip_writer(&mut *out, level)?;
+            let mut enc = gzip_writer(out, level)?;
             enc.write_all(data)
                 .map_err(|e| CodecError::io("gzip-compressing a chunk", e))?;
             enc.finish()
-                .map_err(|e| CodecError::io("finishing a gzip stream", e))?;
-            Ok(())
+                .map_err(|e| CodecError::io("finishing a gzip stream", e))
         }
-        Compression::Zstd { level } => zstd_compress_into(data, level, out),
+        Compression::Zstd { level } => zstd_compress_to(data, level, out),
     }
 }
 
-/// One zstd frame of `data` appended to `out`, with its content size (so a
+/// One zstd frame of `data` written to `out`, with its content size (so a
 /// reader can refuse it from its header) and a checksum (as gzip's CRC).
-fn zstd_compress_into(data: &[u8], level: u32, out: &mut Vec<u8>) -> Result<()> {
+fn zstd_compress_to<W: Write>(data: &[u8], level: u32, out: W) -> Result<W> {
     Compression::zstd(level)?;
     let level = i32::try_from(level).unwrap_or(ZSTD_DEFAULT_LEVEL as i32);
     let zstd_error = |e| CodecError::io("zstd-compressing a chunk", e);
-    out.reserve(data.len() / 3 + 64);
-    let mut enc = zstd::stream::write::Encoder::new(&mut *out, level).map_err(zstd_error)?;
+    let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(zstd_error)?;
     enc.include_checksum(true).map_err(zstd_error)?;
     enc.include_contentsize(true).map_err(zstd_error)?;
     enc.set_pledged_src_size(Some(data.len() as u64))
         .map_err(zstd_error)?;
     enc.write_all(data).map_err(zstd_error)?;
     enc.finish()
-        .map_err(|e| CodecError::io("finishing a zstd frame", e))?;
-    Ok(())
+        .map_err(|e| CodecError::io("finishing a zstd frame", e))
 }
 
 /// gzip-compresses `data` at `level` (0–9).

@@ -663,3 +663,60 @@ async fn resuming_a_plain_backup_with_a_recipient_is_refused() {
     assert!(matches!(err, Error::EncryptionUnsupported { .. }), "{err}");
     assert!(err.to_string().contains("started unencrypted"), "{err}");
 }
+
+/// A resume of an encrypted backup given other recipients is refused (it
+/// would keep sealing to a key only the original recipients hold); given
+/// the same ones, or none, it continues and the backup opens with the
+/// original key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_an_encrypted_backup_with_other_recipients_is_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key_a, public_a) = identity(keys.path(), "a.key");
+    let (_, public_b) = identity(keys.path(), "b.key");
+    let src = source();
+    let a = tempfile::tempdir().unwrap();
+    let store = BackupStore::open(&datacamp::storage::Target::Directory(a.path().into())).unwrap();
+    let made = backup(&src, &store, &encrypted(to(&[&public_a])))
+        .await
+        .unwrap();
+    let layout = store.layout();
+    let interrupt = || async {
+        for key in [
+            layout
+                .complete_marker("default-db", &made.backup_id)
+                .unwrap(),
+            layout.manifest("default-db", &made.backup_id).unwrap(),
+        ] {
+            store.delete(&key).await.unwrap();
+        }
+    };
+    interrupt().await;
+    for other in [to(&[&public_b]), to(&[&public_a, &public_b])] {
+        let err = datacamp::resume_backup(&src, &store, &made.backup_id, &encrypted(other))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::EncryptionUnsupported { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("started encrypted for other recipients"),
+            "{err}"
+        );
+    }
+    for same in [to(&[&public_a]), Recipients::none()] {
+        datacamp::resume_backup(&src, &store, &made.backup_id, &encrypted(same))
+            .await
+            .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let restored = restore_into(
+            out.path(),
+            "r.db",
+            &store,
+            &made.backup_id,
+            &restore_opts(ids(&[&key_a])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(datoms_of(&restored), datoms_of(&src));
+        interrupt().await;
+    }
+}

@@ -1267,30 +1267,26 @@ impl Job<'_> {
         let key_text = key.as_str().to_owned();
         let spare = self.take_spare();
         let sealer = self.sealer.clone();
-        let (bytes, sha256, leftover) = tokio::task::spawn_blocking(move || {
+        let (bytes, sha256) = tokio::task::spawn_blocking(move || {
             // Stored as is: hand the buffer over instead of copying it.
-            let bytes = match compression {
-                Compression::None => {
-                    drop(raw.slot);
-                    raw.fressian
-                }
-                _ => {
-                    // Room for the output at once: chunks compress about
-                    // 3:1, and a buffer reserved at exactly a third would
-                    // often grow (a copy into a doubled buffer) near its end.
-                    let mut out = spare;
-                    out.clear();
-                    out.reserve(raw.fressian.len() / 2 + 1024);
-                    compress::compress_into(&raw.fressian, compression, &mut out)?;
-                    // The uncompressed chunk goes before the upload starts.
-                    drop(raw.fressian);
-                    drop(raw.slot);
-                    out
-                }
+            let bytes = if compression == Compression::None && sealer.is_plain() {
+                drop(raw.slot);
+                raw.fressian
+            } else {
+                // Room for the output at once: chunks compress about 3:1,
+                // and a buffer reserved at exactly a third would often grow
+                // (a copy into a doubled buffer) near its end.
+                let mut out = spare;
+                out.clear();
+                out.reserve(raw.fressian.len() / 2 + 1024);
+                sealer.compress_into(&raw.fressian, compression, &mut out)?;
+                // The uncompressed chunk goes before the upload starts.
+                drop(raw.fressian);
+                drop(raw.slot);
+                out
             };
-            let (bytes, leftover) = seal_chunk(&sealer, bytes)?;
             let sha = compress::sha256_hex(&bytes);
-            Ok::<_, datacamp_codec::CodecError>((bytes, sha, leftover))
+            Ok::<_, datacamp_codec::CodecError>((bytes, sha))
         })
         .await?
         .map_err(|source| Error::Chunk {
@@ -1298,9 +1294,6 @@ impl Job<'_> {
             key: key_text,
             source,
         })?;
-        if let Some(buffer) = leftover {
-            self.keep_spare(buffer);
-        }
         let size = bytes.len() as u64;
         let bytes = bytes::Bytes::from(bytes);
         let outcome = self.store.put(&key, bytes.clone()).await?;
@@ -1319,28 +1312,6 @@ impl Job<'_> {
         info.uncompressed_bytes = Some(fressian_len);
         Ok(CompletedChunk { info, end: raw.end })
     }
-}
-
-/// The stored bytes of a compressed chunk: as they are, or an age file to
-/// the backup's data recipient (one more buffer of the chunk's compressed
-/// size per worker while it is sealed).
-/// Returns the stored bytes and, when sealed, the compressed buffer for
-/// reuse.
-fn seal_chunk(
-    sealer: &Sealer,
-    compressed: Vec<u8>,
-) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>), datacamp_codec::CodecError> {
-    if sealer.is_plain() {
-        return Ok((compressed, None));
-    }
-    let mut sealed = Vec::new();
-    sealer
-        .seal_into(&compressed, &mut sealed)
-        .map_err(|source| datacamp_codec::CodecError::Io {
-            context: "encrypting the chunk (age)".into(),
-            source,
-        })?;
-    Ok((sealed, Some(compressed)))
 }
 
 fn resumed_datoms(resume: &ResumeFrom) -> u64 {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use age::secrecy::ExposeSecret;
 pub use age::secrecy::SecretString;
 use age::x25519;
+use datacamp_codec::compress::{self, Compression};
+use datacamp_codec::CodecError;
 use datacamp_manifest::{short_id, Document, KeysFile, Manifest, Wrap, KEYS_SCHEME};
 use datacamp_storage::BackupStore;
 
@@ -241,21 +243,30 @@ pub(crate) enum Sealer {
 }
 
 impl Sealer {
-    /// Seals `plain` into `out` (cleared first).
-    pub(crate) fn seal_into(&self, plain: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        let Sealer::Age(recipient) = self else {
-            out.clear();
-            out.extend_from_slice(plain);
-            return Ok(());
-        };
+    /// Compresses `plain` into `out` (cleared first) and, for an encrypted
+    /// backup, seals it on the way: the compressor writes into the age
+    /// stream, so the compressed chunk never sits unsealed in a buffer of
+    /// its own and sealing holds one age block (64 KiB) per worker.
+    pub(crate) fn compress_into(
+        &self,
+        plain: &[u8],
+        compression: Compression,
+        out: &mut Vec<u8>,
+    ) -> std::result::Result<(), CodecError> {
         out.clear();
-        // age adds a header (~200 bytes) and 16 bytes per 64 KiB block.
-        out.reserve(plain.len() + plain.len() / 4096 + 512);
+        let Sealer::Age(recipient) = self else {
+            return compress::compress_into(plain, compression, out);
+        };
+        let age_error = |e: io::Error| CodecError::Io {
+            context: "encrypting the chunk (age)".into(),
+            source: e,
+        };
         let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as _))
-            .map_err(io::Error::other)?;
-        let mut writer = encryptor.wrap_output(out)?;
-        writer.write_all(plain)?;
-        writer.finish()?;
+            .map_err(|e| age_error(io::Error::other(e)))?;
+        let writer = encryptor.wrap_output(out).map_err(age_error)?;
+        compress::compress_to(plain, compression, writer)?
+            .finish()
+            .map_err(age_error)?;
         Ok(())
     }
 
@@ -563,6 +574,7 @@ pub(crate) async fn resumed_sealer(
 ) -> Result<Sealer> {
     match read_keys(store, database_id, backup_id).await? {
         Some(keys) => {
+            check_resume_recipients(&keys, asked, backup_id)?;
             let recipient =
                 x25519::Recipient::from_str(&keys.data_recipient).map_err(|reason| {
                     Error::Keys {
@@ -580,6 +592,67 @@ pub(crate) async fn resumed_sealer(
         }),
         None => Ok(Sealer::Plain),
     }
+}
+
+/// A resume given recipients must be given the ones the backup was started
+/// with: it keeps sealing to the data key they already wrap, so other
+/// recipients would silently not be able to read it. (Given none, it
+/// continues with the original ones: it needs no secret.) A passphrase is
+/// checked by opening the passphrase wrapping with it.
+fn check_resume_recipients(keys: &KeysFile, asked: &Recipients, backup_id: &str) -> Result<()> {
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let mut started: Vec<String> = keys
+        .wraps
+        .iter()
+        .flat_map(|w| w.recipients.iter().cloned())
+        .collect();
+    let mut given = asked.public();
+    started.sort();
+    started.dedup();
+    given.sort();
+    given.dedup();
+    let started_with_passphrase = keys.wraps.iter().any(|w| w.passphrase);
+    let differ = |what: &str| Error::EncryptionUnsupported {
+        backup_id: short_id(backup_id),
+        reason: format!(
+            "it was started encrypted for other recipients ({what}), and a resume keeps \
+             sealing to the key those recipients hold (resume with the same \
+             --recipient/--passphrase or with none, or start a new backup)"
+        ),
+    };
+    if started != given {
+        return Err(differ("the public recipients differ"));
+    }
+    if started_with_passphrase != asked.has_passphrase() {
+        return Err(differ(if started_with_passphrase {
+            "it was started with a passphrase"
+        } else {
+            "it was started without a passphrase"
+        }));
+    }
+    if let Some(passphrase) = asked.passphrase() {
+        let mut ids = Identities::none();
+        ids.set_passphrase(passphrase.clone());
+        let only_passphrase = KeysFile {
+            wraps: keys
+                .wraps
+                .iter()
+                .filter(|w| w.passphrase)
+                .cloned()
+                .collect(),
+            ..keys.clone()
+        };
+        match unwrap(&only_passphrase, &ids, backup_id) {
+            Ok(_) => {}
+            Err(Error::NoMatchingIdentity { .. }) => {
+                return Err(differ("the passphrase is not the one it was started with"))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The opener of a loose encrypted chunk file: one of `identities` if it
@@ -669,7 +742,9 @@ mod tests {
 
     fn sealed(sealer: &Sealer, plain: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        sealer.seal_into(plain, &mut out).unwrap();
+        sealer
+            .compress_into(plain, Compression::None, &mut out)
+            .unwrap();
         out
     }
 
@@ -717,6 +792,63 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains("failed authentication"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_resume_refuses_other_recipients_than_the_backup_was_started_with() {
+        let (a, b) = (x25519::Identity::generate(), x25519::Identity::generate());
+        let recipients = |ids: &[&x25519::Identity], passphrase: Option<&str>| {
+            let mut to = Recipients::none();
+            for id in ids {
+                to.add(&id.to_public().to_string()).unwrap();
+            }
+            if let Some(p) = passphrase {
+                to.set_passphrase(SecretString::from(p.to_owned()));
+            }
+            to
+        };
+        let (_, keys) = new_data_key(&recipients(&[&a, &b], Some("right")), 1).unwrap();
+        let check = |to: &Recipients| check_resume_recipients(&keys, to, "b-1");
+        check(&Recipients::none()).unwrap();
+        check(&recipients(&[&b, &a], Some("right"))).unwrap();
+        for (given, why) in [
+            (
+                recipients(&[&a], Some("right")),
+                "the public recipients differ",
+            ),
+            (
+                recipients(&[&a, &b], None),
+                "it was started with a passphrase",
+            ),
+            (
+                recipients(&[&a, &b], Some("wrong")),
+                "the passphrase is not the one it was started with",
+            ),
+        ] {
+            let err = check(&given).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+            assert!(err.contains("b-1"), "{err}");
+            assert!(!err.contains("right") && !err.contains("wrong"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sealing_while_compressing_opens_to_the_compressed_bytes() {
+        let data = x25519::Identity::generate();
+        let sealer = Sealer::Age(data.to_public());
+        let plain: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let gzip = Compression::default();
+        let mut stored = Vec::new();
+        sealer.compress_into(&plain, gzip, &mut stored).unwrap();
+        let mut opened = Vec::new();
+        Opener::Age(Arc::new(data))
+            .open(&stored[..], 1, "k")
+            .unwrap()
+            .read_to_end(&mut opened)
+            .unwrap();
+        assert_eq!(opened, compress::compress(&plain, gzip).unwrap());
     }
 
     #[test]
