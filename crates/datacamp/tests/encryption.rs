@@ -13,13 +13,15 @@ use common::{suite, suite_local};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use datacamp::datom::{edn::parse_tx_data, Connection, Datom, DbConfig, Index};
 use datacamp::manifest::{KeysFile, Manifest};
 use datacamp::storage::BackupStore;
 use datacamp::{
-    backup, backup_incremental, copy, restore_to_url, rotate, verify, BackupOptions, CopyOptions,
-    Error, Identities, Recipients, RestoreOptions, RotateOptions, VerifyOptions,
+    backup, backup_incremental, copy, diff, restore_to_url, rotate, verify, BackupOptions,
+    CopyOptions, DiffOptions, Error, Identities, Recipients, RestoreOptions, RotateOptions,
+    VerifyOptions,
 };
 
 /// A string only the source database holds: it must appear in no stored
@@ -554,7 +556,7 @@ async fn an_encrypted_chain_restores(store: &BackupStore) {
     let (key_a, public_a) = identity(keys.path(), "a.key");
     let src = source();
     let opts = encrypted(to(&[&public_a]));
-    backup(&src, store, &opts).await.unwrap();
+    let full = backup(&src, store, &opts).await.unwrap();
     tx(
         &src,
         &format!(r#"[{{:p/name "later" :p/note "{MARKER}-later"}}]"#),
@@ -587,6 +589,42 @@ async fn an_encrypted_chain_restores(store: &BackupStore) {
     .await
     .unwrap();
     assert_eq!(datoms_of(&restored), datoms_of(&src));
+
+    // diff reads the incremental's chunks: refused without the key, the
+    // later transaction's datoms with it.
+    let diff_opts = |identities| DiffOptions {
+        to_backup_id: Some(full.backup_id.clone()),
+        identities,
+        ..DiffOptions::default()
+    };
+    let sink = |seen: Arc<Mutex<Vec<Datom>>>| -> datacamp::DatomSink {
+        Box::new(move |d| {
+            seen.lock().unwrap().push(d.clone());
+            Ok(())
+        })
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let err = diff(
+        store,
+        &inc.backup_id,
+        &diff_opts(Identities::none()),
+        sink(seen.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Encrypted { .. }), "{err}");
+    let summary = diff(
+        store,
+        &inc.backup_id,
+        &diff_opts(ids(&[&key_a])),
+        sink(seen.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.transactions, 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len() as u64, summary.asserted + summary.retracted);
+    assert!(seen.iter().any(|d| d.v.to_string().contains(MARKER)));
 }
 
 /// Copy needs no key, carries keys.edn, and the copy restores.

@@ -65,4 +65,6 @@ pub use manifest::{
     ChunkInfo, DatacampInfo, Manifest, ManifestProblem, Timing, TxRange, DATACAMP_VERSION,
     FORMAT_VERSION,
 };
-pub use migration::{MigrationFailure, MigrationManifest, MigrationState, StateChange};
+pub use migration::{
+    MigrationEncryption, MigrationFailure, MigrationManifest, MigrationState, StateChange,
+};

@@ -141,8 +141,21 @@ pub struct MigrationManifest {
     pub fence_ms: Option<f64>,
     /// `:migration/error`.
     pub failure: Option<MigrationFailure>,
+    /// `:migration/encryption` — who the snapshot backup is encrypted to
+    /// (public keys only), so that a recovery that backs up again encrypts
+    /// to the same recipients; `nil` for a plain snapshot.
+    pub encryption: Option<MigrationEncryption>,
     /// `:migration/history` — every state entered, oldest first.
     pub history: Vec<StateChange>,
+}
+
+/// Who a migration's snapshot backup is encrypted to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationEncryption {
+    /// `:encryption/recipients` — the public age recipients.
+    pub recipients: Vec<String>,
+    /// `:encryption/passphrase` — whether a passphrase is one too.
+    pub passphrase: bool,
 }
 
 impl MigrationManifest {
@@ -174,6 +187,7 @@ impl MigrationManifest {
             cutover_tx: None,
             fence_ms: None,
             failure: None,
+            encryption: None,
             history: vec![StateChange {
                 state: MigrationState::Initializing,
                 at_ms: now_ms,
@@ -278,6 +292,18 @@ impl MigrationManifest {
                 }),
             ),
             (
+                Edn::kw("migration/encryption"),
+                Edn::opt(self.encryption.as_ref(), |e| {
+                    Edn::Map(vec![
+                        (
+                            Edn::kw("encryption/recipients"),
+                            Edn::Vector(e.recipients.iter().map(|r| Edn::str(r)).collect()),
+                        ),
+                        (Edn::kw("encryption/passphrase"), Edn::Bool(e.passphrase)),
+                    ])
+                }),
+            ),
+            (
                 Edn::kw("migration/history"),
                 Edn::Vector(
                     self.history
@@ -360,9 +386,34 @@ impl MigrationManifest {
             cutover_tx: f.i64("migration/cutover-tx")?,
             fence_ms: f.f64("migration/fence-ms")?,
             failure,
+            encryption: parse_encryption(&f)?,
             history,
         })
     }
+}
+
+fn parse_encryption(f: &Fields<'_>) -> Result<Option<MigrationEncryption>> {
+    let Some(e) = f.map("migration/encryption")? else {
+        return Ok(None);
+    };
+    let mut recipients = Vec::new();
+    for r in e.items("encryption/recipients")?.unwrap_or_default() {
+        match &r.kind {
+            FormKind::String(s) => recipients.push(s.clone()),
+            _ => return Err(e.wrong_type("encryption/recipients", "strings", r)),
+        }
+    }
+    let passphrase = e.bool("encryption/passphrase")?.unwrap_or(false);
+    if recipients.is_empty() && !passphrase {
+        return Err(e.invalid(
+            "encryption/recipients",
+            "an encrypted snapshot needs a recipient or a passphrase".into(),
+        ));
+    }
+    Ok(Some(MigrationEncryption {
+        recipients,
+        passphrase,
+    }))
 }
 
 fn parse_state(f: &Fields<'_>, key: &str) -> Result<Option<MigrationState>> {
@@ -416,6 +467,10 @@ mod tests {
         m.fence_ms = Some(3.25);
         m.enter(MigrationState::Completed, 1_760_000_003_010);
         m.archived_at_ms = Some(1_760_000_009_000);
+        m.encryption = Some(MigrationEncryption {
+            recipients: vec!["age1a".into(), "age1b".into()],
+            passphrase: true,
+        });
         let text = m.to_edn();
         assert!(text.starts_with("{:migration/id \"m-1\",\n"), "{text}");
         assert!(text.contains(":migration/state :completed"), "{text}");

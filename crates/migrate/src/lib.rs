@@ -62,8 +62,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datacamp_datom::{Connection, Engines, TX0};
+use datacamp_manifest::MigrationEncryption;
 use datacamp_manifest::{validate_id, BackupId, IdKind};
-use datacamp_ops::ProgressEvent;
+use datacamp_ops::{Identities, ProgressEvent, Recipients};
 use datacamp_storage::BackupStore;
 
 pub use admin::{
@@ -151,6 +152,12 @@ pub struct MigrateOptions {
     /// that completed, the recorded URLs) are opened with. Empty by
     /// default: pass `datacamp::engines()` to migrate to a URL.
     pub engines: Engines,
+    /// Encrypt the snapshot backup to these (default: none, a plain
+    /// snapshot). The migration reads it back, so `identities` must open
+    /// it: checked before anything is written.
+    pub recipients: Recipients,
+    /// What opens an encrypted snapshot for the restore step.
+    pub identities: Identities,
     /// Fault injection for crash tests; set only through
     /// `MigrateOptions::with_fault_hold` (feature `testing`), so it is
     /// no part of the public API.
@@ -168,6 +175,8 @@ impl MigrateOptions {
             parallel: 2,
             progress: None,
             engines: Engines::default(),
+            recipients: Recipients::none(),
+            identities: Identities::none(),
             fault_hold: None,
         }
     }
@@ -201,6 +210,7 @@ impl std::fmt::Debug for MigrateOptions {
             .field("migration_id", &self.migration_id)
             .field("chunk_size", &self.chunk_size)
             .field("parallel", &self.parallel)
+            .field("recipients", &self.recipients)
             .finish_non_exhaustive()
     }
 }
@@ -221,17 +231,26 @@ pub async fn live_migrate(
 ) -> Result<Router> {
     validate_id(IdKind::Database, &opts.database_id)?;
     datacamp_ops::validate_parallel(opts.parallel)?;
+    if !opts.recipients.is_empty() && !opts.identities.opens(&opts.recipients) {
+        return Err(Error::InvalidOption {
+            option: "identity-file",
+            reason: "an encrypted migration reads its snapshot back: pass the identity of one \
+                     of its recipients (--identity-file) or, for a passphrase, the same one"
+                .into(),
+        });
+    }
     let store = &opts.store;
     if let Some(id) = &opts.migration_id {
         validate_id(IdKind::Migration, id)?;
         match admin::get_migration_status(store, &opts.database_id, id).await {
             Ok(m) if m.state == MigrationState::Completed => {
-                return recover_migration_with(
+                return recover(
                     &opts.engines,
                     store,
                     &opts.database_id,
                     id,
                     opts.progress,
+                    &opts.identities,
                 )
                 .await
             }
@@ -280,13 +299,17 @@ pub async fn live_migrate(
         .migration_id
         .clone()
         .unwrap_or_else(|| BackupId::generate().as_str().to_string());
-    let manifest = MigrationManifest::new(
+    let mut manifest = MigrationManifest::new(
         migration_id,
         opts.database_id.clone(),
         source.url(),
         target.url(),
         now_ms(),
     );
+    manifest.encryption = (!opts.recipients.is_empty()).then(|| MigrationEncryption {
+        recipients: opts.recipients.public(),
+        passphrase: opts.recipients.has_passphrase(),
+    });
     let shared = Arc::new(router::Shared::new(
         manifest,
         source,
@@ -297,6 +320,10 @@ pub async fn live_migrate(
         opts.parallel,
         opts.fault_hold,
         Route::Source,
+        router::SnapshotKeys {
+            recipients: opts.recipients.clone(),
+            identities: opts.identities.clone(),
+        },
     ));
     if let Err(e) = shared.save().await {
         // Nothing has started: leave no empty database behind either.
@@ -312,6 +339,47 @@ pub async fn live_migrate(
     shared.emit(MigrationEvent::State(MigrationState::Initializing));
     worker::spawn(shared.clone());
     Ok(Router { shared })
+}
+
+/// The keys a recovered migration works with: none for a plain snapshot;
+/// for an encrypted one, `identities` (required unless it has completed:
+/// the restore step may run again) and the recorded recipients for a
+/// snapshot taken again.
+fn recovered_keys(
+    manifest: &MigrationManifest,
+    identities: &Identities,
+) -> Result<router::SnapshotKeys> {
+    let Some(encryption) = &manifest.encryption else {
+        return Ok(router::SnapshotKeys::default());
+    };
+    if manifest.state >= MigrationState::CatchingUp {
+        // Past the restore: the snapshot is not read again.
+        return Ok(router::SnapshotKeys::default());
+    }
+    if identities.is_empty() {
+        return Err(Error::InvalidOption {
+            option: "identity-file",
+            reason: format!(
+                "migration {}'s snapshot backup is encrypted; pass --identity-file or \
+                 DATACAMP_PASSPHRASE",
+                manifest.migration_id
+            ),
+        });
+    }
+    let recipients = identities.recipients_again(&encryption.recipients, encryption.passphrase)?;
+    if !identities.opens(&recipients) {
+        return Err(Error::InvalidOption {
+            option: "identity-file",
+            reason: format!(
+                "no identity given opens migration {}'s encrypted snapshot",
+                manifest.migration_id
+            ),
+        });
+    }
+    Ok(router::SnapshotKeys {
+        recipients,
+        identities: identities.clone(),
+    })
 }
 
 fn failed(m: &MigrationManifest) -> Error {
@@ -348,7 +416,30 @@ pub async fn recover_migration_with(
     migration_id: &str,
     progress: Option<MigrationProgressFn>,
 ) -> Result<Router> {
-    recover(engines, store, database_id, migration_id, progress).await
+    let none = Identities::none();
+    recover(engines, store, database_id, migration_id, progress, &none).await
+}
+
+/// [`recover_migration_with`] for a migration whose snapshot is encrypted
+/// (`MigrateOptions::recipients`): `identities` open it for the restore
+/// step, and a snapshot taken again is encrypted to the same recipients.
+pub async fn recover_encrypted_migration(
+    engines: &Engines,
+    store: &BackupStore,
+    database_id: &str,
+    migration_id: &str,
+    progress: Option<MigrationProgressFn>,
+    identities: &Identities,
+) -> Result<Router> {
+    recover(
+        engines,
+        store,
+        database_id,
+        migration_id,
+        progress,
+        identities,
+    )
+    .await
 }
 
 async fn recover(
@@ -357,26 +448,31 @@ async fn recover(
     database_id: &str,
     migration_id: &str,
     progress: Option<MigrationProgressFn>,
+    identities: &Identities,
 ) -> Result<Router> {
     let mut manifest = admin::get_migration_status(store, database_id, migration_id).await?;
     if manifest.state == MigrationState::Failed {
         return Err(failed(&manifest));
     }
     let source: Arc<dyn Connection> = engines.open(&manifest.source_url)?;
-    let target: Arc<dyn Connection> = if engines.exists(&manifest.target_url)? {
-        engines.open(&manifest.target_url)?
-    } else if manifest.state == MigrationState::Completed {
+    let target_exists = engines.exists(&manifest.target_url)?;
+    if !target_exists && manifest.state == MigrationState::Completed {
         // The target took writes after cutover; recreating it would lose
         // them silently.
         return Err(datacamp_datom::Error::NoSuchDatabase {
             url: manifest.target_url.clone(),
         }
         .into());
-    } else {
+    }
+    if !target_exists && manifest.state > MigrationState::Restore {
         // A memory target dies with its process: restore the snapshot again.
-        if manifest.state > MigrationState::Restore {
-            manifest.state = MigrationState::Restore;
-        }
+        manifest.state = MigrationState::Restore;
+    }
+    // Before the target is created: a missing key leaves nothing behind.
+    let keys = recovered_keys(&manifest, identities)?;
+    let target: Arc<dyn Connection> = if target_exists {
+        engines.open(&manifest.target_url)?
+    } else {
         engines.create(&manifest.target_url, source.config())?
     };
     let completed = manifest.state == MigrationState::Completed;
@@ -395,6 +491,7 @@ async fn recover(
         } else {
             Route::Source
         },
+        keys,
     ));
     if completed {
         let m = shared.manifest().clone();

@@ -126,6 +126,14 @@ pub(crate) enum Outcome {
 pub(crate) type Hold = Option<(MigrationState, Duration)>;
 
 /// Everything the router and the background worker share.
+/// The keys of an encrypted snapshot: who it is encrypted to, what opens
+/// it (both empty for a plain one).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SnapshotKeys {
+    pub(crate) recipients: datacamp_ops::Recipients,
+    pub(crate) identities: datacamp_ops::Identities,
+}
+
 pub(crate) struct Shared {
     pub(crate) migration_id: String,
     pub(crate) database_id: String,
@@ -136,6 +144,7 @@ pub(crate) struct Shared {
     pub(crate) chunk_size: u64,
     pub(crate) parallel: usize,
     pub(crate) hold: Hold,
+    pub(crate) keys: SnapshotKeys,
     pub(crate) started: Instant,
     route: RwLock<Route>,
     /// The persisted document; the worker changes it and writes it out.
@@ -166,6 +175,7 @@ impl Shared {
         parallel: usize,
         hold: Hold,
         route: Route,
+        keys: SnapshotKeys,
     ) -> Shared {
         let (outcome, _) = watch::channel(None);
         Shared {
@@ -178,6 +188,7 @@ impl Shared {
             chunk_size,
             parallel,
             hold,
+            keys,
             started: Instant::now(),
             route: RwLock::new(route),
             manifest: Mutex::new(manifest),

@@ -124,6 +124,7 @@ async fn backup_snapshot(shared: &Arc<Shared>) -> Result<()> {
         chunk_size: shared.chunk_size,
         parallel: shared.parallel,
         progress: Some(progress),
+        recipients: shared.keys.recipients.clone(),
         ..BackupOptions::default()
     };
     let record_id = async {
@@ -182,6 +183,7 @@ async fn restore_snapshot(shared: &Arc<Shared>) -> Result<()> {
     let opts = RestoreOptions {
         database_id: shared.database_id.clone(),
         progress: Some(progress),
+        identities: shared.keys.identities.clone(),
         ..RestoreOptions::default()
     };
     datacamp_ops::restore(&shared.target, &shared.store, &backup_id, &opts).await?;

@@ -15,6 +15,7 @@ use datacamp_storage::BackupStore;
 use crate::error::{Error, Result};
 use crate::restore::chain::{diff_plan, with_link_transactions};
 use crate::restore::RestorePoint;
+use crate::seal::Identities;
 use crate::DEFAULT_DATABASE_ID;
 
 /// How to diff.
@@ -30,6 +31,8 @@ pub struct DiffOptions {
     pub parallel: usize,
     /// The most bytes one chunk may inflate to (default 1 GiB).
     pub max_chunk_bytes: u64,
+    /// What opens the data keys of encrypted links (the links read only).
+    pub identities: Identities,
 }
 
 impl Default for DiffOptions {
@@ -40,6 +43,7 @@ impl Default for DiffOptions {
             as_of: None,
             parallel: 2,
             max_chunk_bytes: crate::DEFAULT_MAX_CHUNK_BYTES,
+            identities: Identities::none(),
         }
     }
 }
@@ -81,6 +85,7 @@ pub async fn diff(
         backup_id,
         opts.to_backup_id.as_deref(),
         opts.as_of,
+        &opts.identities,
     )
     .await?;
     let mut summary = DiffSummary {

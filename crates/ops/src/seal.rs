@@ -93,7 +93,9 @@ impl Recipients {
         self.passphrase.is_some()
     }
 
-    pub(crate) fn passphrase(&self) -> Option<&SecretString> {
+    /// The passphrase given, if any (for a job that must open what it
+    /// encrypts with the same one).
+    pub fn passphrase(&self) -> Option<&SecretString> {
         self.passphrase.as_ref()
     }
 
@@ -169,6 +171,43 @@ impl Identities {
     /// Tries a passphrase too.
     pub fn set_passphrase(&mut self, passphrase: SecretString) {
         self.passphrase = Some(passphrase);
+    }
+
+    /// Whether these open what is encrypted to `recipients`: an identity
+    /// whose public key is one of them, or the same passphrase. Checked
+    /// before a job that must read back what it encrypts (a migration's
+    /// snapshot), so it fails before writing anything.
+    pub fn opens(&self, recipients: &Recipients) -> bool {
+        let public = recipients.public();
+        let by_key = self
+            .x25519
+            .iter()
+            .any(|id| public.contains(&id.to_public().to_string()));
+        let by_passphrase = match (&self.passphrase, &recipients.passphrase) {
+            (Some(mine), Some(theirs)) => mine.expose_secret() == theirs.expose_secret(),
+            _ => false,
+        };
+        by_key || by_passphrase
+    }
+
+    /// The recipients `public` (and, when `passphrase`, these identities'
+    /// passphrase): to encrypt again to whom something was encrypted
+    /// before (a recovered migration's new snapshot).
+    pub fn recipients_again(&self, public: &[String], passphrase: bool) -> Result<Recipients> {
+        let mut again = Recipients::none();
+        for r in public {
+            again.add(r)?;
+        }
+        if passphrase {
+            let Some(p) = &self.passphrase else {
+                return Err(Error::InvalidOption {
+                    option: "passphrase",
+                    reason: "it was encrypted to a passphrase too: set DATACAMP_PASSPHRASE".into(),
+                });
+            };
+            again.set_passphrase(p.clone());
+        }
+        Ok(again)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, ValueEnum};
 
-use crate::cmd::common::{parse_size, runtime, FromArgs};
+use crate::cmd::common::{parse_size, runtime, DecryptArgs, FromArgs};
 use crate::error::CliError;
 use crate::json::JsonDatom;
 use crate::output::{quiet_broken_pipe, Output};
@@ -17,7 +17,9 @@ Examples:
   datacamp diff --from ./backups --backup-id 20251018-020000-a3f9c2 --to-backup-id 20251019-020000-77b1e4
   # what changed between an instant and a backup (an incremental or a history backup)
   datacamp diff --from ./backups --backup-id 20251019-020000-77b1e4 --as-of 2025-10-18T22:00:00Z
-  datacamp diff --from s3://my-bucket --backup-id 20251019-020000-77b1e4 --as-of 536870950 --format json";
+  datacamp diff --from s3://my-bucket --backup-id 20251019-020000-77b1e4 --as-of 536870950 --format json
+  # an encrypted chain: the identity opens the links read
+  datacamp diff --from ./backups --backup-id 20251019-020000-77b1e4 --as-of 536870950 --identity-file backup.key";
 
 /// Print the datoms asserted and retracted between two restore points, as
 /// `db datoms --history` prints them, in log order.
@@ -46,6 +48,8 @@ pub struct DiffArgs {
     /// The most bytes one chunk may inflate to.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_chunk_bytes: u64,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 /// Output format of the datoms.
@@ -72,6 +76,7 @@ pub fn run(args: DiffArgs, out: &Output) -> Result<(), CliError> {
         as_of: args.as_of,
         parallel: usize::from(args.parallel),
         max_chunk_bytes: args.max_chunk_bytes,
+        identities: args.decrypt.identities()?,
     };
     let stdout = Arc::new(Mutex::new(BufWriter::with_capacity(1 << 16, io::stdout())));
     let writer = stdout.clone();

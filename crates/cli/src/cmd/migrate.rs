@@ -12,7 +12,9 @@ use datacamp::migrate::{
 };
 use serde::Serialize;
 
-use crate::cmd::common::{parse_chunk_size, parse_durable_db, runtime, BackupsArgs};
+use crate::cmd::common::{
+    parse_chunk_size, parse_durable_db, runtime, BackupsArgs, DecryptArgs, EncryptArgs,
+};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -20,6 +22,9 @@ const MIGRATE_EXAMPLES: &str = "\
 Examples:
   datacamp migrate --from-db ./source.db --to-db ./moved.db --backup-dir ./backups
   datacamp migrate --from-db ./source.db --to-db ./moved.db --backup-dir s3://bucket/backups/
+  # an encrypted snapshot: the identity reads it back for the restore step
+  datacamp migrate --from-db ./source.db --to-db ./moved.db --backup-dir s3://bucket/backups/ \
+      --recipient age1… --identity-file backup.key
   datacamp migrate list --backup-dir ./backups
   datacamp migrate status --backup-dir ./backups --migration-id 20261126-101500-a3f9c2
   datacamp migrate recover --backup-dir ./backups --migration-id 20261126-101500-a3f9c2";
@@ -62,6 +67,35 @@ pub struct MigrateArgs {
     /// Snapshot chunks compressed and written at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Encrypt the snapshot backup (as `backup --recipient`); the
+    /// migration reads it back, so --identity-file (or the passphrase)
+    /// must open it.
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+    /// An age identity file that opens the encrypted snapshot; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Vec<std::path::PathBuf>,
+}
+
+impl MigrateArgs {
+    /// Who the snapshot is encrypted to and what opens it: the identity
+    /// files, and the same passphrase when one is asked for.
+    fn keys(&self) -> Result<(datacamp::Recipients, datacamp::Identities), CliError> {
+        let recipients = self.encrypt.recipients()?;
+        let decrypt = DecryptArgs {
+            identity_file: self.identity_file.clone(),
+            passphrase: false,
+        };
+        let mut identities = if self.identity_file.is_empty() {
+            datacamp::Identities::none()
+        } else {
+            decrypt.identities()?
+        };
+        if let Some(p) = recipients.passphrase() {
+            identities.set_passphrase(p.clone());
+        }
+        Ok((recipients, identities))
+    }
 }
 
 /// Where migrations are kept: the backup target and the database id.
@@ -96,7 +130,7 @@ pub enum MigrateAction {
     #[command(
         after_help = "Example:\n  datacamp migrate recover --backup-dir ./backups --migration-id ID"
     )]
-    Recover(IdArgs),
+    Recover(RecoverArgs),
     /// Mark completed migrations as archived.
     #[command(after_help = "Example:\n  datacamp migrate archive --backup-dir ./backups")]
     Archive(PlaceOnly),
@@ -114,6 +148,16 @@ pub struct IdArgs {
     /// The migration.
     #[arg(long)]
     pub migration_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub id: IdArgs,
+    /// Opens an encrypted snapshot (needed while the restore step may
+    /// still run).
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 #[derive(Debug, Args)]
@@ -135,8 +179,13 @@ pub struct CleanupArgs {
 }
 
 pub fn run(args: MigrateArgs, out: &Output) -> Result<(), CliError> {
+    let keys = match args.action {
+        None => Some(args.keys()?),
+        Some(_) => None,
+    };
     match args.action {
         None => migrate(
+            keys.unwrap_or_default(),
             args.from_db.unwrap_or_default(),
             args.to_db.unwrap_or_default(),
             PlaceArgs {
@@ -174,6 +223,7 @@ fn progress(out: Output) -> MigrationProgressFn {
 
 #[allow(clippy::too_many_arguments)]
 fn migrate(
+    (recipients, identities): (datacamp::Recipients, datacamp::Identities),
     from_db: String,
     to_db: String,
     place: PlaceArgs,
@@ -194,6 +244,8 @@ fn migrate(
     opts.chunk_size = chunk_size;
     opts.parallel = parallel;
     opts.progress = Some(progress(*out));
+    opts.recipients = recipients;
+    opts.identities = identities;
     // A URL's password is never shown.
     let (from_shown, to_shown) = (redact_url(&from_db), redact_url(&to_db));
     out.progress(format_args!("migrating {from_shown} to {to_shown}"));
@@ -429,7 +481,8 @@ fn list(place: PlaceArgs, out: &Output) -> Result<(), CliError> {
     )
 }
 
-fn recover(args: IdArgs, out: &Output) -> Result<(), CliError> {
+fn recover(RecoverArgs { id: args, decrypt }: RecoverArgs, out: &Output) -> Result<(), CliError> {
+    let identities = decrypt.identities()?;
     let place = &args.place;
     let store = place.open()?;
     let action = format!(
@@ -437,12 +490,13 @@ fn recover(args: IdArgs, out: &Output) -> Result<(), CliError> {
         args.migration_id, place.backups.database_id, place.backup_dir
     );
     let result = runtime()?.block_on(async {
-        let router = datacamp::migrate::recover_migration_with(
+        let router = datacamp::migrate::recover_encrypted_migration(
             &datacamp::engines(),
             &store,
             &place.backups.database_id,
             &args.migration_id,
             Some(progress(*out)),
+            &identities,
         )
         .await?;
         if router.status().state != MigrationState::Completed {

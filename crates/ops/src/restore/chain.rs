@@ -1101,6 +1101,7 @@ pub(crate) async fn diff_plan(
     backup_id: &str,
     to_backup_id: Option<&str>,
     as_of: Option<RestorePoint>,
+    identities: &Identities,
 ) -> Result<DiffPlan> {
     let chain_a = resolve(store, database_id, backup_id).await?;
     let (chain, from, from_text) = match (to_backup_id, as_of) {
@@ -1157,7 +1158,9 @@ pub(crate) async fn diff_plan(
             continue;
         }
         let keys = present_chunk_keys_of(store, link).await?;
-        links.push((link.clone(), keys));
+        let mut link = link.clone();
+        link.opener = seal::opener_for(store, &link.manifest, identities).await?;
+        links.push((link, keys));
     }
     Ok(DiffPlan {
         from,
