@@ -576,3 +576,111 @@ fn the_reference_age_binary_reads_what_datacamp_wrote() {
     assert_eq!(theirs.stdout, mine.stdout);
     assert!(mine.stdout.lines().count() > 10);
 }
+
+/// `migrate --recipient … --identity-file …`: the snapshot is encrypted,
+/// the target equals the source; without the identity the migration is
+/// refused (exit 1) before anything is written. `diff` of an encrypted
+/// chain needs `--identity-file`.
+#[test]
+fn migrate_and_diff_through_encrypted_backups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source(tmp.path(), 20_000);
+    let key = tmp.path().join("a.key");
+    let public = generate(&key);
+    let backups = tmp.path().join("backups");
+    let target_db = tmp.path().join("moved.db");
+    let migrate = |with_identity: bool| {
+        let mut args = vec![
+            "migrate",
+            "--from-db",
+            &src,
+            "--to-db",
+            target_db.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--recipient",
+            &public,
+            "--json",
+        ];
+        if with_identity {
+            args.extend(["--identity-file", key.to_str().unwrap()]);
+        }
+        datacamp(&args)
+    };
+    let refused = migrate(false).expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("an encrypted migration reads its snapshot back"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !backups.exists() && !target_db.exists(),
+        "a refused migration wrote something"
+    );
+    let done = migrate(true).expect_code(0).json();
+    let snapshot = done["backup_id"].as_str().unwrap().to_owned();
+    assert!(backup_dir(&backups, &snapshot).join("keys.edn").is_file());
+    assert_eq!(
+        datacamp_tests::scan(target_db.to_str().unwrap()),
+        datacamp_tests::scan(&src)
+    );
+
+    // An encrypted chain of the moved database, then diff its two links.
+    let target = backups.to_str().unwrap();
+    let moved = target_db.to_str().unwrap();
+    let backup = |incremental: bool| {
+        let mut args = vec![
+            "backup",
+            "--db",
+            moved,
+            "--to",
+            target,
+            "--recipient",
+            &public,
+            "--json",
+        ];
+        if incremental {
+            args.push("--incremental");
+        }
+        datacamp(&args).expect_code(0).json()["backup_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let full = backup(false);
+    datacamp_tests::datacamp_with_stdin(
+        &["db", "transact", "--db", moved, "-"],
+        r#"[{:db/doc "after the move"}]"#,
+    )
+    .expect_code(0);
+    let inc = backup(true);
+    let diff = |identity: Option<&Path>| {
+        let mut args = vec![
+            "diff",
+            "--from",
+            target,
+            "--backup-id",
+            &inc,
+            "--to-backup-id",
+            &full,
+        ];
+        if let Some(k) = identity {
+            args.extend(["--identity-file", k.to_str().unwrap()]);
+        }
+        datacamp(&args)
+    };
+    let locked = diff(None).expect_code(1);
+    assert!(
+        locked.stderr.contains("is encrypted; pass --identity-file"),
+        "{}",
+        locked.stderr
+    );
+    let opened = diff(Some(&key)).expect_code(0);
+    assert!(
+        opened.stdout.contains("after the move"),
+        "{}",
+        opened.stdout
+    );
+}
