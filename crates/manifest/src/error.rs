@@ -13,6 +13,8 @@ pub enum Document {
     MigrationManifest,
     /// `keys.edn` (an encrypted backup's wrapped data key).
     Keys,
+    /// `lease.edn` (who holds a database's lease).
+    Lease,
 }
 
 impl fmt::Display for Document {
@@ -22,6 +24,7 @@ impl fmt::Display for Document {
             Document::Checkpoint => "checkpoint",
             Document::MigrationManifest => "migration manifest",
             Document::Keys => "keys file",
+            Document::Lease => "lease",
         })
     }
 }

@@ -50,6 +50,7 @@ mod edn;
 mod error;
 mod id;
 mod keys;
+mod lease;
 mod manifest;
 mod migration;
 
@@ -61,6 +62,7 @@ pub use edn::{MAX_DOCUMENT_BYTES, MAX_DOCUMENT_FORMS};
 pub use error::{Document, Error, IdKind, IdRule, Result};
 pub use id::{short_id, validate_id, BackupId, DEFAULT_DATABASE_ID, ID_SHOWN_CHARS, MAX_ID_LEN};
 pub use keys::{KeysFile, Wrap, KEYS_FORMAT_VERSION, KEYS_SCHEME, MAX_WRAPS};
+pub use lease::LeaseInfo;
 pub use manifest::{
     ChunkInfo, DatacampInfo, Manifest, ManifestProblem, Timing, TxRange, DATACAMP_VERSION,
     FORMAT_VERSION,

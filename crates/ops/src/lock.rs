@@ -21,8 +21,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use datacamp_datom::edn::{read_bounded, FormKind};
-use datacamp_datom::{format_instant, Keyword};
+use datacamp_datom::format_instant;
+pub use datacamp_manifest::LeaseInfo;
 use datacamp_manifest::{validate_id, IdKind};
 use datacamp_storage::{BackupStore, Key};
 
@@ -31,111 +31,6 @@ use crate::now_ms;
 
 /// The largest lease document read (a real one is about 300 bytes).
 const MAX_LEASE_BYTES: u64 = 16 * 1024;
-
-/// Who holds (or held) a database's lease, as stored in `lease.edn`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseInfo {
-    /// The database id.
-    pub database_id: String,
-    /// What runs: `backup`, `forget`, `cleanup`.
-    pub operation: String,
-    /// The holder's host name.
-    pub host: String,
-    /// The holder's process id.
-    pub pid: u32,
-    /// Random hex identifying this one acquisition.
-    pub token: String,
-    /// When it was taken, ms since the epoch (UTC).
-    pub acquired_at_ms: i64,
-    /// When it lapses unless renewed, ms since the epoch (UTC).
-    pub expires_at_ms: i64,
-}
-
-impl LeaseInfo {
-    /// `backup on host (pid 42), since …, expires …`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} on {} (pid {}), taken at {}, expiring at {}",
-            self.operation,
-            self.host,
-            self.pid,
-            format_instant(self.acquired_at_ms),
-            format_instant(self.expires_at_ms)
-        )
-    }
-
-    /// Whether it has expired at `now_ms`.
-    pub fn expired_at(&self, now_ms: i64) -> bool {
-        now_ms >= self.expires_at_ms
-    }
-
-    /// The EDN document.
-    fn to_edn(&self) -> String {
-        let mut s = String::from("{");
-        let mut field = |k: &str, v: String| {
-            if s.len() > 1 {
-                s.push_str(",\n ");
-            }
-            s.push_str(&format!(":lease/{k} {v}"));
-        };
-        field("database-id", quoted(&self.database_id));
-        field("operation", quoted(&self.operation));
-        field("host", quoted(&self.host));
-        field("pid", self.pid.to_string());
-        field("token", quoted(&self.token));
-        field("acquired-at", self.acquired_at_ms.to_string());
-        field("expires-at", self.expires_at_ms.to_string());
-        s.push_str("}\n");
-        s
-    }
-
-    /// Reads the EDN document; the error says, in words, what is wrong.
-    fn from_edn(text: &str) -> std::result::Result<LeaseInfo, String> {
-        let form = read_bounded(text, 64).map_err(|e| e.to_string())?;
-        let FormKind::Map(entries) = form.kind else {
-            return Err(format!("expected a map, found {}", form.kind.describe()));
-        };
-        let get = |name: &str| {
-            entries.iter().find_map(|(k, v)| match &k.kind {
-                FormKind::Keyword(kw) if *kw == Keyword::new(Some("lease"), name) => Some(&v.kind),
-                _ => None,
-            })
-        };
-        let text_of = |name: &str| match get(name) {
-            Some(FormKind::String(s)) => Ok(s.clone()),
-            Some(other) => Err(format!(
-                ":lease/{name}: expected a string, found {}",
-                other.describe()
-            )),
-            None => Err(format!(":lease/{name} is missing")),
-        };
-        let int_of = |name: &str| match get(name) {
-            Some(FormKind::Long(n)) => Ok(*n),
-            Some(other) => Err(format!(
-                ":lease/{name}: expected an integer, found {}",
-                other.describe()
-            )),
-            None => Err(format!(":lease/{name} is missing")),
-        };
-        let pid = int_of("pid")?;
-        Ok(LeaseInfo {
-            database_id: text_of("database-id")?,
-            operation: text_of("operation")?,
-            host: text_of("host")?,
-            pid: u32::try_from(pid).map_err(|_| format!(":lease/pid {pid} is not a process id"))?,
-            token: text_of("token")?,
-            acquired_at_ms: int_of("acquired-at")?,
-            expires_at_ms: int_of("expires-at")?,
-        })
-    }
-}
-
-fn quoted(s: &str) -> String {
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = datacamp_datom::edn::write_string(&mut out, s);
-    out
-}
 
 /// A lease held by this process. Release it with [`Lease::release`] (or
 /// run the operation through [`Lease::hold`]); dropped without, it stays
@@ -518,43 +413,4 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn sample() -> LeaseInfo {
-        LeaseInfo {
-            database_id: "prod \"db\"".into(),
-            operation: "backup".into(),
-            host: "h1".into(),
-            pid: 42,
-            token: "00ff".into(),
-            acquired_at_ms: 1_700_000_000_000,
-            expires_at_ms: 1_700_000_900_000,
-        }
-    }
-
-    #[test]
-    fn lease_documents_round_trip() {
-        let info = sample();
-        assert_eq!(LeaseInfo::from_edn(&info.to_edn()), Ok(info));
-    }
-
-    #[test]
-    fn bad_lease_documents_say_what_is_wrong() {
-        assert_eq!(
-            LeaseInfo::from_edn("[1]").unwrap_err(),
-            "expected a map, found a vector"
-        );
-        let text = sample()
-            .to_edn()
-            .replace(":lease/pid 42", ":lease/pid \"x\"");
-        assert_eq!(
-            LeaseInfo::from_edn(&text).unwrap_err(),
-            ":lease/pid: expected an integer, found a string"
-        );
-    }
 }
