@@ -188,3 +188,22 @@ pub fn scan(url: &str) -> Vec<Datom> {
         .expect("read EAVT");
     datoms
 }
+
+/// Every file below `dir` (recursively), sorted; none when `dir` does not
+/// exist. For the tests that compare or search every stored object of a
+/// directory backup target.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use datacamp::datom::{synthetic, Connection as _, DbConfig};
 use datacamp::manifest::KeysFile;
-use datacamp_tests::{datacamp, datacamp_bin, print_skipped};
+use datacamp_tests::{datacamp, datacamp_bin, files_under, print_skipped};
 
 const CHUNK_SIZE: &str = "16KiB";
 
@@ -277,7 +277,7 @@ fn a_passphrase_comes_from_the_environment_never_a_flag_value() {
     );
     let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let id = made["backup_id"].as_str().unwrap();
-    for entry in walk(&to) {
+    for entry in files_under(&to) {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(
             !bytes.windows(12).any(|w| w == b"s3cret words"),
@@ -305,19 +305,6 @@ fn a_passphrase_comes_from_the_environment_never_a_flag_value() {
         "{}",
         String::from_utf8_lossy(&good.stderr)
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use datacamp::datom::{edn::parse_tx_data, synthetic, Connection as _, DbConfig};
-use datacamp_tests::{datacamp, datacamp_bin};
+use datacamp_tests::{datacamp, datacamp_bin, files_under};
 
 const CHUNK_SIZE: &str = "1KiB";
 
@@ -56,27 +56,11 @@ fn write_more(db: &dyn datacamp::datom::Connection, from: u32, txs: u32) {
 }
 
 fn objects_under(dir: &Path) -> usize {
-    walk(dir).len()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    files_under(dir).len()
 }
 
 fn chunk_files(dir: &Path) -> Vec<PathBuf> {
-    walk(&dir.join("chunks"))
+    files_under(&dir.join("chunks"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|x| x == "gz"))
         .collect()
@@ -323,7 +307,7 @@ fn sigkilled_incremental_and_history_backups_resume_to_identical_chunks() {
         write_more(&db, 0, 60);
     }
     let copy_base = |to: &Path| {
-        for f in walk(&bases) {
+        for f in files_under(&bases) {
             let rel = f.strip_prefix(&bases).unwrap();
             let dest = to.join(rel);
             std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
