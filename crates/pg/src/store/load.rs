@@ -1,0 +1,256 @@
+//! `load`: an id-preserving bulk import in the write's one transaction.
+//!
+//! The stream goes by binary `COPY` into a temporary staging table (one
+//! row per datom: its EAVT and AEVT keys, entity, tx, position and, for a
+//! `:db/txInstant` of its own tx, the instant); `INSERT … SELECT`s then
+//! build the EAVT and AEVT entries, the log and the txs server-side, AVET
+//! and VAET are rebuilt per attribute from AEVT as the loaded schema
+//! places them, and the staged database goes through datacamp-db's
+//! [`LoadCheck`] before the meta row changes. Any failure rolls the whole
+//! transaction back: the database stays empty.
+
+use super::*;
+
+/// The rows of the bootstrap transaction an empty database holds, kept to
+/// put back when the stream brings no bootstrap of its own.
+struct Bootstrap {
+    entries: Vec<(i16, Vec<u8>, i64, i64)>,
+    txs: Vec<(i64, i64)>,
+    log: Vec<(i64, i64, bool, Vec<u8>)>,
+}
+
+fn table(sql: &Sql, name: &str) -> String {
+    format!("\"{}\".{name}", sql.schema)
+}
+
+/// Reads and removes the bootstrap transaction's rows.
+fn take_bootstrap(session: &Session, sql: &Sql) -> Result<Bootstrap> {
+    let what = "setting the bootstrap transaction aside";
+    let err = |e| session.error(what, e);
+    let entries = table(sql, "datacamp_entries");
+    let txs = table(sql, "datacamp_txs");
+    let log = table(sql, "datacamp_log");
+    let mut boot = Bootstrap {
+        entries: Vec::new(),
+        txs: Vec::new(),
+        log: Vec::new(),
+    };
+    for row in session.query(
+        what,
+        &format!("SELECT idx, key, e, retracted FROM {entries}"),
+        &[],
+    )? {
+        boot.entries.push((
+            row.try_get(0).map_err(err)?,
+            row.try_get(1).map_err(err)?,
+            row.try_get(2).map_err(err)?,
+            row.try_get(3).map_err(err)?,
+        ));
+    }
+    for row in session.query(what, &format!("SELECT tx, tx_instant FROM {txs}"), &[])? {
+        boot.txs
+            .push((row.try_get(0).map_err(err)?, row.try_get(1).map_err(err)?));
+    }
+    for row in session.query(what, &format!("SELECT tx, seq, added, key FROM {log}"), &[])? {
+        boot.log.push((
+            row.try_get(0).map_err(err)?,
+            row.try_get(1).map_err(err)?,
+            row.try_get(2).map_err(err)?,
+            row.try_get(3).map_err(err)?,
+        ));
+    }
+    session.batch(
+        what,
+        &format!("DELETE FROM {entries}; DELETE FROM {txs}; DELETE FROM {log}"),
+    )?;
+    Ok(boot)
+}
+
+/// Puts the bootstrap rows back; the EAVT entries it had.
+fn restore_bootstrap(session: &Session, sql: &Sql, boot: &Bootstrap) -> Result<u64> {
+    let what = "keeping the bootstrap transaction";
+    let mut rows = Rows::default();
+    let mut eavt = 0;
+    for (i, key, e, r) in &boot.entries {
+        rows.idx.push(*i);
+        rows.key.push(key.clone());
+        rows.e.push(*e);
+        rows.retracted.push(*r);
+        eavt += u64::from(*i == 0);
+    }
+    PgWriter::new(session, sql).upsert(&rows)?;
+    for (tx, instant) in &boot.txs {
+        session.execute(what, &sql.insert_tx, &[tx, instant])?;
+    }
+    for (tx, seq, added, key) in &boot.log {
+        session.execute(
+            what,
+            &format!(
+                "INSERT INTO {} (tx, seq, added, key) VALUES ($1, $2, $3, $4)",
+                table(sql, "datacamp_log")
+            ),
+            &[tx, seq, added, key],
+        )?;
+    }
+    Ok(eavt)
+}
+
+/// Streams `datoms` into the staging table through `tracker`.
+fn stage(
+    session: &Session,
+    tracker: &mut LoadTracker,
+    datoms: &mut dyn Iterator<Item = Result<Datom>>,
+) -> Result<()> {
+    let what = "staging the load (COPY)";
+    session.batch(
+        what,
+        "CREATE TEMP TABLE datacamp_stage (seq bigint NOT NULL, e bigint NOT NULL, \
+         tx bigint NOT NULL, instant bigint, eavt bytea NOT NULL, aevt bytea NOT NULL) \
+         ON COMMIT DROP",
+    )?;
+    let instant_attr = schema::attr::tx_instant();
+    // The stream's own errors end the COPY (dropping the writer aborts it)
+    // and come back as the inner result.
+    let streamed = session.with(what, |link| {
+        let sink = link
+            .client
+            .copy_in("COPY datacamp_stage (seq, e, tx, instant, eavt, aevt) FROM STDIN BINARY")?;
+        let types = [
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::BYTEA,
+            Type::BYTEA,
+        ];
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        let (mut eavt, mut aevt) = (Vec::new(), Vec::new());
+        for (seq, d) in (0_i64..).zip(datoms) {
+            let d = match d.and_then(|d| tracker.check(&d).map(|_| d)) {
+                Ok(d) => d,
+                Err(e) => return Ok(Err(e)),
+            };
+            backend::index_key(&mut eavt, Index::Eavt, d.e, &d.a, &d.v, d.tx);
+            backend::index_key(&mut aevt, Index::Aevt, d.e, &d.a, &d.v, d.tx);
+            let instant = match d.v {
+                Value::Instant(ms) if d.e == d.tx && d.a == instant_attr => Some(ms),
+                _ => None,
+            };
+            writer.write(&[&seq, &d.e, &d.tx, &instant, &eavt, &aevt])?;
+        }
+        writer.finish()?;
+        Ok(Ok(()))
+    })?;
+    streamed
+}
+
+/// Builds entries, log and txs from the staging table; the new EAVT
+/// entries and the transactions.
+fn unstage(session: &Session, sql: &Sql) -> Result<(u64, u64)> {
+    let what = "writing the staged load";
+    let entries = table(sql, "datacamp_entries");
+    let eavt = session.execute(
+        what,
+        &format!(
+            "INSERT INTO {entries} (idx, key, e, retracted) SELECT 0, eavt, e, 0 \
+             FROM datacamp_stage ON CONFLICT DO NOTHING"
+        ),
+        &[],
+    )?;
+    session.execute(
+        what,
+        &format!(
+            "INSERT INTO {entries} (idx, key, e, retracted) SELECT 1, aevt, e, 0 \
+             FROM datacamp_stage ON CONFLICT DO NOTHING"
+        ),
+        &[],
+    )?;
+    session.execute(
+        what,
+        &format!(
+            "INSERT INTO {} (tx, seq, added, key) SELECT tx, seq, true, eavt FROM datacamp_stage",
+            table(sql, "datacamp_log")
+        ),
+        &[],
+    )?;
+    let txs = session.execute(
+        what,
+        &format!(
+            "INSERT INTO {} (tx, tx_instant) SELECT tx, coalesce(max(instant), 0) \
+             FROM datacamp_stage GROUP BY tx",
+            table(sql, "datacamp_txs")
+        ),
+        &[],
+    )?;
+    Ok((eavt, txs))
+}
+
+/// Feeds the staged indexes through [`LoadCheck`].
+fn check_staged(session: &Session, sql: &Sql, schema: &Schema, config: DbConfig) -> Result<()> {
+    let mut check = LoadCheck::new(schema, config);
+    for entry in scan_bounds(session, sql, Index::Eavt, &Bounds::Prefix(Vec::new())) {
+        let entry = entry?;
+        if entry.is_current() {
+            check.eavt(entry.e, &entry.a, &entry.v, entry.tx)?;
+        }
+    }
+    for attr in check.unique_attributes() {
+        let bounds = Bounds::Prefix(vec![Part::A(attr.clone())]);
+        for entry in scan_bounds(session, sql, Index::Avet, &bounds) {
+            let entry = entry?;
+            if entry.is_current() {
+                check.avet(entry.e, &entry.a, &entry.v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The load, up to (not including) the commit: its report, the meta row
+/// it wrote and the loaded schema.
+pub(super) fn load(
+    shared: &Shared,
+    session: &Session,
+    before: Meta,
+    datoms: &mut dyn Iterator<Item = Result<Datom>>,
+) -> Result<(LoadReport, Meta, Arc<Schema>)> {
+    let sql = &shared.sql;
+    let mut tracker = LoadTracker::new(shared.url());
+    let bootstrap = take_bootstrap(session, sql)?;
+    stage(session, &mut tracker, datoms)?;
+    let (mut eavt, transactions) = unstage(session, sql)?;
+    if !tracker.has_tx0 {
+        eavt += restore_bootstrap(session, sql, &bootstrap)?;
+    }
+    let schema = tracker.schema();
+    let mut w = PgWriter::new(session, sql);
+    for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
+        w.reindex(&attr.ident, &schema)?;
+    }
+    // Before anything becomes visible: the staged database must be one the
+    // transactor could have written.
+    check_schema_entities(&tracker.schema_datoms, before.config)?;
+    check_staged(session, sql, &schema, before.config)?;
+    let basis_tx = tracker.max_tx.max(before.basis_tx);
+    let max_eid = tracker.max_eid.max(before.max_eid);
+    let meta = Meta {
+        basis_tx,
+        max_eid,
+        live: signed(eavt),
+        history: signed(eavt),
+        last_instant: tracker.last_instant.unwrap_or(before.last_instant),
+        schema_tx: basis_tx,
+        ..before
+    };
+    write_meta(session, sql, &meta)?;
+    Ok((
+        LoadReport {
+            datoms: tracker.datoms,
+            transactions,
+            basis_tx,
+            max_eid,
+        },
+        meta,
+        Arc::new(schema),
+    ))
+}
