@@ -43,6 +43,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Runs `f` where the blocking client may block: on this thread, or, when
+/// this thread drives an async runtime (datacamp-ops calls engines from
+/// async code), on a scoped thread of its own, since the client's own
+/// `block_on` refuses to run inside a runtime.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(t) => t,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// Did the connection break (closed, or the server ended the backend)?
 pub(crate) fn is_lost(e: &postgres::Error) -> bool {
     e.is_closed()
@@ -104,7 +118,7 @@ impl Pool {
         if let Some(pw) = &t.password {
             config.password(pw);
         }
-        let client = config.connect(NoTls).map_err(|e| PgError::Connect {
+        let client = off_runtime(|| config.connect(NoTls)).map_err(|e| PgError::Connect {
             url: t.url.clone(),
             reason: connect_reason(t, &e),
         })?;
@@ -151,13 +165,24 @@ impl Drop for Session {
         let Some(mut link) = lock(&self.link).take() else {
             return;
         };
-        if link.client.is_closed() || link.client.batch_execute("ROLLBACK").is_err() {
-            return;
-        }
-        let mut idle = lock(&self.pool.idle);
-        if idle.len() < MAX_IDLE {
-            idle.push(link);
-        }
+        let pool = &self.pool;
+        // Closing a client blocks too.
+        off_runtime(move || {
+            if link.client.is_closed() || link.client.batch_execute("ROLLBACK").is_err() {
+                return;
+            }
+            let mut idle = lock(&pool.idle);
+            if idle.len() < MAX_IDLE {
+                idle.push(link);
+            }
+        });
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *lock(&self.idle));
+        off_runtime(move || drop(idle));
     }
 }
 
@@ -185,7 +210,24 @@ impl Session {
     }
 
     /// Runs `f` on the connection (one caller at a time).
-    pub(crate) fn with<T>(
+    pub(crate) fn with<T: Send>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Link) -> Result<T, postgres::Error> + Send,
+    ) -> Result<T, PgError> {
+        let mut guard = lock(&self.link);
+        let Some(link) = guard.as_mut() else {
+            return Err(PgError::Connect {
+                url: self.url().to_owned(),
+                reason: "the session was already closed".to_owned(),
+            });
+        };
+        off_runtime(|| f(link)).map_err(|e| self.error(what, e))
+    }
+
+    /// Runs `f` on the connection on this thread: `f` itself keeps the
+    /// blocking client off any async runtime (see [`off_runtime`]).
+    pub(crate) fn with_here<T>(
         &self,
         what: &str,
         f: impl FnOnce(&mut Link) -> Result<T, postgres::Error>,
@@ -241,7 +283,7 @@ impl Session {
                 reason: "the session was already closed".to_owned(),
             });
         };
-        link.client.batch_execute("COMMIT").map_err(|e| {
+        off_runtime(|| link.client.batch_execute("COMMIT")).map_err(|e| {
             let url = self.url().to_owned();
             if is_lost(&e) {
                 PgError::LostInCommit {

@@ -109,39 +109,121 @@ fn stage(
          ON COMMIT DROP",
     )?;
     let instant_attr = schema::attr::tx_instant();
-    // The stream's own errors end the COPY (dropping the writer aborts it)
-    // and come back as the inner result.
-    let streamed = session.with(what, |link| {
-        let sink = link
-            .client
-            .copy_in("COPY datacamp_stage (seq, e, tx, instant, eavt, aevt) FROM STDIN BINARY")?;
-        let types = [
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::INT8,
-            Type::BYTEA,
-            Type::BYTEA,
-        ];
-        let mut writer = BinaryCopyInWriter::new(sink, &types);
-        let (mut eavt, mut aevt) = (Vec::new(), Vec::new());
-        for (seq, d) in (0_i64..).zip(datoms) {
-            let d = match d.and_then(|d| tracker.check(&d).map(|_| d)) {
-                Ok(d) => d,
-                Err(e) => return Ok(Err(e)),
-            };
-            backend::index_key(&mut eavt, Index::Eavt, d.e, &d.a, &d.v, d.tx);
-            backend::index_key(&mut aevt, Index::Aevt, d.e, &d.a, &d.v, d.tx);
-            let instant = match d.v {
-                Value::Instant(ms) if d.e == d.tx && d.a == instant_attr => Some(ms),
-                _ => None,
-            };
-            writer.write(&[&seq, &d.e, &d.tx, &instant, &eavt, &aevt])?;
-        }
-        writer.finish()?;
-        Ok(Ok(()))
+    let mut stream_error = None;
+    session.with_here(what, |link| {
+        // The stream may be tied to this thread (not `Send`): it is read
+        // here, and its rows go in batches to the COPY on a thread of its
+        // own (the blocking client may not run inside an async runtime).
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(4);
+            let copy = scope.spawn(move || copy_rows(&mut link.client, receive));
+            let mut batch = Vec::with_capacity(COPY_BATCH);
+            for (seq, d) in (0_i64..).zip(datoms) {
+                let d = match d.and_then(|d| tracker.check(&d).map(|_| d)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        stream_error = Some(e);
+                        break;
+                    }
+                };
+                let (mut eavt, mut aevt) = (Vec::new(), Vec::new());
+                backend::index_key(&mut eavt, Index::Eavt, d.e, &d.a, &d.v, d.tx);
+                backend::index_key(&mut aevt, Index::Aevt, d.e, &d.a, &d.v, d.tx);
+                let instant = match d.v {
+                    Value::Instant(ms) if d.e == d.tx && d.a == instant_attr => Some(ms),
+                    _ => None,
+                };
+                batch.push(StageRow {
+                    seq,
+                    e: d.e,
+                    tx: d.tx,
+                    instant,
+                    eavt,
+                    aevt,
+                });
+                if batch.len() == COPY_BATCH
+                    && send
+                        .send(Batch::Rows(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(COPY_BATCH),
+                        )))
+                        .is_err()
+                {
+                    // The COPY failed; its error comes from the join.
+                    break;
+                }
+            }
+            // An incomplete stream is never finished: the COPY thread then
+            // drops its writer unfinished, which aborts the COPY.
+            if stream_error.is_none() {
+                let _ = send.send(Batch::Rows(batch));
+                let _ = send.send(Batch::Finish);
+            }
+            drop(send);
+            match copy.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     })?;
-    streamed
+    match stream_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Datoms sent to the COPY at a time.
+const COPY_BATCH: usize = 4096;
+
+/// What the COPY thread gets.
+enum Batch {
+    Rows(Vec<StageRow>),
+    /// The stream ended well: finish the COPY.
+    Finish,
+}
+
+/// One staged datom.
+struct StageRow {
+    seq: i64,
+    e: i64,
+    tx: i64,
+    instant: Option<i64>,
+    eavt: Vec<u8>,
+    aevt: Vec<u8>,
+}
+
+/// Writes the batches from `receive` into the staging table's COPY,
+/// finishing it on [`Batch::Finish`] (and aborting it if the sender goes
+/// away first).
+fn copy_rows(
+    client: &mut postgres::Client,
+    receive: std::sync::mpsc::Receiver<Batch>,
+) -> std::result::Result<(), postgres::Error> {
+    let sink = client
+        .copy_in("COPY datacamp_stage (seq, e, tx, instant, eavt, aevt) FROM STDIN BINARY")?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::BYTEA,
+        Type::BYTEA,
+    ];
+    let mut writer = BinaryCopyInWriter::new(sink, &types);
+    for batch in receive {
+        match batch {
+            Batch::Rows(rows) => {
+                for r in rows {
+                    writer.write(&[&r.seq, &r.e, &r.tx, &r.instant, &r.eavt, &r.aevt])?;
+                }
+            }
+            Batch::Finish => {
+                writer.finish()?;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds entries, log and txs from the staging table; the new EAVT
