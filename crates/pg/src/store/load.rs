@@ -325,6 +325,17 @@ pub(super) fn load(
         ..before
     };
     write_meta(session, sql, &meta)?;
+    // The planner's statistics still describe the empty tables: without
+    // them every lookup of the transactions that follow would scan.
+    session.batch(
+        "analyzing the loaded tables",
+        &format!(
+            "ANALYZE {}, {}, {}",
+            table(sql, "datacamp_entries"),
+            table(sql, "datacamp_txs"),
+            table(sql, "datacamp_log")
+        ),
+    )?;
     Ok((
         LoadReport {
             datoms: tracker.datoms,
