@@ -133,6 +133,8 @@ impl PgTestServer {
                 .output(),
         )?;
         server.pg_ctl_start()?;
+        // Drop stops it; the watcher also does if this process is killed.
+        server.watch_parent();
         Ok(server)
     }
 
@@ -158,22 +160,17 @@ impl PgTestServer {
     }
 
     /// One cluster for the whole test process (started on first use), or
-    /// `None` as [`PgTestServer::start_or_skip`] says. A watcher process
-    /// stops it and removes its directory once this process has exited,
-    /// however it exits.
+    /// `None` as [`PgTestServer::start_or_skip`] says. The watcher every
+    /// server has stops it and removes its directory once this process has
+    /// exited.
     pub fn shared() -> Option<&'static PgTestServer> {
         static SHARED: std::sync::OnceLock<Option<PgTestServer>> = std::sync::OnceLock::new();
-        SHARED
-            .get_or_init(|| {
-                let server = PgTestServer::start_or_skip()?;
-                server.watch_parent();
-                Some(server)
-            })
-            .as_ref()
+        SHARED.get_or_init(PgTestServer::start_or_skip).as_ref()
     }
 
     /// Spawns `sh` to stop the server and remove its directory after this
-    /// process exits (a static is never dropped).
+    /// process exits, however (a static is never dropped, a killed test
+    /// process drops nothing).
     fn watch_parent(&self) {
         let stop = format!(
             "{} {} -D '{}' -m immediate -w stop",
