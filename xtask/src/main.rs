@@ -24,6 +24,7 @@ mod encryption;
 mod incremental;
 mod micro;
 mod ops;
+mod pg;
 mod reference;
 mod report;
 mod scale;
@@ -91,6 +92,11 @@ pub const STEPS: &[Step] = &[
         name: "ops",
         about: "list/status/forget over 5,000 backups in S3; backup with --limit-upload",
         run: ops::run,
+    },
+    Step {
+        name: "pg",
+        about: "postgres:// engine: load, EAVT scan, transact 1000x10, backup vs file (issue 16)",
+        run: pg::run,
     },
     Step {
         name: "scale",
@@ -246,8 +252,9 @@ fn build(root: &Path, steps: &[&Step]) -> Result<f64, String> {
     let started = Instant::now();
     eprintln!("== building the benchmarks");
     let mut runs = Vec::new();
-    // `scale` builds (or is given) the binary it measures itself.
-    if steps.iter().any(|s| s.name != "scale") {
+    // `scale` builds (or is given) the binary it measures itself; `pg`
+    // runs in this process.
+    if steps.iter().any(|s| !matches!(s.name, "scale" | "pg")) {
         runs.push(vec!["bench", "--workspace", "--no-run", "--quiet"]);
     }
     if steps.iter().any(|s| s.name == "e2e") {

@@ -51,16 +51,18 @@ pub use datacamp_migrate::{
     MigrationResult, MigrationStats, MigrationStatus, MigrationTarget, Route, Router,
 };
 pub use datacamp_ops::*;
+pub use datacamp_pg as pg;
 
 use std::path::Path;
 
 /// Every engine this crate knows, in a fresh registry: `mem://`, `file://`
-/// and bare paths. Pass it (or one of your own, with your engines added)
+/// and bare paths, and `postgres://`/`postgresql://` ([`pg`]). Pass it (or one of your own, with your engines added)
 /// to [`restore_to_url`], [`VerifyOptions::engines`],
 /// [`MigrateOptions::engines`] and [`recover_migration`].
 pub fn engines() -> datom::Engines {
     let mut engines = datom::Engines::default();
     datacamp_db::register(&mut engines);
+    datacamp_pg::register(&mut engines);
     engines
 }
 

@@ -78,6 +78,23 @@ impl Db {
         }
     }
 
+    /// A connection running the shared transactor, views and write rules
+    /// over `store`, an engine crate's backend (see `datacamp_db::backend`).
+    /// `url` is what [`Connection::url`] reports (without a password).
+    #[cfg(feature = "backend")]
+    pub fn from_store(url: impl Into<String>, store: Box<dyn Store>) -> Result<Db> {
+        let config = store.snapshot()?.state().config;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                url: url.into(),
+                config,
+                store,
+                writer: Mutex::new(()),
+                subscribers: Subscribers::default(),
+            }),
+        })
+    }
+
     fn open_file(location: Location, path: &std::path::Path, cache_bytes: usize) -> Result<Db> {
         let store = FileStore::open(&location.url(), path, cache_bytes)?;
         let config = store.snapshot()?.state().config;
@@ -251,10 +268,11 @@ impl Connection for Db {
 
     fn transact(&self, tx_data: &[TxOp]) -> Result<TxReport> {
         let _writer = self.write_lock();
-        let snap = self.inner.store.snapshot()?;
+        let mut write = self.inner.store.begin_write()?;
+        let snap = write.snapshot()?;
         let prepared = prepare(&*snap, tx_data, now_ms())?;
         let (schema, reindex) = schema_after(&*snap, &prepared.datoms, true)?;
-        self.inner.store.commit(&Commit {
+        write.commit(&Commit {
             tx: prepared.tx,
             tx_instant: prepared.tx_instant,
             datoms: &prepared.datoms,
@@ -276,19 +294,21 @@ impl Connection for Db {
 
     fn load(&self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
         let _writer = self.write_lock();
-        let state = self.inner.store.snapshot()?.state().clone();
+        let mut write = self.inner.store.begin_write()?;
+        let state = write.snapshot()?.state().clone();
         if state.basis_tx != TX0 {
             return Err(Error::NotEmpty {
                 what: self.inner.url.clone(),
                 datoms: state.live,
             });
         }
-        self.inner.store.load(datoms)
+        write.load(datoms)
     }
 
     fn apply(&self, report: &TxReport) -> Result<()> {
         let _writer = self.write_lock();
-        let snap = self.inner.store.snapshot()?;
+        let mut write = self.inner.store.begin_write()?;
+        let snap = write.snapshot()?;
         let basis = snap.state().basis_tx;
         if report.tx <= basis {
             return Err(Error::Replay {
@@ -309,7 +329,7 @@ impl Connection for Db {
             .filter(|e| *e < TX0)
             .fold(snap.state().max_eid, i64::max);
         let (schema, reindex) = schema_after(&*snap, &report.tx_data, false)?;
-        self.inner.store.commit(&Commit {
+        write.commit(&Commit {
             tx: report.tx,
             tx_instant: report.tx_instant,
             datoms: &report.tx_data,

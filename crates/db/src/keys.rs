@@ -270,7 +270,7 @@ pub(crate) fn append_index_key(
 
 /// One leading component of an index key prefix.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Part {
+pub enum Part {
     /// An entity id (or, first in VAET, the ref value).
     E(i64),
     /// An attribute.

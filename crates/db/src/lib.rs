@@ -23,7 +23,9 @@
 //! index keys packed into prefix-compressed blocks by `blocks`, laid out by
 //! the order-preserving encoding of `keys`). `docs/db-engine.md` explains
 //! the design. With the `conformance` feature, `datacamp_db::conformance`
-//! is the test suite every backend passes.
+//! is the test suite every backend passes. With the `backend` feature,
+//! `datacamp_db::backend` exposes the storage seam to engine crates, and
+//! `Db::from_store` runs the shared transactor over their store.
 //!
 //! ```
 //! use datacamp_datom::{Connection, DbConfig, EntityMap, Index, Keyword, TxOp, TxValue, Value};
@@ -59,6 +61,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "backend")]
+pub mod backend;
 mod blocks;
 mod connection;
 mod engine;

@@ -6,6 +6,11 @@
 //! entry therefore answers all three views: the current database (entries
 //! not retracted), `as_of(t)` (asserted at or before `t`, not retracted by
 //! `t`) and history (the assertion, and the retraction if there is one).
+//!
+//! With the `backend` feature, `datacamp_db::backend` re-exports this seam
+//! so that an engine crate (datacamp-pg) implements [`Store`] and gets the
+//! shared transactor, views and write rules through
+//! `Db::from_store`.
 
 use std::sync::Arc;
 
@@ -15,7 +20,7 @@ use crate::keys::Part;
 
 /// One stored index entry.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Entry {
+pub struct Entry {
     pub e: i64,
     pub a: Keyword,
     pub v: Value,
@@ -49,11 +54,11 @@ impl Entry {
 }
 
 /// A stream of entries in index order.
-pub(crate) type EntryIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + Send + 'a>;
+pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + Send + 'a>;
 
 /// Which entries of one index a scan visits.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Bounds {
+pub enum Bounds {
     /// Every entry whose leading components equal these (in index order;
     /// at most three: tx is never part of a prefix).
     Prefix(Vec<Part>),
@@ -67,7 +72,7 @@ pub(crate) enum Bounds {
 
 /// One transaction of the log.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct LogTx {
+pub struct LogTx {
     pub tx: i64,
     pub tx_instant: i64,
     /// The previous transaction in the log (the basis this one was applied on).
@@ -76,11 +81,11 @@ pub(crate) struct LogTx {
 }
 
 /// A stream of log transactions, oldest first.
-pub(crate) type LogIter<'a> = Box<dyn Iterator<Item = Result<LogTx>> + Send + 'a>;
+pub type LogIter<'a> = Box<dyn Iterator<Item = Result<LogTx>> + Send + 'a>;
 
 /// Database-wide facts at one basis.
 #[derive(Clone, Debug)]
-pub(crate) struct State {
+pub struct State {
     pub config: DbConfig,
     pub basis_tx: i64,
     pub max_eid: i64,
@@ -94,7 +99,7 @@ pub(crate) struct State {
 }
 
 /// A consistent read-only view of a store at one basis.
-pub(crate) trait StoreRead: Send + Sync {
+pub trait StoreRead: Send + Sync {
     fn state(&self) -> &State;
 
     /// Entries of `index` within `bounds`, in index order.
@@ -110,7 +115,7 @@ pub(crate) trait StoreRead: Send + Sync {
 
 /// What the engine asks a backend to write for one transaction.
 #[derive(Debug)]
-pub(crate) struct Commit<'a> {
+pub struct Commit<'a> {
     pub tx: i64,
     pub tx_instant: i64,
     /// Assertions and retractions in applied order (all with `tx`).
@@ -127,9 +132,45 @@ pub(crate) struct Commit<'a> {
     pub verified: bool,
 }
 
-/// A storage backend: hands out snapshots and writes transactions. Callers
-/// serialise writes (the connection's writer lock).
-pub(crate) trait Store: Send + Sync {
+/// One write in progress, from [`Store::begin_write`]: the snapshot the
+/// transactor prepares the write on, and the commit of it. Dropping it
+/// without a commit abandons the write.
+pub trait WriteGuard: Send {
+    /// The state the write is prepared against, read after this writer was
+    /// serialised against every other one.
+    fn snapshot(&mut self) -> Result<Arc<dyn StoreRead>>;
+
+    /// Writes the transaction prepared on [`WriteGuard::snapshot`].
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<()>;
+
+    /// Id-preserving bulk import (see [`Store::load`]).
+    fn load(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport>;
+}
+
+/// The write guard of a store that serves one process: the connection's
+/// writer lock already serialises writers, so it only forwards.
+struct InProcess<'s, S: ?Sized> {
+    store: &'s S,
+}
+
+impl<S: Store + ?Sized> WriteGuard for InProcess<'_, S> {
+    fn snapshot(&mut self) -> Result<Arc<dyn StoreRead>> {
+        self.store.snapshot()
+    }
+
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<()> {
+        self.store.commit(commit)
+    }
+
+    fn load(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+        self.store.load(datoms)
+    }
+}
+
+/// A storage backend: hands out snapshots and writes transactions. Writers
+/// in one process are serialised by the connection's writer lock; a store
+/// that other processes write too serialises them in [`Store::begin_write`].
+pub trait Store: Send + Sync {
     /// The current state as a consistent snapshot.
     fn snapshot(&self) -> Result<Arc<dyn StoreRead>>;
 
@@ -142,4 +183,14 @@ pub(crate) trait Store: Send + Sync {
 
     /// Size of the database file, for files.
     fn bytes_on_disk(&self) -> Option<u64>;
+
+    /// Starts one write (transact, apply or load). The default serves
+    /// stores only this process writes (mem, file: redb locks the file):
+    /// snapshot and commit go straight to the store. A store shared by
+    /// processes returns a guard that holds a cross-process lock from
+    /// before its snapshot until its commit, so no other write lands
+    /// between the two.
+    fn begin_write(&self) -> Result<Box<dyn WriteGuard + '_>> {
+        Ok(Box::new(InProcess { store: self }))
+    }
 }

@@ -39,7 +39,7 @@ fn expected_type(attr: &Attribute) -> String {
 /// value type, no redefinition of a built-in attribute, tuple declarations
 /// of 1 to 8 elements, and with schema-flexibility `write` complete
 /// attributes: ident, value type and cardinality), as `transact` does.
-pub(crate) fn check_schema_entities(schema_datoms: &[Datom], config: DbConfig) -> Result<()> {
+pub fn check_schema_entities(schema_datoms: &[Datom], config: DbConfig) -> Result<()> {
     let write = config.schema_flexibility == SchemaFlexibility::Write;
     let mut by_entity: BTreeMap<i64, Vec<Datom>> = BTreeMap::new();
     for d in schema_datoms {
@@ -54,7 +54,8 @@ pub(crate) fn check_schema_entities(schema_datoms: &[Datom], config: DbConfig) -
 }
 
 /// The per-entry rules, fed a backend's staged entries in index order.
-pub(crate) struct LoadCheck<'s> {
+#[derive(Debug)]
+pub struct LoadCheck<'s> {
     schema: &'s Schema,
     /// Schema flexibility `write`: attributes must be declared and values
     /// must have their attribute's type (as the transactor checks them).
@@ -67,7 +68,7 @@ pub(crate) struct LoadCheck<'s> {
 }
 
 impl<'s> LoadCheck<'s> {
-    pub(crate) fn new(schema: &'s Schema, config: DbConfig) -> Self {
+    pub fn new(schema: &'s Schema, config: DbConfig) -> Self {
         LoadCheck {
             schema,
             typed: config.schema_flexibility == SchemaFlexibility::Write,
@@ -78,7 +79,7 @@ impl<'s> LoadCheck<'s> {
     }
 
     /// The attributes whose AVET entries [`LoadCheck::avet`] must see.
-    pub(crate) fn unique_attributes(&self) -> Vec<Keyword> {
+    pub fn unique_attributes(&self) -> Vec<Keyword> {
         self.schema
             .attributes()
             .filter(|a| a.unique.is_some())
@@ -87,7 +88,7 @@ impl<'s> LoadCheck<'s> {
     }
 
     /// One staged entry, in EAVT order.
-    pub(crate) fn eavt(&mut self, e: i64, a: &Keyword, v: &Value, tx: i64) -> Result<()> {
+    pub fn eavt(&mut self, e: i64, a: &Keyword, v: &Value, tx: i64) -> Result<()> {
         if e < 1 {
             return Err(Error::invalid_datom(
                 e,
@@ -176,7 +177,7 @@ impl<'s> LoadCheck<'s> {
     }
 
     /// One staged entry of a unique attribute, in AVET order.
-    pub(crate) fn avet(&mut self, e: i64, a: &Keyword, v: &Value) -> Result<()> {
+    pub fn avet(&mut self, e: i64, a: &Keyword, v: &Value) -> Result<()> {
         if let Some((la, lv, le)) = &self.last_unique {
             if la == a && lv == v && *le != e {
                 return Err(Error::UniqueConflict {

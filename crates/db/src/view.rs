@@ -280,7 +280,7 @@ impl Database for View {
 
 /// The schema of a snapshot, current or as of transaction `t`, rebuilt from
 /// its schema datoms.
-pub(crate) fn schema_of(snap: &dyn StoreRead, as_of: Option<i64>) -> Result<Schema> {
+pub fn schema_of(snap: &dyn StoreRead, as_of: Option<i64>) -> Result<Schema> {
     let live = |entry: &Entry| as_of.map_or(entry.is_current(), |t| entry.is_live_at(t));
     let mut entities = BTreeSet::new();
     let idents = Bounds::Prefix(vec![Part::A(schema::attr::ident())]);

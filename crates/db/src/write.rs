@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use datacamp_datom::{schema, Datom, DbConfig, Error, Keyword, Result, Schema, Value, TX0};
 
 /// The index operations a backend offers its write transaction.
-pub(crate) trait IndexWriter {
+pub trait IndexWriter {
     /// The asserting tx of the current entry `[e a v]`, if there is one.
     fn current_tx(&mut self, e: i64, a: &Keyword, v: &Value) -> Result<Option<i64>>;
 
@@ -39,7 +39,7 @@ pub(crate) trait IndexWriter {
 
 /// Where the datoms of an attribute go besides EAVT and AEVT: AVET for
 /// indexed and unique attributes, VAET for refs (whose values are longs).
-pub(crate) fn placement(schema: &Schema, a: &Keyword, v: &Value) -> (bool, bool) {
+pub fn placement(schema: &Schema, a: &Keyword, v: &Value) -> (bool, bool) {
     match schema.get(a) {
         Some(attr) => (attr.in_avet(), attr.is_ref() && matches!(v, Value::Long(_))),
         None => (false, false),
@@ -48,7 +48,7 @@ pub(crate) fn placement(schema: &Schema, a: &Keyword, v: &Value) -> (bool, bool)
 
 /// Current and history datom counts, changed as datoms are applied.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
+pub struct Counts {
     pub live: u64,
     pub history: u64,
 }
@@ -62,7 +62,7 @@ pub(crate) struct Counts {
 /// `verified` datoms come from the transactor, which already checked them
 /// against this basis: their assertions are of datoms not yet current, so
 /// the lookup is skipped.
-pub(crate) fn apply_datoms(
+pub fn apply_datoms(
     w: &mut impl IndexWriter,
     datoms: &[Datom],
     schema: &Schema,
@@ -127,7 +127,7 @@ pub(crate) const MAX_SCHEMA_DATOMS: usize = 1_000_000;
 
 /// Checks and tracks the datoms of a `load` as they stream by.
 #[derive(Debug)]
-pub(crate) struct LoadTracker {
+pub struct LoadTracker {
     url: String,
     /// Datoms accepted so far.
     pub datoms: u64,
@@ -148,7 +148,7 @@ pub(crate) struct LoadTracker {
 }
 
 impl LoadTracker {
-    pub(crate) fn new(url: &str) -> Self {
+    pub fn new(url: &str) -> Self {
         LoadTracker {
             url: url.to_owned(),
             datoms: 0,
@@ -163,7 +163,7 @@ impl LoadTracker {
 
     /// Accepts `d` or says why it cannot be loaded. Returns `true` the first
     /// time a datom of the bootstrap transaction shows up.
-    pub(crate) fn check(&mut self, d: &Datom) -> Result<bool> {
+    pub fn check(&mut self, d: &Datom) -> Result<bool> {
         if !d.added {
             return Err(Error::InvalidTxData(format!(
                 "load into {} accepts only assertions, got the retraction {d}",
@@ -213,14 +213,14 @@ impl LoadTracker {
     }
 
     /// The schema the loaded datoms declare.
-    pub(crate) fn schema(&self) -> Schema {
+    pub fn schema(&self) -> Schema {
         schema_from_datoms(&self.schema_datoms)
     }
 }
 
 /// The schema declared by current schema datoms. An attribute cannot
 /// replace a built-in one.
-pub(crate) fn schema_from_datoms<'a>(datoms: impl IntoIterator<Item = &'a Datom>) -> Schema {
+pub fn schema_from_datoms<'a>(datoms: impl IntoIterator<Item = &'a Datom>) -> Schema {
     let declared = Schema::from_datoms(datoms);
     let mut schema = Schema::bootstrap();
     for a in declared

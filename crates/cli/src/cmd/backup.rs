@@ -35,7 +35,7 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = BACKUP_EXAMPLES)]
 pub struct BackupArgs {
-    /// The database: mem://NAME, file:///path or a path.
+    /// The database: mem://NAME, file:///path, a path or postgres://…
     #[arg(long)]
     pub db: String,
     /// Where to: a directory, file:///path or s3://bucket/prefix/.

@@ -238,7 +238,7 @@ pub fn parse_durable_db(text: &str) -> Result<String, String> {
         return Err(format!(
             "{text} is an in-memory database, which lives only as long as this process: \
              the data written into it would vanish when the command exits; \
-             give a file:///path or a path"
+             give a file:///path, a path or a postgres:// URL"
         ));
     }
     Ok(text.to_owned())

@@ -27,10 +27,12 @@ pub struct DbArgs {
     command: DbCommand,
 }
 
-/// Where the database is: `file:///path/to/db` (durable) or `mem://name`.
+/// Where the database is: `file:///path/to/db` (durable), `mem://name` or
+/// `postgres://user@host:5432/dbname?schema=NAME`.
 #[derive(Debug, Args)]
 struct DbUrl {
-    /// The database URL, e.g. file:///var/lib/app/people.db.
+    /// The database URL, e.g. file:///var/lib/app/people.db or
+    /// postgres://app@db.example/app?schema=people.
     #[arg(long = "db", value_name = "URL", env = "DATACAMP_DB")]
     url: String,
 }

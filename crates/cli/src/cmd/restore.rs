@@ -26,7 +26,7 @@ pub struct RestoreArgs {
     /// The backup to restore.
     #[arg(long)]
     pub backup_id: String,
-    /// The target database: file:///path or a path (created when it does
+    /// The target database: file:///path, a path or postgres://… (created when it does
     /// not exist; must be empty). Not mem://: an in-memory database would
     /// vanish when the command exits.
     #[arg(long, value_parser = parse_durable_db)]
