@@ -993,7 +993,7 @@ impl Store for FileStore {
             // unless the stream brings its own.
             let bootstrap = drop_bootstrap(&mut w, &before.schema, &mut counts)?;
             w.flush()?;
-            let mut bulk = BulkLoad::new(self.dir());
+            let mut bulk = BulkLoad::new(self.dir(), &w)?;
             for d in datoms {
                 let d = d?;
                 tracker.check(&d)?;
@@ -1004,11 +1004,10 @@ impl Store for FileStore {
                     bulk.push(d, &mut w)?;
                 }
             }
-            let fresh = bulk.finish(&mut w)?;
+            let schema = tracker.schema();
+            let fresh = bulk.finish(&mut w, &schema, self.dir())?;
             counts.live += fresh;
             counts.history += fresh;
-            let schema = tracker.schema();
-            bulk_reindex(&mut w, &schema, self.dir())?;
             // Before the commit: the staged database must be one this
             // engine's transactor could have written.
             check_schema_entities(&tracker.schema_datoms, self.config)?;
@@ -1127,17 +1126,19 @@ fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result
 /// whatever the stream's size).
 ///
 /// - EAVT: while the stream comes in EAVT order (a restore reads a backup,
-///   which is an EAVT scan), its keys are merged into the table in
-///   batches as they come, i.e. written in order into full blocks; keys
-///   out of that order go to a sorted run and are merged at the end.
+///   which is an EAVT scan), its keys are appended to the (empty) table as
+///   they come, into full blocks; keys out of that order go to a sorted
+///   run and are merged at the end.
 /// - AEVT and the log: through sorted runs ([`RunSorter`], spilled beside
 ///   the database), merged at the end, so each is written in key order
 ///   too (the log by `(tx, position in the stream)`: one tx's datoms in
-///   stream order, in page-sized records).
+///   stream order, in page-sized records). In an EAVT-ordered stream the
+///   keys of one attribute (AEVT) and of one tx (log) already come in key
+///   order, which the runs are told (grouped pushes: no comparison sort).
+/// - AVET and VAET: once the schema is known (after the stream), built
+///   from AEVT's keys while AEVT is written, through sorted runs.
 struct BulkLoad {
-    /// EAVT keys in order, not yet merged.
-    direct: SortedBatch,
-    /// The last key put into `direct`.
+    /// The last key appended to EAVT.
     last: Vec<u8>,
     /// No key has come out of EAVT order yet.
     in_order: bool,
@@ -1145,24 +1146,31 @@ struct BulkLoad {
     eavt: RunSorter,
     aevt: RunSorter,
     log: RunSorter,
+    /// A group id per attribute for the AEVT run's hint.
+    attr_groups: crate::hash::FxHashMap<Keyword, u64>,
     /// Position of the next datom in the stream.
     seq: u64,
     fresh: u64,
 }
 
+/// The most attributes the AEVT run's grouping tracks (a stream with more
+/// sorts the keys of the others fully).
+const MAX_ATTR_GROUPS: usize = 65_536;
+
 impl BulkLoad {
-    fn new(dir: &Path) -> Self {
-        BulkLoad {
-            direct: SortedBatch::default(),
+    fn new(dir: &Path, w: &FileWriter<'_>) -> Result<Self> {
+        Ok(BulkLoad {
             last: Vec::new(),
-            in_order: true,
+            // Appending needs an empty EAVT (the bootstrap was set aside).
+            in_order: w.eavt.is_empty()?,
             key: Vec::with_capacity(64),
             eavt: RunSorter::new(dir, "EAVT keys", RUN_BUDGET_BYTES),
             aevt: RunSorter::new(dir, "AEVT keys", RUN_BUDGET_BYTES),
             log: RunSorter::new(dir, "log datoms", RUN_BUDGET_BYTES),
+            attr_groups: Default::default(),
             seq: 0,
             fresh: 0,
-        }
+        })
     }
 
     fn push(&mut self, d: &Datom, w: &mut FileWriter<'_>) -> Result<()> {
@@ -1172,38 +1180,56 @@ impl BulkLoad {
         }
         if !self.in_order {
             self.eavt.push(|out| out.extend_from_slice(&self.key))?;
-        } else if self.key != self.last {
+        } else if w.eavt.append(&self.key, 0)? {
             // (An equal key is a datom repeated in the stream: stored once.)
-            self.direct.push(|out| out.extend_from_slice(&self.key), 0);
+            self.fresh += 1;
             std::mem::swap(&mut self.last, &mut self.key);
-            if self.direct.len() >= LOAD_BATCH {
-                self.fresh += self.direct.flush_into(&mut w.eavt)?;
-            }
         }
-        self.aevt
-            .push(|out| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx))?;
+        let aevt =
+            |out: &mut Vec<u8>| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx);
+        let next = self.attr_groups.len() as u64;
+        match self.attr_groups.get(&d.a) {
+            _ if !self.in_order => self.aevt.push(aevt)?,
+            Some(&group) => self.aevt.push_grouped(group, aevt)?,
+            None if self.attr_groups.len() < MAX_ATTR_GROUPS => {
+                self.attr_groups.insert(d.a.clone(), next);
+                self.aevt.push_grouped(next, aevt)?;
+            }
+            None => self.aevt.push(aevt)?,
+        }
         let seq = self.seq;
         self.seq += 1;
-        self.log.push(|out| keys::append_log_run_key(out, d, seq))?;
+        // One tx's log keys always come in key order (by position).
+        self.log
+            .push_grouped(tx_key(d.tx), |out| keys::append_log_run_key(out, d, seq))?;
         Ok(())
     }
 
-    /// Writes what is left and merges the runs; returns how many EAVT keys
-    /// were new (the datoms the load adds).
-    fn finish(mut self, w: &mut FileWriter<'_>) -> Result<u64> {
-        let mut fresh = self.fresh + self.direct.flush_into(&mut w.eavt)?;
-        fresh += merge_run(self.eavt.finish()?, &mut w.eavt)?;
-        merge_run(self.aevt.finish()?, &mut w.aevt)?;
+    /// Writes what is left, merges the runs and builds AVET and VAET from
+    /// AEVT; returns how many EAVT keys were new (the datoms the load
+    /// adds).
+    fn finish(self, w: &mut FileWriter<'_>, schema: &Schema, dir: &Path) -> Result<u64> {
+        w.eavt.finish_append()?;
+        let fresh = self.fresh + merge_run(self.eavt.finish()?, &mut w.eavt)?;
+        write_aevt_and_reindex(self.aevt.finish()?, w, schema, dir)?;
         w.write_log_run(self.log.finish()?)?;
         Ok(fresh)
     }
 }
 
-/// Merges the keys of a finished run into a block table in batches (each
-/// batch written in key order); returns how many keys were new.
+/// Writes a finished run into a block table: appended when the table is
+/// empty, else merged in batches (each batch written in key order);
+/// returns how many keys were new.
 fn merge_run(mut run: Merged, table: &mut BlockWriter<'_>) -> Result<u64> {
-    let mut batch = SortedBatch::default();
     let mut fresh = 0;
+    if table.is_empty()? {
+        while let Some(key) = run.next_key()? {
+            fresh += u64::from(table.append(key, 0)?);
+        }
+        table.finish_append()?;
+        return Ok(fresh);
+    }
+    let mut batch = SortedBatch::default();
     while let Some(key) = run.next_key()? {
         batch.push(|out| out.extend_from_slice(key), 0);
         if batch.len() >= LOAD_BATCH {
@@ -1213,30 +1239,65 @@ fn merge_run(mut run: Merged, table: &mut BlockWriter<'_>) -> Result<u64> {
     Ok(fresh + batch.flush_into(table)?)
 }
 
-/// Builds the AVET and VAET entries of a load from its AEVT (the schema is
-/// known only once the whole stream is in) through sorted runs, so that
-/// both are written in key order (they are empty before: a load starts
-/// from the bootstrap transaction, whose datom is in neither).
-fn bulk_reindex(w: &mut FileWriter<'_>, schema: &Schema, dir: &Path) -> Result<()> {
+/// What the schema says of the attribute whose AEVT keys are being
+/// written: whether its entries go to AVET, and to VAET (a ref).
+struct AttrPlacement {
+    attr: Vec<u8>,
+    in_avet: bool,
+    is_ref: bool,
+}
+
+/// Writes AEVT from its run and, from the same keys, the AVET and VAET
+/// entries (the schema is known only once the whole stream is in) through
+/// sorted runs, so that both are written in key order too (they are empty
+/// before: a load starts from the bootstrap transaction, whose datom is in
+/// neither). The keys are rearranged as bytes, not decoded.
+fn write_aevt_and_reindex(
+    mut run: Merged,
+    w: &mut FileWriter<'_>,
+    schema: &Schema,
+    dir: &Path,
+) -> Result<()> {
     let mut avet = RunSorter::new(dir, "AVET keys", RUN_BUDGET_BYTES);
     let mut vaet = RunSorter::new(dir, "VAET keys", RUN_BUDGET_BYTES);
-    let mut decoder = Decoder::default();
-    for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
-        let (lo, hi) = prefix_range(&keys::prefix_key(
-            Index::Aevt,
-            &[Part::A(attr.ident.clone())],
-        ));
-        let mut scan = w.aevt.scan(&lo, hi.as_deref())?;
-        while scan.next_entry()?.is_some() {
-            let (e, a, v, tx) = decoder.index_key(Index::Aevt, scan.key())?;
-            let (in_avet, in_vaet) = placement(schema, &a, &v);
-            if in_avet {
-                avet.push(|out| keys::append_index_key(out, Index::Avet, e, &a, &v, tx))?;
-            }
-            if in_vaet {
-                vaet.push(|out| keys::append_index_key(out, Index::Vaet, e, &a, &v, tx))?;
+    let appending = w.aevt.is_empty()?;
+    let mut batch = SortedBatch::default();
+    let mut current: Option<AttrPlacement> = None;
+    while let Some(key) = run.next_key()? {
+        if appending {
+            w.aevt.append(key, 0)?;
+        } else {
+            batch.push(|out| out.extend_from_slice(key), 0);
+            if batch.len() >= LOAD_BATCH {
+                batch.flush_into(&mut w.aevt)?;
             }
         }
+        let parts = keys::AevtParts::split(key)?;
+        let placement = match &current {
+            Some(p) if p.attr == parts.attr => p,
+            _ => {
+                let attr = schema.get(&keys::keyword_of(parts.attr)?);
+                current.insert(AttrPlacement {
+                    attr: parts.attr.to_vec(),
+                    in_avet: attr.is_some_and(|a| a.in_avet()),
+                    is_ref: attr.is_some_and(|a| a.is_ref()),
+                })
+            }
+        };
+        // (A key repeated in the run is pushed twice; writing drops it.)
+        if placement.in_avet {
+            avet.push(|out| parts.append_avet(out))?;
+        }
+        if placement.is_ref {
+            if let Some(payload) = parts.long_payload() {
+                vaet.push(|out| parts.append_vaet(out, payload))?;
+            }
+        }
+    }
+    if appending {
+        w.aevt.finish_append()?;
+    } else {
+        batch.flush_into(&mut w.aevt)?;
     }
     merge_run(avet.finish()?, &mut w.avet)?;
     merge_run(vaet.finish()?, &mut w.vaet)?;

@@ -8,6 +8,17 @@
 //! dies, so a load that fails or is killed leaves no spill file behind.
 //!
 //! Run file layout: each key as a LEB128 length and its bytes, in order.
+//!
+//! Sorting is the load's largest cost, and a restore's keys come nearly
+//! sorted: a backup is an EAVT scan, so the AEVT keys of one attribute and
+//! the log keys of one tx arrive already in key order. A caller that knows
+//! this pushes keys with [`RunSorter::push_grouped`], naming the group
+//! (attribute, tx); a run is then ordered by sorting the groups by their
+//! first key and placing the entries group by group (linear, stable), and
+//! checked afterwards, falling back to a full sort if the hint was wrong.
+//! The merge takes keys from one run for as long as they come before
+//! every other run's head, so runs that follow each other cost one
+//! compare per key.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,6 +28,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use datacamp_datom::{Error, Result};
+
+use crate::hash::FxHashMap;
 
 /// Bytes of keys a sorter holds in memory before it spills a run.
 pub(crate) const RUN_BUDGET_BYTES: usize = 8 * 1024 * 1024;
@@ -32,6 +45,14 @@ pub(crate) struct RunSorter {
     budget: usize,
     arena: Vec<u8>,
     entries: Vec<Range<usize>>,
+    /// The group of each entry (an index into `firsts`) while every key
+    /// has come with a group ([`RunSorter::push_grouped`]).
+    groups: Vec<u32>,
+    /// Per group of the run in memory: its caller's id and its first entry.
+    firsts: Vec<(u64, usize)>,
+    group_ids: FxHashMap<u64, u32>,
+    /// Every key of the run in memory came with a group.
+    grouped: bool,
     runs: Vec<File>,
 }
 
@@ -43,6 +64,10 @@ impl RunSorter {
             budget,
             arena: Vec::new(),
             entries: Vec::new(),
+            groups: Vec::new(),
+            firsts: Vec::new(),
+            group_ids: FxHashMap::default(),
+            grouped: true,
             runs: Vec::new(),
         }
     }
@@ -61,19 +86,92 @@ impl RunSorter {
     /// Adds one key, written by `encode`; spills a run when the budget is
     /// reached.
     pub(crate) fn push(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        self.grouped = false;
+        self.push_entry(encode)
+    }
+
+    /// Adds one key of group `group`: the caller expects the keys of one
+    /// group to come in key order, and the groups' keys not to interleave
+    /// (a hint: a run it does not hold for is fully sorted).
+    pub(crate) fn push_grouped(
+        &mut self,
+        group: u64,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        if self.grouped {
+            let next = self.firsts.len();
+            let entry = self.entries.len();
+            let id = *self.group_ids.entry(group).or_insert_with(|| {
+                // At most one group per entry, so this fits the budget.
+                u32::try_from(next).unwrap_or(u32::MAX)
+            });
+            if id as usize == next {
+                self.firsts.push((group, entry));
+            }
+            self.groups.push(id);
+        }
+        self.push_entry(encode)
+    }
+
+    fn push_entry(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         let start = self.arena.len();
         encode(&mut self.arena);
         self.entries.push(start..self.arena.len());
-        if self.arena.len() + self.entries.len() * 16 >= self.budget {
+        // Each entry also costs its range and group in memory.
+        if self.arena.len() + self.entries.len() * 24 >= self.budget {
             self.spill()?;
         }
         Ok(())
     }
 
     fn sort(&mut self) {
+        if !(self.grouped && self.place_by_group() && self.is_sorted()) {
+            let arena = &self.arena;
+            self.entries
+                .sort_unstable_by(|x, y| arena[x.clone()].cmp(&arena[y.clone()]));
+        }
+        self.groups.clear();
+        self.firsts.clear();
+        self.group_ids.clear();
+        self.grouped = true;
+    }
+
+    /// Orders the entries group by group, groups by their first key,
+    /// keeping the push order inside a group. `false` if it could not.
+    fn place_by_group(&mut self) -> bool {
+        if self.groups.len() != self.entries.len() {
+            return false;
+        }
         let arena = &self.arena;
+        let entries = &self.entries;
+        let mut order: Vec<usize> = (0..self.firsts.len()).collect();
+        order.sort_unstable_by(|&x, &y| {
+            arena[entries[self.firsts[x].1].clone()].cmp(&arena[entries[self.firsts[y].1].clone()])
+        });
+        // Counting sort: where each group's entries start.
+        let mut counts = vec![0usize; self.firsts.len()];
+        for &g in &self.groups {
+            counts[g as usize] += 1;
+        }
+        let mut starts = vec![0usize; self.firsts.len()];
+        let mut at = 0;
+        for &g in &order {
+            starts[g] = at;
+            at += counts[g];
+        }
+        let mut placed = vec![0..0; self.entries.len()];
+        for (span, &g) in self.entries.iter().zip(&self.groups) {
+            placed[starts[g as usize]] = span.clone();
+            starts[g as usize] += 1;
+        }
+        self.entries = placed;
+        true
+    }
+
+    fn is_sorted(&self) -> bool {
         self.entries
-            .sort_unstable_by(|x, y| arena[x.clone()].cmp(&arena[y.clone()]));
+            .windows(2)
+            .all(|w| self.arena[w[0].clone()] <= self.arena[w[1].clone()])
     }
 
     /// Writes the keys in memory as one sorted run and forgets them.
@@ -114,6 +212,8 @@ impl RunSorter {
             sources,
             heap: BinaryHeap::new(),
             current: Vec::new(),
+            current_source: None,
+            spare: Vec::new(),
         };
         for i in 0..merged.sources.len() {
             merged.refill(i)?;
@@ -199,25 +299,31 @@ pub(crate) struct Merged {
     dir: PathBuf,
     what: &'static str,
     sources: Vec<Source>,
-    /// The head key of each source that has one.
+    /// The head key of each source that has one, but the current key's.
     heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
+    /// The key last returned, and the source it came from.
     current: Vec<u8>,
+    current_source: Option<usize>,
+    /// A key buffer to reuse (no allocation per key).
+    spare: Vec<u8>,
 }
 
 impl Merged {
+    /// Reads the next key of source `i` into `key`; `false` at its end.
+    fn read(&mut self, i: usize, key: &mut Vec<u8>) -> Result<bool> {
+        self.sources[i].next_into(key).map_err(|source| Error::Io {
+            path: format!(
+                "{} (a temporary sort run of {} for a load)",
+                self.dir.display(),
+                self.what
+            ),
+            source,
+        })
+    }
+
     fn refill(&mut self, i: usize) -> Result<()> {
         let mut key = Vec::new();
-        let more = self.sources[i]
-            .next_into(&mut key)
-            .map_err(|source| Error::Io {
-                path: format!(
-                    "{} (a temporary sort run of {} for a load)",
-                    self.dir.display(),
-                    self.what
-                ),
-                source,
-            })?;
-        if more {
+        if self.read(i, &mut key)? {
             self.heap.push(Reverse((key, i)));
         }
         Ok(())
@@ -225,11 +331,30 @@ impl Merged {
 
     /// The next key in order, or `None` at the end.
     pub(crate) fn next_key(&mut self) -> Result<Option<&[u8]>> {
+        if let Some(i) = self.current_source.take() {
+            let mut key = std::mem::take(&mut self.spare);
+            if self.read(i, &mut key)? {
+                // Still first: no heap operation (runs of a restore follow
+                // each other in long stretches).
+                if self
+                    .heap
+                    .peek()
+                    .is_none_or(|Reverse((head, _))| key <= *head)
+                {
+                    self.spare = std::mem::replace(&mut self.current, key);
+                    self.current_source = Some(i);
+                    return Ok(Some(&self.current));
+                }
+                self.heap.push(Reverse((key, i)));
+            } else {
+                self.spare = key;
+            }
+        }
         let Some(Reverse((key, i))) = self.heap.pop() else {
             return Ok(None);
         };
-        self.current = key;
-        self.refill(i)?;
+        self.spare = std::mem::replace(&mut self.current, key);
+        self.current_source = Some(i);
         Ok(Some(&self.current))
     }
 }
