@@ -33,6 +33,7 @@ use crate::blocks::{page_budget, BlockTable, BlockWriter, EntryScan, Packer};
 use crate::keys::{self, Counters, Decoder, Part};
 use crate::runs::{Merged, RunSorter, RUN_BUDGET_BYTES};
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
+use crate::stream_check::StreamCheck;
 use crate::validate::{check_schema_entities, LoadCheck};
 use crate::view::schema_of;
 use crate::write::{apply_datoms, placement, Counts, IndexWriter, LoadTracker};
@@ -994,11 +995,19 @@ impl Store for FileStore {
             let bootstrap = drop_bootstrap(&mut w, &before.schema, &mut counts)?;
             w.flush()?;
             let mut bulk = BulkLoad::new(self.dir(), &w)?;
-            for d in datoms {
-                let d = d?;
-                tracker.check(&d)?;
-                bulk.push(&d, &mut w)?;
-            }
+            // The EAVT check runs on the stream beside the load (see
+            // `stream_check`); the staged index is checked only if that
+            // was not conclusive.
+            let checked = std::thread::scope(|scope| -> Result<bool> {
+                let mut check = StreamCheck::start(scope, self.config);
+                for d in datoms {
+                    let d = d?;
+                    tracker.check(&d)?;
+                    bulk.push(&d, &mut w)?;
+                    check.push(d);
+                }
+                Ok(check.finish())
+            })?;
             if !tracker.has_tx0 {
                 for d in &bootstrap {
                     bulk.push(d, &mut w)?;
@@ -1011,7 +1020,7 @@ impl Store for FileStore {
             // Before the commit: the staged database must be one this
             // engine's transactor could have written.
             check_schema_entities(&tracker.schema_datoms, self.config)?;
-            check_staged(&w, &schema, self.config)?;
+            check_staged(&w, &schema, self.config, checked)?;
             Arc::new(schema)
         };
         let transactions = {
@@ -1098,15 +1107,23 @@ impl LogGroup {
 }
 
 /// Feeds the staged indexes of a load (inside its write transaction)
-/// through [`LoadCheck`].
-fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result<()> {
+/// through [`LoadCheck`]; its EAVT entries only if `eavt_checked` does not
+/// say the stream passed that check already.
+fn check_staged(
+    w: &FileWriter<'_>,
+    schema: &Schema,
+    config: DbConfig,
+    eavt_checked: bool,
+) -> Result<()> {
     let mut check = LoadCheck::new(schema, config);
     let mut decoder = Decoder::default();
-    let mut scan = w.eavt.scan(&[], None)?;
-    while let Some(r) = scan.next_entry()? {
-        if r == 0 {
-            let (e, a, v, tx) = decoder.index_key(Index::Eavt, scan.key())?;
-            check.eavt(e, &a, &v, tx)?;
+    if !eavt_checked {
+        let mut scan = w.eavt.scan(&[], None)?;
+        while let Some(r) = scan.next_entry()? {
+            if r == 0 {
+                let (e, a, v, tx) = decoder.index_key(Index::Eavt, scan.key())?;
+                check.eavt(e, &a, &v, tx)?;
+            }
         }
     }
     for attr in check.unique_attributes() {
@@ -1440,6 +1457,64 @@ mod tests {
             2,
             "no spill file is left"
         );
+    }
+
+    /// A stream in EAVT order whose schema comes first is checked on the
+    /// stream (`stream_check`), and refuses exactly what the staged check
+    /// refuses: each forged datom is refused, naming its entity, and the
+    /// unforged stream loads.
+    #[test]
+    fn a_load_checked_on_its_stream_refuses_what_the_staged_check_refuses() {
+        use datacamp_datom::{Datom, Error, Keyword, SchemaFlexibility, Value, TX0};
+        let t = TX0 + 1;
+        let kw = Keyword::parse;
+        let attr = |e: i64, ident: &str, ty: &str, card: &str| {
+            vec![
+                Datom::new(e, kw("db/cardinality"), Value::keyword(card), t),
+                Datom::new(e, kw("db/ident"), Value::keyword(ident), t),
+                Datom::new(e, kw("db/valueType"), Value::keyword(ty), t),
+            ]
+        };
+        let mut schema = attr(1, "l/age", "db.type/long", "db.cardinality/one");
+        schema.extend(attr(2, "l/friend", "db.type/ref", "db.cardinality/one"));
+        schema.extend(attr(3, "l/tag", "db.type/string", "db.cardinality/many"));
+        let data = |extra: Vec<Datom>| {
+            let mut all = schema.clone();
+            all.extend([
+                Datom::new(10, kw("l/age"), Value::Long(30), t),
+                Datom::new(10, kw("l/tag"), Value::string("a"), t),
+                Datom::new(10, kw("l/tag"), Value::string("b"), t),
+                Datom::new(11, kw("l/friend"), Value::Long(10), t),
+            ]);
+            all.extend(extra);
+            all.push(Datom::new(t, kw("db/txInstant"), Value::Instant(1_000), t));
+            all.sort_by(|x, y| (x.e, &x.a, &x.v, x.tx).cmp(&(y.e, &y.a, &y.v, y.tx)));
+            all
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = DbConfig {
+            schema_flexibility: SchemaFlexibility::Write,
+            ..DbConfig::default()
+        };
+        let load = |name: &str, datoms: Vec<Datom>| {
+            let url = dir.path().join(name).display().to_string();
+            let db = crate::create(&url, config).unwrap();
+            db.load(&mut datoms.into_iter().map(Ok))
+        };
+        assert_eq!(load("ok.db", data(vec![])).unwrap().datoms, 14);
+        let cases = [
+            ("string-in-long", 12, "l/age", Value::string("x")),
+            ("second-age", 10, "l/age", Value::Long(31)),
+            ("ref-to-0", 12, "l/friend", Value::Long(0)),
+            ("undeclared", 12, "l/nope", Value::Long(1)),
+        ];
+        for (name, e, a, v) in cases {
+            let err = load(name, data(vec![Datom::new(e, kw(a), v, t)])).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidDatom { entity, attr, .. } if *entity == e && *attr == kw(a)),
+                "{name}: {err}"
+            );
+        }
     }
 
     /// A file opened with a cache far smaller than its index still scans
