@@ -190,6 +190,13 @@ fn open_redb(path: &Path, file: Option<File>, cache_bytes: usize) -> Result<Data
 impl FileStore {
     /// Creates a new database file holding only the bootstrap transaction.
     /// Fails if the file exists.
+    ///
+    /// Atomic: the file is written and committed under a hidden name
+    /// beside it ([`creating_path`]) and only then linked to `path` (a hard
+    /// link fails if `path` exists, so a file created there meanwhile is
+    /// never replaced), so a process killed while creating leaves no file
+    /// at `path`, never one that does not open. What it leaves under the
+    /// hidden name is removed by the next create of the same path.
     pub(crate) fn create(
         url: &str,
         path: &Path,
@@ -197,17 +204,38 @@ impl FileStore {
         now_ms: i64,
         cache_bytes: usize,
     ) -> Result<FileStore> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
+        let io = |at: &Path| {
+            let at = at.display().to_string();
+            move |source| Error::Io { path: at, source }
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(io)?;
-        let db = open_redb(path, Some(file), cache_bytes)?;
+        if path.exists() {
+            return Err(io(path)(std::io::ErrorKind::AlreadyExists.into()));
+        }
+        let creating = creating_path(path);
+        let file = create_hidden(&creating)?;
+        let created = Self::create_in(url, path, &creating, file, config, now_ms, cache_bytes);
+        let linked = created.and_then(|store| {
+            std::fs::hard_link(&creating, path).map_err(io(path))?;
+            Ok(store)
+        });
+        // Linked or not, the hidden name goes (the open handle keeps the
+        // file itself alive). Should that fail, the next create of this
+        // path removes it.
+        let _ = std::fs::remove_file(&creating);
+        linked
+    }
+
+    /// Writes the new database into `file` (at `creating`, to become `path`).
+    fn create_in(
+        url: &str,
+        path: &Path,
+        creating: &Path,
+        file: File,
+        config: DbConfig,
+        now_ms: i64,
+        cache_bytes: usize,
+    ) -> Result<FileStore> {
+        let db = open_redb(creating, Some(file), cache_bytes)?;
         let wtx = db
             .begin_write()
             .map_err(storage(path, "starting the creating transaction"))?;
@@ -369,6 +397,54 @@ impl FileStore {
             .schema_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = (counters, schema);
+    }
+}
+
+/// The hidden name a database file is created under before it is linked
+/// to `path`: `.NAME.datacamp-creating` beside it.
+pub(crate) fn creating_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "database".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.datacamp-creating"))
+}
+
+/// Creates the hidden file a database is created in. One left there by a
+/// create that was killed is removed first; one another create still
+/// writes (it holds redb's lock) is refused as [`Error::Locked`].
+fn create_hidden(creating: &Path) -> Result<File> {
+    let io = |source| Error::Io {
+        path: creating.display().to_string(),
+        source,
+    };
+    let create = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(creating)
+    };
+    match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let stale = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(creating)
+                .map_err(io)?;
+            // redb locks the file it writes: a lock taken here means its
+            // creator is gone.
+            match redb::backends::FileBackend::new(stale) {
+                Ok(backend) => drop(backend),
+                Err(_) => {
+                    return Err(Error::Locked {
+                        path: creating.display().to_string(),
+                    })
+                }
+            }
+            std::fs::remove_file(creating).map_err(io)?;
+            create().map_err(io)
+        }
+        other => other.map_err(io),
     }
 }
 
@@ -1457,6 +1533,30 @@ mod tests {
             2,
             "no spill file is left"
         );
+    }
+
+    /// A create killed before its commit left its hidden file (here: not
+    /// even a redb file): the path has no file, and the next create removes
+    /// the hidden one and succeeds. A create onto an existing file fails
+    /// and leaves no hidden file either.
+    #[test]
+    fn create_is_atomic_and_cleans_up_after_a_killed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let hidden = super::creating_path(&path);
+        assert_eq!(hidden, dir.path().join(".x.db.datacamp-creating"));
+        std::fs::write(&hidden, b"half a database").unwrap();
+        let url = path.display().to_string();
+        let db = crate::create(&url, DbConfig::default()).unwrap();
+        assert!(!hidden.exists(), "the stale hidden file is gone");
+        assert_eq!(db.db().unwrap().datom_count(), 1);
+        drop(db);
+        let err = crate::create(&url, DbConfig::default()).unwrap_err();
+        assert!(err.to_string().contains(&url), "{err}");
+        assert!(!hidden.exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        crate::open(&url).unwrap();
     }
 
     /// A stream in EAVT order whose schema comes first is checked on the
