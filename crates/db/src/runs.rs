@@ -33,8 +33,20 @@ use crate::hash::FxHashMap;
 
 /// Bytes of keys a sorter holds in memory before it spills a run.
 pub(crate) const RUN_BUDGET_BYTES: usize = 8 * 1024 * 1024;
-/// Read buffer of each run during the merge.
+/// Write buffer of a spill, and the largest read buffer of a run during
+/// the merge.
 const RUN_READ_BUFFER: usize = 64 * 1024;
+/// The smallest read buffer of a run during the merge.
+const MIN_RUN_READ_BUFFER: usize = 4 * 1024;
+/// The read buffers of all runs of one merge together: a merge's memory
+/// must not grow with the number of runs, i.e. with the database (a
+/// 100 M-datom load spills hundreds of runs).
+const MERGE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The read buffer of each of `runs` runs in one merge.
+fn merge_buffer(runs: usize) -> usize {
+    (MERGE_BUFFER_BYTES / runs.max(1)).clamp(MIN_RUN_READ_BUFFER, RUN_READ_BUFFER)
+}
 
 /// Collects keys, in any order, into sorted runs.
 pub(crate) struct RunSorter {
@@ -199,8 +211,9 @@ impl RunSorter {
     pub(crate) fn finish(mut self) -> Result<Merged> {
         self.sort();
         let mut sources = Vec::with_capacity(self.runs.len() + 1);
+        let buffer = merge_buffer(self.runs.len());
         for file in std::mem::take(&mut self.runs) {
-            sources.push(Source::Run(BufReader::with_capacity(RUN_READ_BUFFER, file)));
+            sources.push(Source::Run(BufReader::with_capacity(buffer, file)));
         }
         sources.push(Source::Memory {
             arena: std::mem::take(&mut self.arena),
@@ -364,6 +377,45 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// Grouped pushes come back in key order whether the hint holds (each
+    /// group's keys in order: placed group by group) or not (a group out of
+    /// order, or groups whose keys interleave: fully sorted instead).
+    #[test]
+    fn grouped_runs_merge_in_order_whether_the_hint_holds_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        for hint_holds in [true, false] {
+            let mut sorter = RunSorter::new(dir.path(), "test keys", 4096);
+            let mut expected = Vec::new();
+            for n in 0..3_000u64 {
+                // Group g's keys start with g; in order inside a group
+                // unless the hint is to fail.
+                let group = n % 7;
+                let within = if hint_holds { n } else { 3_000 - n };
+                let mut key = group.to_be_bytes().to_vec();
+                key.extend_from_slice(&within.to_be_bytes());
+                expected.push(key.clone());
+                sorter
+                    .push_grouped(group, |out| out.extend_from_slice(&key))
+                    .unwrap();
+            }
+            // Interleaving groups: one id for keys of two prefixes.
+            for n in 0..50u64 {
+                let key = [(n % 2) as u8 * 200, n as u8].to_vec();
+                expected.push(key.clone());
+                sorter
+                    .push_grouped(99, |out| out.extend_from_slice(&key))
+                    .unwrap();
+            }
+            expected.sort();
+            let mut merged = sorter.finish().unwrap();
+            let mut got = Vec::new();
+            while let Some(key) = merged.next_key().unwrap() {
+                got.push(key.to_vec());
+            }
+            assert!(got == expected, "hint holds: {hint_holds}");
+        }
+    }
 
     /// Keys spilled in many runs come back sorted, duplicates kept, and the
     /// directory holds no spill file (they have no name).
