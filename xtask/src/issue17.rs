@@ -231,6 +231,8 @@ fn rss_at_100m(rows: &[Value], missing: &Missing<'_>) -> Goal {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use serde_json::json;
 
     use super::*;

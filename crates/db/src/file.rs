@@ -1304,8 +1304,10 @@ impl BulkLoad {
     fn finish(self, w: &mut FileWriter<'_>, schema: &Schema, dir: &Path) -> Result<u64> {
         w.eavt.finish_append()?;
         let fresh = self.fresh + merge_run(self.eavt.finish()?, &mut w.eavt)?;
-        write_aevt_and_reindex(self.aevt.finish()?, w, schema, dir)?;
+        // The log first: its sorter's memory is freed before AVET's and
+        // VAET's sorters fill.
         w.write_log_run(self.log.finish()?)?;
+        write_aevt_and_reindex(self.aevt.finish()?, w, schema, dir)?;
         Ok(fresh)
     }
 }

@@ -31,8 +31,11 @@ use datacamp_datom::{Error, Result};
 
 use crate::hash::FxHashMap;
 
-/// Bytes of keys a sorter holds in memory before it spills a run.
-pub(crate) const RUN_BUDGET_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes of keys a sorter holds in memory before it spills a run. Grouped
+/// runs cost no more to order when small, and the merge's memory does not
+/// depend on the number of runs, so this only trades memory (up to four
+/// sorters fill at once) against the number of spill files.
+pub(crate) const RUN_BUDGET_BYTES: usize = 4 * 1024 * 1024;
 /// Write buffer of a spill, and the largest read buffer of a run during
 /// the merge.
 const RUN_READ_BUFFER: usize = 64 * 1024;
