@@ -171,6 +171,13 @@ fn run_sizes(root: &Path, target: &Path, sizes: &[u64]) -> Result<Vec<Value>, St
             .ok_or("demo printed no db")?
             .to_string();
         let datoms = created.json["datoms"].as_u64().unwrap_or(n);
+        // The database file's bytes per datom (issue 17's goal 5).
+        rows.push(crate::scale::db_row(
+            format!("e2e/create/file/{name}"),
+            &created,
+            datoms,
+            &src,
+        )?);
         let case = Case {
             bin: &bin,
             src: &src,

@@ -22,6 +22,7 @@ mod cutover;
 mod e2e;
 mod encryption;
 mod incremental;
+mod issue17;
 mod micro;
 mod ops;
 mod pg;
@@ -311,6 +312,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     let charts = charts::write(&root.join("docs"), &rows)?;
     let ran: Vec<&str> = steps.iter().map(|s| s.name).collect();
     let mut goals = report::goals(&rows, opts.quick, &ran);
+    goals.extend(issue17::goals(&rows, opts.quick, &ran));
     goals.extend(step_goals);
     let report = json!({
         "command": format!("cargo xtask bench{}", args.iter().map(|a| format!(" {a}")).collect::<String>()),

@@ -21,7 +21,7 @@ pub struct Goal {
 }
 
 impl Goal {
-    fn new(goal: &str, met: Option<bool>, measured: String) -> Goal {
+    pub(crate) fn new(goal: &str, met: Option<bool>, measured: String) -> Goal {
         Goal {
             goal: goal.to_owned(),
             met,

@@ -199,7 +199,7 @@ fn run_size(bin: &Binaries, work: &std::path::Path, n: u64) -> Result<StepOutput
 
 /// A row for a command that wrote a database file: time, datoms/s, peak
 /// RSS and the file's bytes per datom.
-fn db_row(id: String, m: &Measured, datoms: u64, db: &str) -> Result<Value, String> {
+pub(crate) fn db_row(id: String, m: &Measured, datoms: u64, db: &str) -> Result<Value, String> {
     // `demo` names its database by URL.
     let path = db.strip_prefix("file://").unwrap_or(db);
     let bytes = std::fs::metadata(path)

@@ -220,7 +220,12 @@ pub(crate) struct BlockWriter<'t> {
     path: &'t Path,
     reader: BlockReader,
     packer: Packer,
+    /// Entries appended ([`BlockWriter::append`]) and not yet written.
+    tail: Block,
 }
+
+/// Entries an append holds before it writes the full blocks among them.
+const APPEND_FLUSH_ENTRIES: usize = 16 * BLOCK_MAX_ENTRIES;
 
 impl<'t> BlockWriter<'t> {
     pub(crate) fn new(table: Table<'t, &'static [u8], &'static [u8]>, path: &'t Path) -> Self {
@@ -229,7 +234,95 @@ impl<'t> BlockWriter<'t> {
             path,
             reader: BlockReader::default(),
             packer: Packer::default(),
+            tail: Block::default(),
         }
+    }
+
+    /// Whether the table has no block.
+    pub(crate) fn is_empty(&self) -> Result<bool> {
+        let err = || storage(self.path, "reading an index");
+        Ok(self.table.first().map_err(err())?.is_none())
+    }
+
+    /// Appends an entry after every entry of the table (a bulk load into
+    /// an empty table, keys in increasing order): full blocks are written
+    /// as they fill, with no lookup and no rewrite. A key equal to the
+    /// previous one is dropped. Returns whether the key was new.
+    /// [`BlockWriter::finish_append`] writes the rest.
+    pub(crate) fn append(&mut self, key: &[u8], retracted: u64) -> Result<bool> {
+        if let Some((last, _)) = self.tail.entries.last() {
+            let last = &self.tail.arena[last.clone()];
+            if key <= last {
+                if key == last {
+                    return Ok(false);
+                }
+                return Err(Error::Storage {
+                    context: format!(
+                        "appending to an index out of key order ({})",
+                        self.path.display()
+                    ),
+                    source: "a bulk load's keys must come in increasing order".into(),
+                });
+            }
+        }
+        let start = self.tail.arena.len();
+        self.tail.arena.extend_from_slice(key);
+        self.tail
+            .entries
+            .push((start..self.tail.arena.len(), retracted));
+        if self.tail.entries.len() >= APPEND_FLUSH_ENTRIES {
+            self.write_tail(false)?;
+        }
+        Ok(true)
+    }
+
+    /// Writes the appended entries not yet written.
+    pub(crate) fn finish_append(&mut self) -> Result<()> {
+        self.write_tail(true)
+    }
+
+    /// Writes the appended entries as blocks, all of them when `all`, else
+    /// all but the last block (which may fill up with what comes next).
+    fn write_tail(&mut self, all: bool) -> Result<()> {
+        let tail = std::mem::take(&mut self.tail);
+        let entries: Vec<(&[u8], u64)> = tail.entries().collect();
+        let mut start = 0;
+        while start < entries.len() {
+            let first = entries[start].0;
+            let mut previous: &[u8] = &[];
+            let n = self.packer.pack(
+                &entries[start..],
+                page_budget(first.len()),
+                BLOCK_MAX_ENTRIES,
+                |out, starts, &(key, retracted)| {
+                    if starts {
+                        previous = &[];
+                    }
+                    put_block_entry(out, previous, key, retracted);
+                    previous = key;
+                },
+            );
+            if !all && start + n == entries.len() {
+                break;
+            }
+            self.table
+                .insert(first, self.packer.stored())
+                .map_err(storage(self.path, "writing an index block"))?;
+            start += n;
+        }
+        // Keep what is left (the buffers too) for the next appends.
+        let mut kept = Block {
+            arena: Vec::with_capacity(tail.arena.capacity()),
+            entries: Vec::with_capacity(tail.entries.capacity()),
+        };
+        for (key, retracted) in &entries[start..] {
+            let at = kept.arena.len();
+            kept.arena.extend_from_slice(key);
+            kept.entries.push((at..kept.arena.len(), *retracted));
+        }
+        drop(entries);
+        self.tail = kept;
+        Ok(())
     }
 
     fn read_block(&mut self, first: &[u8]) -> Result<Block> {

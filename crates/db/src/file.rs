@@ -33,6 +33,7 @@ use crate::blocks::{page_budget, BlockTable, BlockWriter, EntryScan, Packer};
 use crate::keys::{self, Counters, Decoder, Part};
 use crate::runs::{Merged, RunSorter, RUN_BUDGET_BYTES};
 use crate::store::{Bounds, Commit, Entry, EntryIter, LogIter, LogTx, State, Store, StoreRead};
+use crate::stream_check::StreamCheck;
 use crate::validate::{check_schema_entities, LoadCheck};
 use crate::view::schema_of;
 use crate::write::{apply_datoms, placement, Counts, IndexWriter, LoadTracker};
@@ -189,6 +190,13 @@ fn open_redb(path: &Path, file: Option<File>, cache_bytes: usize) -> Result<Data
 impl FileStore {
     /// Creates a new database file holding only the bootstrap transaction.
     /// Fails if the file exists.
+    ///
+    /// Atomic: the file is written and committed under a hidden name
+    /// beside it ([`creating_path`]) and only then linked to `path` (a hard
+    /// link fails if `path` exists, so a file created there meanwhile is
+    /// never replaced), so a process killed while creating leaves no file
+    /// at `path`, never one that does not open. What it leaves under the
+    /// hidden name is removed by the next create of the same path.
     pub(crate) fn create(
         url: &str,
         path: &Path,
@@ -196,17 +204,38 @@ impl FileStore {
         now_ms: i64,
         cache_bytes: usize,
     ) -> Result<FileStore> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
+        let io = |at: &Path| {
+            let at = at.display().to_string();
+            move |source| Error::Io { path: at, source }
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(io)?;
-        let db = open_redb(path, Some(file), cache_bytes)?;
+        if path.exists() {
+            return Err(io(path)(std::io::ErrorKind::AlreadyExists.into()));
+        }
+        let creating = creating_path(path);
+        let file = create_hidden(&creating)?;
+        let created = Self::create_in(url, path, &creating, file, config, now_ms, cache_bytes);
+        let linked = created.and_then(|store| {
+            std::fs::hard_link(&creating, path).map_err(io(path))?;
+            Ok(store)
+        });
+        // Linked or not, the hidden name goes (the open handle keeps the
+        // file itself alive). Should that fail, the next create of this
+        // path removes it.
+        let _ = std::fs::remove_file(&creating);
+        linked
+    }
+
+    /// Writes the new database into `file` (at `creating`, to become `path`).
+    fn create_in(
+        url: &str,
+        path: &Path,
+        creating: &Path,
+        file: File,
+        config: DbConfig,
+        now_ms: i64,
+        cache_bytes: usize,
+    ) -> Result<FileStore> {
+        let db = open_redb(creating, Some(file), cache_bytes)?;
         let wtx = db
             .begin_write()
             .map_err(storage(path, "starting the creating transaction"))?;
@@ -368,6 +397,54 @@ impl FileStore {
             .schema_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = (counters, schema);
+    }
+}
+
+/// The hidden name a database file is created under before it is linked
+/// to `path`: `.NAME.datacamp-creating` beside it.
+pub(crate) fn creating_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "database".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.datacamp-creating"))
+}
+
+/// Creates the hidden file a database is created in. One left there by a
+/// create that was killed is removed first; one another create still
+/// writes (it holds redb's lock) is refused as [`Error::Locked`].
+fn create_hidden(creating: &Path) -> Result<File> {
+    let io = |source| Error::Io {
+        path: creating.display().to_string(),
+        source,
+    };
+    let create = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(creating)
+    };
+    match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let stale = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(creating)
+                .map_err(io)?;
+            // redb locks the file it writes: a lock taken here means its
+            // creator is gone.
+            match redb::backends::FileBackend::new(stale) {
+                Ok(backend) => drop(backend),
+                Err(_) => {
+                    return Err(Error::Locked {
+                        path: creating.display().to_string(),
+                    })
+                }
+            }
+            std::fs::remove_file(creating).map_err(io)?;
+            create().map_err(io)
+        }
+        other => other.map_err(io),
     }
 }
 
@@ -993,26 +1070,33 @@ impl Store for FileStore {
             // unless the stream brings its own.
             let bootstrap = drop_bootstrap(&mut w, &before.schema, &mut counts)?;
             w.flush()?;
-            let mut bulk = BulkLoad::new(self.dir());
-            for d in datoms {
-                let d = d?;
-                tracker.check(&d)?;
-                bulk.push(&d, &mut w)?;
-            }
+            let mut bulk = BulkLoad::new(self.dir(), &w)?;
+            // The EAVT check runs on the stream beside the load (see
+            // `stream_check`); the staged index is checked only if that
+            // was not conclusive.
+            let checked = std::thread::scope(|scope| -> Result<bool> {
+                let mut check = StreamCheck::start(scope, self.config);
+                for d in datoms {
+                    let d = d?;
+                    tracker.check(&d)?;
+                    bulk.push(&d, &mut w)?;
+                    check.push(d);
+                }
+                Ok(check.finish())
+            })?;
             if !tracker.has_tx0 {
                 for d in &bootstrap {
                     bulk.push(d, &mut w)?;
                 }
             }
-            let fresh = bulk.finish(&mut w)?;
+            let schema = tracker.schema();
+            let fresh = bulk.finish(&mut w, &schema, self.dir())?;
             counts.live += fresh;
             counts.history += fresh;
-            let schema = tracker.schema();
-            bulk_reindex(&mut w, &schema, self.dir())?;
             // Before the commit: the staged database must be one this
             // engine's transactor could have written.
             check_schema_entities(&tracker.schema_datoms, self.config)?;
-            check_staged(&w, &schema, self.config)?;
+            check_staged(&w, &schema, self.config, checked)?;
             Arc::new(schema)
         };
         let transactions = {
@@ -1099,15 +1183,23 @@ impl LogGroup {
 }
 
 /// Feeds the staged indexes of a load (inside its write transaction)
-/// through [`LoadCheck`].
-fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result<()> {
+/// through [`LoadCheck`]; its EAVT entries only if `eavt_checked` does not
+/// say the stream passed that check already.
+fn check_staged(
+    w: &FileWriter<'_>,
+    schema: &Schema,
+    config: DbConfig,
+    eavt_checked: bool,
+) -> Result<()> {
     let mut check = LoadCheck::new(schema, config);
     let mut decoder = Decoder::default();
-    let mut scan = w.eavt.scan(&[], None)?;
-    while let Some(r) = scan.next_entry()? {
-        if r == 0 {
-            let (e, a, v, tx) = decoder.index_key(Index::Eavt, scan.key())?;
-            check.eavt(e, &a, &v, tx)?;
+    if !eavt_checked {
+        let mut scan = w.eavt.scan(&[], None)?;
+        while let Some(r) = scan.next_entry()? {
+            if r == 0 {
+                let (e, a, v, tx) = decoder.index_key(Index::Eavt, scan.key())?;
+                check.eavt(e, &a, &v, tx)?;
+            }
         }
     }
     for attr in check.unique_attributes() {
@@ -1127,17 +1219,19 @@ fn check_staged(w: &FileWriter<'_>, schema: &Schema, config: DbConfig) -> Result
 /// whatever the stream's size).
 ///
 /// - EAVT: while the stream comes in EAVT order (a restore reads a backup,
-///   which is an EAVT scan), its keys are merged into the table in
-///   batches as they come, i.e. written in order into full blocks; keys
-///   out of that order go to a sorted run and are merged at the end.
+///   which is an EAVT scan), its keys are appended to the (empty) table as
+///   they come, into full blocks; keys out of that order go to a sorted
+///   run and are merged at the end.
 /// - AEVT and the log: through sorted runs ([`RunSorter`], spilled beside
 ///   the database), merged at the end, so each is written in key order
 ///   too (the log by `(tx, position in the stream)`: one tx's datoms in
-///   stream order, in page-sized records).
+///   stream order, in page-sized records). In an EAVT-ordered stream the
+///   keys of one attribute (AEVT) and of one tx (log) already come in key
+///   order, which the runs are told (grouped pushes: no comparison sort).
+/// - AVET and VAET: once the schema is known (after the stream), built
+///   from AEVT's keys while AEVT is written, through sorted runs.
 struct BulkLoad {
-    /// EAVT keys in order, not yet merged.
-    direct: SortedBatch,
-    /// The last key put into `direct`.
+    /// The last key appended to EAVT.
     last: Vec<u8>,
     /// No key has come out of EAVT order yet.
     in_order: bool,
@@ -1145,24 +1239,31 @@ struct BulkLoad {
     eavt: RunSorter,
     aevt: RunSorter,
     log: RunSorter,
+    /// A group id per attribute for the AEVT run's hint.
+    attr_groups: crate::hash::FxHashMap<Keyword, u64>,
     /// Position of the next datom in the stream.
     seq: u64,
     fresh: u64,
 }
 
+/// The most attributes the AEVT run's grouping tracks (a stream with more
+/// sorts the keys of the others fully).
+const MAX_ATTR_GROUPS: usize = 65_536;
+
 impl BulkLoad {
-    fn new(dir: &Path) -> Self {
-        BulkLoad {
-            direct: SortedBatch::default(),
+    fn new(dir: &Path, w: &FileWriter<'_>) -> Result<Self> {
+        Ok(BulkLoad {
             last: Vec::new(),
-            in_order: true,
+            // Appending needs an empty EAVT (the bootstrap was set aside).
+            in_order: w.eavt.is_empty()?,
             key: Vec::with_capacity(64),
             eavt: RunSorter::new(dir, "EAVT keys", RUN_BUDGET_BYTES),
             aevt: RunSorter::new(dir, "AEVT keys", RUN_BUDGET_BYTES),
             log: RunSorter::new(dir, "log datoms", RUN_BUDGET_BYTES),
+            attr_groups: Default::default(),
             seq: 0,
             fresh: 0,
-        }
+        })
     }
 
     fn push(&mut self, d: &Datom, w: &mut FileWriter<'_>) -> Result<()> {
@@ -1172,38 +1273,58 @@ impl BulkLoad {
         }
         if !self.in_order {
             self.eavt.push(|out| out.extend_from_slice(&self.key))?;
-        } else if self.key != self.last {
+        } else if w.eavt.append(&self.key, 0)? {
             // (An equal key is a datom repeated in the stream: stored once.)
-            self.direct.push(|out| out.extend_from_slice(&self.key), 0);
+            self.fresh += 1;
             std::mem::swap(&mut self.last, &mut self.key);
-            if self.direct.len() >= LOAD_BATCH {
-                self.fresh += self.direct.flush_into(&mut w.eavt)?;
-            }
         }
-        self.aevt
-            .push(|out| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx))?;
+        let aevt =
+            |out: &mut Vec<u8>| keys::append_index_key(out, Index::Aevt, d.e, &d.a, &d.v, d.tx);
+        let next = self.attr_groups.len() as u64;
+        match self.attr_groups.get(&d.a) {
+            _ if !self.in_order => self.aevt.push(aevt)?,
+            Some(&group) => self.aevt.push_grouped(group, aevt)?,
+            None if self.attr_groups.len() < MAX_ATTR_GROUPS => {
+                self.attr_groups.insert(d.a.clone(), next);
+                self.aevt.push_grouped(next, aevt)?;
+            }
+            None => self.aevt.push(aevt)?,
+        }
         let seq = self.seq;
         self.seq += 1;
-        self.log.push(|out| keys::append_log_run_key(out, d, seq))?;
+        // One tx's log keys always come in key order (by position).
+        self.log
+            .push_grouped(tx_key(d.tx), |out| keys::append_log_run_key(out, d, seq))?;
         Ok(())
     }
 
-    /// Writes what is left and merges the runs; returns how many EAVT keys
-    /// were new (the datoms the load adds).
-    fn finish(mut self, w: &mut FileWriter<'_>) -> Result<u64> {
-        let mut fresh = self.fresh + self.direct.flush_into(&mut w.eavt)?;
-        fresh += merge_run(self.eavt.finish()?, &mut w.eavt)?;
-        merge_run(self.aevt.finish()?, &mut w.aevt)?;
+    /// Writes what is left, merges the runs and builds AVET and VAET from
+    /// AEVT; returns how many EAVT keys were new (the datoms the load
+    /// adds).
+    fn finish(self, w: &mut FileWriter<'_>, schema: &Schema, dir: &Path) -> Result<u64> {
+        w.eavt.finish_append()?;
+        let fresh = self.fresh + merge_run(self.eavt.finish()?, &mut w.eavt)?;
+        // The log first: its sorter's memory is freed before AVET's and
+        // VAET's sorters fill.
         w.write_log_run(self.log.finish()?)?;
+        write_aevt_and_reindex(self.aevt.finish()?, w, schema, dir)?;
         Ok(fresh)
     }
 }
 
-/// Merges the keys of a finished run into a block table in batches (each
-/// batch written in key order); returns how many keys were new.
+/// Writes a finished run into a block table: appended when the table is
+/// empty, else merged in batches (each batch written in key order);
+/// returns how many keys were new.
 fn merge_run(mut run: Merged, table: &mut BlockWriter<'_>) -> Result<u64> {
-    let mut batch = SortedBatch::default();
     let mut fresh = 0;
+    if table.is_empty()? {
+        while let Some(key) = run.next_key()? {
+            fresh += u64::from(table.append(key, 0)?);
+        }
+        table.finish_append()?;
+        return Ok(fresh);
+    }
+    let mut batch = SortedBatch::default();
     while let Some(key) = run.next_key()? {
         batch.push(|out| out.extend_from_slice(key), 0);
         if batch.len() >= LOAD_BATCH {
@@ -1213,30 +1334,65 @@ fn merge_run(mut run: Merged, table: &mut BlockWriter<'_>) -> Result<u64> {
     Ok(fresh + batch.flush_into(table)?)
 }
 
-/// Builds the AVET and VAET entries of a load from its AEVT (the schema is
-/// known only once the whole stream is in) through sorted runs, so that
-/// both are written in key order (they are empty before: a load starts
-/// from the bootstrap transaction, whose datom is in neither).
-fn bulk_reindex(w: &mut FileWriter<'_>, schema: &Schema, dir: &Path) -> Result<()> {
+/// What the schema says of the attribute whose AEVT keys are being
+/// written: whether its entries go to AVET, and to VAET (a ref).
+struct AttrPlacement {
+    attr: Vec<u8>,
+    in_avet: bool,
+    is_ref: bool,
+}
+
+/// Writes AEVT from its run and, from the same keys, the AVET and VAET
+/// entries (the schema is known only once the whole stream is in) through
+/// sorted runs, so that both are written in key order too (they are empty
+/// before: a load starts from the bootstrap transaction, whose datom is in
+/// neither). The keys are rearranged as bytes, not decoded.
+fn write_aevt_and_reindex(
+    mut run: Merged,
+    w: &mut FileWriter<'_>,
+    schema: &Schema,
+    dir: &Path,
+) -> Result<()> {
     let mut avet = RunSorter::new(dir, "AVET keys", RUN_BUDGET_BYTES);
     let mut vaet = RunSorter::new(dir, "VAET keys", RUN_BUDGET_BYTES);
-    let mut decoder = Decoder::default();
-    for attr in schema.attributes().filter(|a| a.in_avet() || a.is_ref()) {
-        let (lo, hi) = prefix_range(&keys::prefix_key(
-            Index::Aevt,
-            &[Part::A(attr.ident.clone())],
-        ));
-        let mut scan = w.aevt.scan(&lo, hi.as_deref())?;
-        while scan.next_entry()?.is_some() {
-            let (e, a, v, tx) = decoder.index_key(Index::Aevt, scan.key())?;
-            let (in_avet, in_vaet) = placement(schema, &a, &v);
-            if in_avet {
-                avet.push(|out| keys::append_index_key(out, Index::Avet, e, &a, &v, tx))?;
-            }
-            if in_vaet {
-                vaet.push(|out| keys::append_index_key(out, Index::Vaet, e, &a, &v, tx))?;
+    let appending = w.aevt.is_empty()?;
+    let mut batch = SortedBatch::default();
+    let mut current: Option<AttrPlacement> = None;
+    while let Some(key) = run.next_key()? {
+        if appending {
+            w.aevt.append(key, 0)?;
+        } else {
+            batch.push(|out| out.extend_from_slice(key), 0);
+            if batch.len() >= LOAD_BATCH {
+                batch.flush_into(&mut w.aevt)?;
             }
         }
+        let parts = keys::AevtParts::split(key)?;
+        let placement = match &current {
+            Some(p) if p.attr == parts.attr => p,
+            _ => {
+                let attr = schema.get(&keys::keyword_of(parts.attr)?);
+                current.insert(AttrPlacement {
+                    attr: parts.attr.to_vec(),
+                    in_avet: attr.is_some_and(|a| a.in_avet()),
+                    is_ref: attr.is_some_and(|a| a.is_ref()),
+                })
+            }
+        };
+        // (A key repeated in the run is pushed twice; writing drops it.)
+        if placement.in_avet {
+            avet.push(|out| parts.append_avet(out))?;
+        }
+        if placement.is_ref {
+            if let Some(payload) = parts.long_payload() {
+                vaet.push(|out| parts.append_vaet(out, payload))?;
+            }
+        }
+    }
+    if appending {
+        w.aevt.finish_append()?;
+    } else {
+        batch.flush_into(&mut w.aevt)?;
     }
     merge_run(avet.finish()?, &mut w.avet)?;
     merge_run(vaet.finish()?, &mut w.vaet)?;
@@ -1379,6 +1535,88 @@ mod tests {
             2,
             "no spill file is left"
         );
+    }
+
+    /// A create killed before its commit left its hidden file (here: not
+    /// even a redb file): the path has no file, and the next create removes
+    /// the hidden one and succeeds. A create onto an existing file fails
+    /// and leaves no hidden file either.
+    #[test]
+    fn create_is_atomic_and_cleans_up_after_a_killed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let hidden = super::creating_path(&path);
+        assert_eq!(hidden, dir.path().join(".x.db.datacamp-creating"));
+        std::fs::write(&hidden, b"half a database").unwrap();
+        let url = path.display().to_string();
+        let db = crate::create(&url, DbConfig::default()).unwrap();
+        assert!(!hidden.exists(), "the stale hidden file is gone");
+        assert_eq!(db.db().unwrap().datom_count(), 1);
+        drop(db);
+        let err = crate::create(&url, DbConfig::default()).unwrap_err();
+        assert!(err.to_string().contains(&url), "{err}");
+        assert!(!hidden.exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        crate::open(&url).unwrap();
+    }
+
+    /// A stream in EAVT order whose schema comes first is checked on the
+    /// stream (`stream_check`), and refuses exactly what the staged check
+    /// refuses: each forged datom is refused, naming its entity, and the
+    /// unforged stream loads.
+    #[test]
+    fn a_load_checked_on_its_stream_refuses_what_the_staged_check_refuses() {
+        use datacamp_datom::{Datom, Error, Keyword, SchemaFlexibility, Value, TX0};
+        let t = TX0 + 1;
+        let kw = Keyword::parse;
+        let attr = |e: i64, ident: &str, ty: &str, card: &str| {
+            vec![
+                Datom::new(e, kw("db/cardinality"), Value::keyword(card), t),
+                Datom::new(e, kw("db/ident"), Value::keyword(ident), t),
+                Datom::new(e, kw("db/valueType"), Value::keyword(ty), t),
+            ]
+        };
+        let mut schema = attr(1, "l/age", "db.type/long", "db.cardinality/one");
+        schema.extend(attr(2, "l/friend", "db.type/ref", "db.cardinality/one"));
+        schema.extend(attr(3, "l/tag", "db.type/string", "db.cardinality/many"));
+        let data = |extra: Vec<Datom>| {
+            let mut all = schema.clone();
+            all.extend([
+                Datom::new(10, kw("l/age"), Value::Long(30), t),
+                Datom::new(10, kw("l/tag"), Value::string("a"), t),
+                Datom::new(10, kw("l/tag"), Value::string("b"), t),
+                Datom::new(11, kw("l/friend"), Value::Long(10), t),
+            ]);
+            all.extend(extra);
+            all.push(Datom::new(t, kw("db/txInstant"), Value::Instant(1_000), t));
+            all.sort_by(|x, y| (x.e, &x.a, &x.v, x.tx).cmp(&(y.e, &y.a, &y.v, y.tx)));
+            all
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = DbConfig {
+            schema_flexibility: SchemaFlexibility::Write,
+            ..DbConfig::default()
+        };
+        let load = |name: &str, datoms: Vec<Datom>| {
+            let url = dir.path().join(name).display().to_string();
+            let db = crate::create(&url, config).unwrap();
+            db.load(&mut datoms.into_iter().map(Ok))
+        };
+        assert_eq!(load("ok.db", data(vec![])).unwrap().datoms, 14);
+        let cases = [
+            ("string-in-long", 12, "l/age", Value::string("x")),
+            ("second-age", 10, "l/age", Value::Long(31)),
+            ("ref-to-0", 12, "l/friend", Value::Long(0)),
+            ("undeclared", 12, "l/nope", Value::Long(1)),
+        ];
+        for (name, e, a, v) in cases {
+            let err = load(name, data(vec![Datom::new(e, kw(a), v, t)])).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidDatom { entity, attr, .. } if *entity == e && *attr == kw(a)),
+                "{name}: {err}"
+            );
+        }
     }
 
     /// A file opened with a cache far smaller than its index still scans

@@ -841,6 +841,58 @@ pub(crate) fn append_log_run_key(out: &mut Vec<u8>, d: &datacamp_datom::Datom, s
     out.push(u8::from(d.added));
 }
 
+/// An AEVT key's parts as bytes: attribute, entity (8), value (type tag
+/// and payload), tx (8). A bulk load builds AVET and VAET keys from them
+/// by rearranging bytes, with no decoding.
+pub(crate) struct AevtParts<'k> {
+    pub attr: &'k [u8],
+    pub e: &'k [u8],
+    pub v: &'k [u8],
+    pub tx: &'k [u8],
+}
+
+impl<'k> AevtParts<'k> {
+    pub(crate) fn split(key: &'k [u8]) -> Result<AevtParts<'k>> {
+        let bad = || corrupt("an AEVT key", key);
+        let attr = Cursor::new(key).keyword_span()?;
+        let rest = &key[attr.len()..];
+        let (e, rest) = rest.split_at_checked(8).ok_or_else(bad)?;
+        let cut = rest
+            .len()
+            .checked_sub(8)
+            .filter(|&n| n > 0)
+            .ok_or_else(bad)?;
+        let (v, tx) = rest.split_at(cut);
+        Ok(AevtParts { attr, e, v, tx })
+    }
+
+    /// The value's long payload, if it is a long (what VAET keys start with).
+    pub(crate) fn long_payload(&self) -> Option<&'k [u8]> {
+        (self.v.first() == Some(&Value::Long(0).type_rank()) && self.v.len() == 9)
+            .then(|| &self.v[1..])
+    }
+
+    /// The AVET key of the same entry.
+    pub(crate) fn append_avet(&self, out: &mut Vec<u8>) {
+        for part in [self.attr, self.v, self.e, self.tx] {
+            out.extend_from_slice(part);
+        }
+    }
+
+    /// The VAET key of the same entry (its value a long: `payload`).
+    pub(crate) fn append_vaet(&self, out: &mut Vec<u8>, payload: &[u8]) {
+        for part in [payload, self.attr, self.e, self.tx] {
+            out.extend_from_slice(part);
+        }
+    }
+}
+
+/// The keyword an attribute's key bytes encode.
+pub(crate) fn keyword_of(span: &[u8]) -> Result<Keyword> {
+    let (namespace, name) = Cursor::new(span).name_parts()?;
+    Ok(Keyword::new(namespace.as_deref(), &name))
+}
+
 /// [`append_log_run_key`] split into tx, `e a v` bytes and added flag.
 pub(crate) fn split_log_run_key(key: &[u8]) -> Result<(u64, &[u8], bool)> {
     let bad = || corrupt("a load's log run key", key);

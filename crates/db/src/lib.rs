@@ -72,6 +72,7 @@ mod keys;
 mod mem;
 mod runs;
 mod store;
+mod stream_check;
 mod transactor;
 mod url;
 mod validate;

@@ -14,18 +14,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::Bytes;
 use datacamp_datom::{Component, Connection, Datom, Engines, Index, TX0};
 use datacamp_manifest::{ChunkInfo, Manifest};
 use datacamp_storage::{BackupStore, Key};
 use futures::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent, ProgressFn};
 use crate::read::{
-    chunk_key, fetch_checked, manifest_compression, read_complete_manifest, OpenedChunk,
-    DEFAULT_MAX_CHUNK_BYTES,
+    chunk_key, fetch_checked, manifest_compression, read_complete_manifest, DEFAULT_MAX_CHUNK_BYTES,
 };
 use crate::seal::{self, Identities, Opener};
 use crate::DEFAULT_DATABASE_ID;
@@ -408,39 +405,6 @@ where
     })
 }
 
-/// Fetches the chunks in order, `parallel` ahead, checking each checksum;
-/// stops at the first failure (which it forwards) or when the receiver
-/// goes away. (The chain restore's links; a full restore goes through
-/// [`pipeline`].)
-fn spawn_fetcher(
-    store: BackupStore,
-    chunks: Vec<(ChunkInfo, Key)>,
-    parallel: usize,
-    sender: mpsc::Sender<Result<FetchedChunk>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut fetched = futures::stream::iter(chunks)
-            .map(|(info, key)| {
-                let store = store.clone();
-                async move {
-                    let bytes = fetch_checked(&store, &key, &info).await?;
-                    Ok(FetchedChunk {
-                        info,
-                        key: key.as_str().to_owned(),
-                        bytes,
-                    })
-                }
-            })
-            .buffered(parallel);
-        while let Some(chunk) = fetched.next().await {
-            let failed = chunk.is_err();
-            if sender.send(chunk).await.is_err() || failed {
-                break;
-            }
-        }
-    })
-}
-
 /// Checks the database holds exactly what was loaded and reports.
 fn finish<C: Connection>(
     conn: &C,
@@ -559,15 +523,6 @@ pub async fn restore_to_url(
     })
     .await
 }
-
-struct FetchedChunk {
-    info: ChunkInfo,
-    key: String,
-    bytes: Bytes,
-}
-
-/// A chunk being decoded on the loading thread (the chain restore's links).
-type ChunkDecoder = OpenedChunk<std::io::Cursor<Bytes>>;
 
 /// The chunk being loaded.
 struct Current {

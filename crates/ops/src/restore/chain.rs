@@ -33,15 +33,12 @@ use std::path::{Path, PathBuf};
 use datacamp_datom::{Connection, Datom, Engines, TxReport, TX0};
 use datacamp_manifest::{short_id, BackupKind, Manifest};
 use datacamp_storage::{BackupStore, Key};
-use tokio::sync::mpsc;
 
 use super::point::RestorePoint;
-use super::{
-    present_chunk_keys, spawn_fetcher, user_datoms, FetchedChunk, RestoreOptions, RestoreResult,
-};
+use super::{present_chunk_keys, user_datoms, RestoreOptions, RestoreResult};
 use crate::error::{Error, Result};
 use crate::progress::{emit, ProgressEvent};
-use crate::read::{chunk_error, manifest_compression, open_chunk, read_complete_manifest};
+use crate::read::{manifest_compression, read_complete_manifest};
 use crate::replay::{apply_all, Applied, Transactions, Trust};
 use crate::seal::{self, Identities, Opener};
 
@@ -555,7 +552,6 @@ where
     T: Send + 'static,
     F: FnOnce(&mut dyn Iterator<Item = Result<TxReport>>) -> Result<T> + Send + 'static,
 {
-    let (sender, receiver) = mpsc::channel::<Result<FetchedChunk>>(parallel);
     let chunks = link
         .manifest
         .chunks
@@ -563,10 +559,19 @@ where
         .cloned()
         .zip(keys.iter().cloned())
         .collect();
-    let fetcher = spawn_fetcher(store.clone(), chunks, parallel, sender);
+    // The full restore's pipeline: chunks fetched, checked and decoded
+    // ahead on `parallel` threads, handed over in order.
+    let decoding = super::pipeline::Decoding {
+        compression: manifest_compression(&link.manifest),
+        opener: link.opener.clone(),
+        max_chunk_bytes,
+    };
+    let pipeline = super::pipeline::spawn(store.clone(), chunks, decoding, parallel);
     let link = link.clone();
+    // The pipeline is dropped with the datoms on the blocking thread when
+    // the replay ends: fetching stops, decoders ahead stop.
     let outcome = tokio::task::spawn_blocking(move || {
-        let mut datoms = LinkDatoms::new(receiver, &link, max_chunk_bytes);
+        let mut datoms = LinkDatoms::new(pipeline, &link);
         let origin = format!("backup {}", short_id(link.id()));
         let mut txs = Transactions::new(datoms.by_ref(), link.after(), origin);
         let out = consume(&mut txs)?;
@@ -581,7 +586,6 @@ where
         ))
     })
     .await?;
-    fetcher.abort();
     outcome
 }
 
@@ -663,11 +667,8 @@ fn load_bootstrap<C: Connection>(conn: &C, datoms: &[Datom]) -> Result<()> {
 /// The datoms of one link's chunks, in order, each chunk checked (its
 /// `:chunk/id`, its datom count) and the link's total checked at its end.
 struct LinkDatoms {
-    receiver: mpsc::Receiver<Result<FetchedChunk>>,
-    current: Option<(FetchedInfo, super::ChunkDecoder, u64)>,
-    compression: datacamp_codec::compress::Compression,
-    opener: Opener,
-    max_chunk_bytes: u64,
+    pipeline: super::pipeline::Pipeline,
+    current: Option<LinkChunk>,
     /// The link's `:stats/datom-count`.
     total: u64,
     decoded: u64,
@@ -684,19 +685,43 @@ struct LinkDatoms {
     failed: bool,
 }
 
-struct FetchedInfo {
+/// The chunk being read: what the manifest says of it, the batches its
+/// decoder sends, and how many datoms it gave so far.
+struct LinkChunk {
     info: datacamp_manifest::ChunkInfo,
     key: String,
+    batch: std::vec::IntoIter<Datom>,
+    batches: std::sync::mpsc::Receiver<super::pipeline::Piece>,
+    count: u64,
+}
+
+impl LinkChunk {
+    /// The chunk's next datom, waiting for its decoder; `None` at its end.
+    fn next_datom(&mut self) -> Result<Option<Datom>> {
+        loop {
+            if let Some(d) = self.batch.next() {
+                return Ok(Some(d));
+            }
+            match self.batches.recv() {
+                Ok(Ok(Some(batch))) => self.batch = batch.into_iter(),
+                Ok(Ok(None)) => return Ok(None),
+                Ok(Err(e)) => return Err(e),
+                Err(std::sync::mpsc::RecvError) => {
+                    return Err(Error::Internal(format!(
+                        "the decoder of chunk {} ({}) stopped before the chunk's end",
+                        self.info.id, self.key
+                    )))
+                }
+            }
+        }
+    }
 }
 
 impl LinkDatoms {
-    fn new(receiver: mpsc::Receiver<Result<FetchedChunk>>, link: &Link, cap: u64) -> Self {
+    fn new(pipeline: super::pipeline::Pipeline, link: &Link) -> Self {
         LinkDatoms {
-            receiver,
+            pipeline,
             current: None,
-            compression: manifest_compression(&link.manifest),
-            opener: link.opener.clone(),
-            max_chunk_bytes: cap,
             total: link.manifest.datom_count,
             decoded: 0,
             chunks: 0,
@@ -710,39 +735,32 @@ impl LinkDatoms {
         }
     }
 
-    fn open(&mut self, chunk: FetchedChunk) -> Result<()> {
-        self.bytes += chunk.bytes.len() as u64;
-        let reader = open_chunk(
-            std::io::Cursor::new(chunk.bytes),
-            self.compression,
-            &self.opener,
-            &chunk.info,
-            &chunk.key,
-            self.max_chunk_bytes,
-        )?;
-        let info = FetchedInfo {
-            info: chunk.info,
-            key: chunk.key,
-        };
-        self.current = Some((info, reader, 0));
-        Ok(())
+    fn open(&mut self, feed: super::pipeline::ChunkFeed) {
+        self.bytes += feed.stored_bytes;
+        self.current = Some(LinkChunk {
+            info: feed.info,
+            key: feed.key,
+            batch: Vec::new().into_iter(),
+            batches: feed.batches,
+            count: 0,
+        });
     }
 
     /// The next datom, or `None` at the end of the link.
     fn step(&mut self) -> Result<Option<Datom>> {
         loop {
-            if let Some((info, reader, count)) = &mut self.current {
-                match reader.next_datom() {
-                    Ok(Some(d)) => {
-                        *count += 1;
+            if let Some(chunk) = &mut self.current {
+                match chunk.next_datom()? {
+                    Some(d) => {
+                        chunk.count += 1;
                         self.decoded += 1;
                         if self.decoded > self.total {
                             return Err(Error::CountMismatch {
                                 what: format!(
                                     "backup {} total (:stats/datom-count), exceeded in chunk {} ({})",
                                     short_id(&self.backup_id),
-                                    info.info.id,
-                                    info.key
+                                    chunk.info.id,
+                                    chunk.key
                                 ),
                                 expected: self.total,
                                 actual: self.decoded,
@@ -752,27 +770,27 @@ impl LinkDatoms {
                         self.seen = Some((first, d.tx));
                         return Ok(Some(d));
                     }
-                    Ok(None) => {
-                        if let Some(expected) = info.info.datom_count.filter(|&n| n != *count) {
+                    None => {
+                        if let Some(expected) = chunk.info.datom_count.filter(|&n| n != chunk.count)
+                        {
                             return Err(Error::CountMismatch {
                                 what: format!(
                                     "chunk {} ({}) of backup {}",
-                                    info.info.id,
-                                    info.key,
+                                    chunk.info.id,
+                                    chunk.key,
                                     short_id(&self.backup_id)
                                 ),
                                 expected,
-                                actual: *count,
+                                actual: chunk.count,
                             });
                         }
                         self.chunks += 1;
                         self.current = None;
                     }
-                    Err(source) => return Err(chunk_error(&info.info, &info.key, source)),
                 }
             }
-            match self.receiver.blocking_recv() {
-                Some(Ok(chunk)) => self.open(chunk)?,
+            match self.pipeline.feeds.blocking_recv() {
+                Some(Ok(feed)) => self.open(feed),
                 Some(Err(e)) => return Err(e),
                 None => {
                     self.ended = true;
@@ -971,7 +989,7 @@ where
         Placement::InPlace => {
             let created = !target.exists;
             let db = if created {
-                engines.create(url, config)?
+                create_target(engines, url, config)?
             } else {
                 engines.open(url)?
             };
@@ -986,7 +1004,7 @@ where
         Placement::Staged { staging, target } => {
             let staging_url = staging.display().to_string();
             remove_stale_staging(engines, &staging)?;
-            let db = engines.create(&staging_url, config)?;
+            let db = create_target(engines, &staging_url, config)?;
             // `restore` owns the only handle: it is closed when it ends,
             // before the rename.
             let outcome = restore(db).await;
@@ -1008,6 +1026,24 @@ where
             }
         }
     }
+}
+
+/// The page cache a restore creates its target with. A restore writes
+/// every index in key order and reads little back, so a large cache only
+/// makes its memory grow with the database (the engine's default, 48 MiB
+/// for a file, fills only once the database outgrows it: a 10 M-datom
+/// restore peaked 50 MB above a 1 M one). What opens the restored
+/// database afterwards chooses its own.
+pub(crate) const RESTORE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Creates the database a restore loads into, with [`RESTORE_CACHE_BYTES`].
+fn create_target(
+    engines: &Engines,
+    url: &str,
+    config: datacamp_datom::DbConfig,
+) -> Result<datacamp_datom::Conn> {
+    let opts = datacamp_datom::OpenOptions::with_cache_bytes(RESTORE_CACHE_BYTES);
+    Ok(engines.engine(url)?.create(url, config, &opts)?)
 }
 
 /// Removes a staging file left by an earlier, interrupted restore: a
