@@ -286,30 +286,7 @@ impl<'t> BlockWriter<'t> {
     fn write_tail(&mut self, all: bool) -> Result<()> {
         let tail = std::mem::take(&mut self.tail);
         let entries: Vec<(&[u8], u64)> = tail.entries().collect();
-        let mut start = 0;
-        while start < entries.len() {
-            let first = entries[start].0;
-            let mut previous: &[u8] = &[];
-            let n = self.packer.pack(
-                &entries[start..],
-                page_budget(first.len()),
-                BLOCK_MAX_ENTRIES,
-                |out, starts, &(key, retracted)| {
-                    if starts {
-                        previous = &[];
-                    }
-                    put_block_entry(out, previous, key, retracted);
-                    previous = key;
-                },
-            );
-            if !all && start + n == entries.len() {
-                break;
-            }
-            self.table
-                .insert(first, self.packer.stored())
-                .map_err(storage(self.path, "writing an index block"))?;
-            start += n;
-        }
+        let start = self.pack_blocks(&entries, !all)?;
         // Keep what is left (the buffers too) for the next appends.
         let mut kept = Block {
             arena: Vec::with_capacity(tail.arena.capacity()),
@@ -345,6 +322,12 @@ impl<'t> BlockWriter<'t> {
     /// Writes sorted entries as blocks of about a page each, each keyed by
     /// its first entry.
     fn write_blocks(&mut self, entries: &[(&[u8], u64)]) -> Result<()> {
+        self.pack_blocks(entries, false).map(drop)
+    }
+
+    /// [`Self::write_blocks`], but when `keep_last` the last block is not
+    /// written (more entries may fill it); returns how many entries were.
+    fn pack_blocks(&mut self, entries: &[(&[u8], u64)], keep_last: bool) -> Result<usize> {
         let mut start = 0;
         while start < entries.len() {
             let first = entries[start].0;
@@ -361,12 +344,15 @@ impl<'t> BlockWriter<'t> {
                     previous = key;
                 },
             );
+            if keep_last && start + n == entries.len() {
+                break;
+            }
             self.table
                 .insert(first, self.packer.stored())
                 .map_err(storage(self.path, "writing an index block"))?;
             start += n;
         }
-        Ok(())
+        Ok(start)
     }
 
     /// Entries `lo <= key < hi` (see [`EntryScan`]).

@@ -460,6 +460,29 @@ mod tests {
     }
 
     #[test]
+    fn a_forged_encryption_entry_is_refused_naming_the_key() {
+        let text = sample().to_edn();
+        for (bad, says) in [
+            (
+                ":migration/encryption {:encryption/recipients [1]}",
+                ":encryption/recipients",
+            ),
+            (
+                ":migration/encryption {:encryption/recipients [] :encryption/passphrase false}",
+                "needs a recipient or a passphrase",
+            ),
+            (":migration/encryption 7", ":migration/encryption"),
+        ] {
+            let forged = text.replace(":migration/encryption nil", bad);
+            assert_ne!(forged, text);
+            let err = MigrationManifest::from_edn(&forged)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn round_trips_every_field() {
         let mut m = sample();
         m.enter(MigrationState::Finalizing, 1_760_000_003_000);
