@@ -294,6 +294,11 @@ impl Subscribers {
         }
     }
 
+    /// No subscription was taken, or every one was dropped (and pruned).
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<TxReport>>> {
         // A panic elsewhere while holding this lock leaves the list intact.
         self.senders

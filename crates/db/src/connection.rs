@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use datacamp_datom::{
     now_ms, Connection, Datom, DbConfig, DbStats, Error, LoadReport, OpenOptions, Result, Snapshot,
@@ -35,7 +37,17 @@ struct Inner {
     /// it will be committed on.
     writer: Mutex<()>,
     subscribers: Subscribers,
+    /// The newest transaction subscribers have been sent, [`UNKNOWN`]
+    /// until the first write or subscription. Taken after `writer` (never
+    /// before), and held from a write's commit to its publication, so the
+    /// poller cannot publish a write of this process from the log.
+    published: Mutex<i64>,
+    /// Whether the thread publishing other processes' commits runs.
+    polling: AtomicBool,
 }
+
+/// `published` before anything was seen: nothing to catch up from.
+const UNKNOWN: i64 = i64::MIN;
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,6 +86,8 @@ impl Db {
                 store,
                 writer: Mutex::new(()),
                 subscribers: Subscribers::default(),
+                published: Mutex::new(UNKNOWN),
+                polling: AtomicBool::new(false),
             }),
         }
     }
@@ -91,6 +105,8 @@ impl Db {
                 store,
                 writer: Mutex::new(()),
                 subscribers: Subscribers::default(),
+                published: Mutex::new(UNKNOWN),
+                polling: AtomicBool::new(false),
             }),
         })
     }
@@ -105,8 +121,86 @@ impl Db {
         lock(&self.inner.writer)
     }
 
-    fn publish(&self, report: &TxReport) {
-        self.inner.subscribers.publish(report);
+    fn published(&self) -> MutexGuard<'_, i64> {
+        lock(&self.inner.published)
+    }
+
+    /// Starts the thread that publishes what other processes commit, once,
+    /// for a store that says they may ([`Store::poll_interval`]).
+    fn start_polling(&self) {
+        let Some(every) = self.inner.store.poll_interval() else {
+            return;
+        };
+        if self.inner.polling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("datacamp-subscriptions".into())
+            .spawn(move || poll(&inner, every));
+        if spawned.is_err() {
+            // Retried at the next subscription.
+            self.inner.polling.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Inner {
+    /// Sends `report` to every subscriber, in tx order and once: first
+    /// whatever other processes committed since the last publication (read
+    /// back from the log), unless a poll already sent `report` itself.
+    fn publish(&self, last: &mut i64, report: &TxReport) {
+        if report.tx <= *last {
+            return;
+        }
+        if *last != UNKNOWN && report.basis_before > *last && !self.subscribers.is_empty() {
+            if self.publish_log(last, Some(report.basis_before + 1)).is_err() {
+                // The poller sends the gap and then this transaction, from
+                // the log, in order; only a store with a poller can have a
+                // gap (nobody else writes a mem or file database).
+                return;
+            }
+        }
+        self.subscribers.publish(report);
+        *last = report.tx;
+    }
+
+    /// Publishes the logged transactions after `*last` (up to `to`).
+    fn publish_log(&self, last: &mut i64, to: Option<i64>) -> Result<()> {
+        let log = self.store.snapshot()?.log(last.saturating_add(1), to)?;
+        for tx in log {
+            let tx = tx?;
+            self.subscribers.publish(&TxReport {
+                tx: tx.tx,
+                tx_instant: tx.tx_instant,
+                basis_before: tx.basis_before,
+                tempids: Default::default(),
+                tx_data: tx.datoms,
+            });
+            *last = tx.tx;
+        }
+        Ok(())
+    }
+
+    /// One poll: publishes what was committed since the last publication.
+    /// A failure (the server away) is retried at the next poll.
+    fn catch_up(&self) {
+        let mut last = lock(&self.published);
+        if *last == UNKNOWN || self.subscribers.is_empty() {
+            return;
+        }
+        let _ = self.publish_log(&mut last, None);
+    }
+}
+
+/// The poller's loop: ends when the last handle on the database is gone.
+fn poll(inner: &Weak<Inner>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.catch_up();
     }
 }
 
@@ -270,6 +364,7 @@ impl Connection for Db {
         let _writer = self.write_lock();
         let mut write = self.inner.store.begin_write()?;
         let snap = write.snapshot()?;
+        let mut published = self.published();
         let prepared = prepare(&*snap, tx_data, now_ms())?;
         let (schema, reindex) = schema_after(&*snap, &prepared.datoms, true)?;
         write.commit(&Commit {
@@ -288,7 +383,7 @@ impl Connection for Db {
             tempids: prepared.tempids,
             tx_data: prepared.datoms,
         };
-        self.publish(&report);
+        self.inner.publish(&mut published, &report);
         Ok(report)
     }
 
@@ -302,13 +397,19 @@ impl Connection for Db {
                 datoms: state.live,
             });
         }
-        write.load(datoms)
+        // Held through the load: a poll must not send the loaded
+        // transactions to subscribers (loads are not reported).
+        let mut published = self.published();
+        let report = write.load(datoms)?;
+        *published = (*published).max(report.basis_tx);
+        Ok(report)
     }
 
     fn apply(&self, report: &TxReport) -> Result<()> {
         let _writer = self.write_lock();
         let mut write = self.inner.store.begin_write()?;
         let snap = write.snapshot()?;
+        let mut published = self.published();
         let basis = snap.state().basis_tx;
         if report.tx <= basis {
             return Err(Error::Replay {
@@ -338,10 +439,13 @@ impl Connection for Db {
             reindex,
             verified: false,
         })?;
-        self.publish(&TxReport {
-            basis_before: basis,
-            ..report.clone()
-        });
+        self.inner.publish(
+            &mut published,
+            &TxReport {
+                basis_before: basis,
+                ..report.clone()
+            },
+        );
         Ok(())
     }
 
@@ -358,8 +462,18 @@ impl Connection for Db {
         })))
     }
 
+    /// Every transaction after the current basis. With a store other
+    /// processes write, their commits arrive too (polled; see
+    /// [`Store::poll_interval`]), each once and in tx order.
     fn subscribe(&self) -> Subscription {
-        self.inner.subscribers.subscribe()
+        let mut published = self.published();
+        if let Ok(snap) = self.inner.store.snapshot() {
+            *published = (*published).max(snap.state().basis_tx);
+        }
+        let subscription = self.inner.subscribers.subscribe();
+        drop(published);
+        self.start_polling();
+        subscription
     }
 
     fn stats(&self) -> Result<DbStats> {

@@ -193,4 +193,12 @@ pub trait Store: Send + Sync {
     fn begin_write(&self) -> Result<Box<dyn WriteGuard + '_>> {
         Ok(Box::new(InProcess { store: self }))
     }
+
+    /// How often subscriptions look for commits of other processes: `None`
+    /// (the default) for a store only this process writes; a store shared
+    /// by processes returns an interval, and the connection then polls its
+    /// log so that subscribers get every transaction, whoever wrote it.
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -3,7 +3,7 @@
 //! backup, restore, catching-up and finalizing; `recover_migration` then
 //! completes the migration under fresh writes, and every check of a clean
 //! migration holds, for the writes the dead process acknowledged too.
-//! (crash.rs does the same for a file target, three rounds per state.)
+//! Three rounds per state, as crash.rs runs for a file target.
 //!
 //! The child is this test binary itself, re-run with `CRASH_CHILD_DIR` set
 //! so that only [`child_migration`] does anything. The child holds (sleeps)
@@ -26,7 +26,9 @@ use datacamp_storage::{BackupStore, Layout, Target};
 
 const DATABASE_ID: &str = "crash-db";
 const MIGRATION_ID: &str = "crash-migration";
-const ROUNDS_PER_STATE: usize = 1;
+/// As many as crash.rs runs for a file target; each round kills later in
+/// the step.
+const ROUNDS_PER_STATE: usize = 3;
 const SOURCE_DATOMS: u64 = 30_000;
 
 /// The source file and the target schema (named after the directory, so
@@ -165,8 +167,9 @@ async fn one_round(state: MigrationState, round: usize) {
         assert!(Instant::now() < deadline, "child never reached {state}");
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Into the middle of the step (the hold lasts a minute).
-    std::thread::sleep(Duration::from_millis(400));
+    // Into the middle of the step (the hold lasts a minute), later each
+    // round: more writes acknowledged, more replayed before the kill.
+    std::thread::sleep(Duration::from_millis(250 + 250 * round as u64));
     assert_eq!(read_state(dir.path()), Some(state));
     child.0.kill().unwrap();
     child.0.wait().unwrap();

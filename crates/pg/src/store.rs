@@ -52,6 +52,10 @@ struct Meta {
     schema_tx: i64,
 }
 
+/// How often a subscription looks for other processes' commits: a
+/// subscriber sees them within about this long (its own at once).
+const SUBSCRIPTION_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn not_a_database(url: &str, reason: impl Into<String>) -> Error {
     Error::NotADatabase {
         path: url.to_owned(),
@@ -741,6 +745,11 @@ impl Store for PgStore {
 
     fn bytes_on_disk(&self) -> Option<u64> {
         None
+    }
+
+    /// Other processes write this database: subscriptions poll its log.
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        Some(SUBSCRIPTION_POLL)
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteGuard + '_>> {
