@@ -25,7 +25,7 @@ const SCHEMA: &str = r#"[
  {:db/ident :note/text :db/valueType :db.type/string :db/cardinality :db.cardinality/one}]"#;
 
 fn note(text: &str) -> Vec<datacamp_datom::TxOp> {
-    parse_tx_data(&format!(r#"[{{:note/text "{text}"}}]"#)).unwrap()
+    parse_tx_data(&format!(r#"[{{:db/id "note" :note/text "{text}"}}]"#)).unwrap()
 }
 
 /// The other process: `count` transactions into `url`.
