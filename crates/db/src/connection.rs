@@ -153,13 +153,17 @@ impl Inner {
         if report.tx <= *last {
             return;
         }
-        if *last != UNKNOWN && report.basis_before > *last && !self.subscribers.is_empty() {
-            if self.publish_log(last, Some(report.basis_before + 1)).is_err() {
-                // The poller sends the gap and then this transaction, from
-                // the log, in order; only a store with a poller can have a
-                // gap (nobody else writes a mem or file database).
-                return;
-            }
+        let gap = *last != UNKNOWN && report.basis_before > *last;
+        if gap
+            && !self.subscribers.is_empty()
+            && self
+                .publish_log(last, Some(report.basis_before + 1))
+                .is_err()
+        {
+            // The poller sends the gap and then this transaction, from the
+            // log, in order; only a store with a poller can have a gap
+            // (nobody else writes a mem or file database).
+            return;
         }
         self.subscribers.publish(report);
         *last = report.tx;

@@ -108,8 +108,12 @@ fn a_subscriber_sees_every_process_commit_once_in_order() {
         .collect();
     assert_eq!(log.len(), 100 + 50 + 300);
     assert_eq!(
-        got.iter().map(|r| (r.tx, r.basis_before)).collect::<Vec<_>>(),
-        log.iter().map(|r| (r.tx, r.basis_before)).collect::<Vec<_>>(),
+        got.iter()
+            .map(|r| (r.tx, r.basis_before))
+            .collect::<Vec<_>>(),
+        log.iter()
+            .map(|r| (r.tx, r.basis_before))
+            .collect::<Vec<_>>(),
     );
     for (g, l) in got.iter().zip(&log) {
         assert_eq!(g.tx_data, l.tx_data, "tx {}", g.tx);
