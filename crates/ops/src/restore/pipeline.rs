@@ -1,6 +1,6 @@
 //! The full restore's read pipeline, as named steps: **fetch** the chunks
-//! `parallel` ahead (async), then on up to `parallel` blocking threads at
-//! once **check** each chunk's checksum, **inflate** and **decode** it
+//! `parallel` ahead (async), then on `parallel` decoder threads of the
+//! pipeline's own **check** each chunk's checksum, **inflate** and **decode** it
 //! (through [`open_chunk`], the one place stored bytes become datoms) into
 //! batches, which the load takes **in manifest order**.
 //!
@@ -11,8 +11,8 @@
 //! load, of which at most `parallel` are being decoded. A decoder ahead of
 //! the load waits for it; the load never waits for a later chunk.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use datacamp_codec::compress::Compression;
@@ -94,6 +94,13 @@ async fn fetch_and_dispatch(
     sender: mpsc::Sender<Result<ChunkFeed>>,
 ) {
     let slots = Arc::new(Semaphore::new(parallel));
+    let decoders = match Decoders::start(parallel, &decoding) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = sender.send(Err(e)).await;
+            return;
+        }
+    };
     let mut fetched = futures::stream::iter(chunks)
         .map(|(info, key)| {
             let store = store.clone();
@@ -107,7 +114,7 @@ async fn fetch_and_dispatch(
         let feed = match bytes {
             Err(e) => Err(Error::from(e)),
             Ok(bytes) => match slots.clone().acquire_owned().await {
-                Ok(slot) => Ok(start_decoder(info, &key, bytes, decoding.clone(), slot)),
+                Ok(slot) => Ok(decoders.decode(info, &key, bytes, slot)),
                 // The semaphore is never closed; nothing to decode then.
                 Err(_) => return,
             },
@@ -119,33 +126,84 @@ async fn fetch_and_dispatch(
     }
 }
 
-/// Decodes one chunk on a blocking thread, holding a decoding slot until
+/// One chunk for a decoder thread, with the decoding slot it holds until
 /// it is done.
-fn start_decoder(
+struct Job {
     info: ChunkInfo,
-    key: &Key,
+    key: String,
     bytes: Bytes,
-    decoding: Decoding,
-    slot: tokio::sync::OwnedSemaphorePermit,
-) -> ChunkFeed {
-    // One batch queued: with the one the decoder waits to hand over, two
-    // batches ahead of the load at most.
-    let (sender, batches) = sync_channel(1);
-    let feed = ChunkFeed {
-        info: info.clone(),
-        key: key.as_str().to_owned(),
-        stored_bytes: bytes.len() as u64,
-        batches,
-    };
-    let key = feed.key.clone();
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        if let Err(e) = decode_chunk(&bytes, &info, &key, &decoding, &sender) {
-            // The load may have gone already; then nobody needs the error.
-            let _ = sender.send(Err(e));
+    sender: SyncSender<Piece>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The pipeline's decoder threads; they end when this is dropped (with
+/// the fetching task) and the jobs queued so far are done or dropped.
+struct Decoders {
+    jobs: Sender<Job>,
+}
+
+impl Decoders {
+    /// Starts `parallel` decoder threads.
+    fn start(parallel: usize, decoding: &Decoding) -> Result<Decoders> {
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..parallel {
+            let (queue, decoding) = (queue.clone(), decoding.clone());
+            std::thread::Builder::new()
+                .name(format!("datacamp-decode-{n}"))
+                .spawn(move || decode_jobs(&queue, &decoding))
+                .map_err(|e| Error::Internal(format!("cannot start a decoder thread: {e}")))?;
         }
-    });
-    feed
+        Ok(Decoders { jobs })
+    }
+
+    /// Queues one chunk; its feed carries the batches, or, if no decoder
+    /// is left to take it, ends without its end-of-chunk (an error for the
+    /// load, never a short chunk).
+    fn decode(
+        &self,
+        info: ChunkInfo,
+        key: &Key,
+        bytes: Bytes,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> ChunkFeed {
+        // One batch queued: with the one the decoder waits to hand over, two
+        // batches ahead of the load at most.
+        let (sender, batches) = sync_channel(1);
+        let feed = ChunkFeed {
+            info: info.clone(),
+            key: key.as_str().to_owned(),
+            stored_bytes: bytes.len() as u64,
+            batches,
+        };
+        let job = Job {
+            info,
+            key: feed.key.clone(),
+            bytes,
+            sender,
+            _slot: slot,
+        };
+        // A failed send drops the job and with it the feed's sender.
+        let _ = self.jobs.send(job);
+        feed
+    }
+}
+
+/// A decoder thread: takes chunks until the queue is closed.
+fn decode_jobs(queue: &Mutex<Receiver<Job>>, decoding: &Decoding) {
+    loop {
+        // The lock is held only while waiting for a job, never while a
+        // job runs, so a panic in one leaves it unpoisoned (and a poisoned
+        // queue is still a queue).
+        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = next else {
+            return;
+        };
+        if let Err(e) = decode_chunk(&job.bytes, &job.info, &job.key, decoding, &job.sender) {
+            // The load may have gone already; then nobody needs the error.
+            let _ = job.sender.send(Err(e));
+        }
+    }
 }
 
 /// Check, inflate, decode: sends the chunk's datoms in batches, then the
