@@ -258,6 +258,23 @@ impl Session {
         self.with(what, |link| link.client.batch_execute(sql))
     }
 
+    /// Runs statements without parameters unless they fail with `code`
+    /// (then the transaction is in a failed state: roll back to a savepoint
+    /// taken before); whether they ran.
+    pub(crate) fn batch_unless(
+        &self,
+        what: &str,
+        sql: &str,
+        code: &SqlState,
+    ) -> Result<bool, PgError> {
+        self.committed.store(false, Ordering::Release);
+        self.with(what, |link| match link.client.batch_execute(sql) {
+            Ok(()) => Ok(true),
+            Err(e) if e.code() == Some(code) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Runs statements without parameters in one round trip (the simple
     /// query protocol, which takes several at once); the rows they return,
     /// as text.

@@ -3,11 +3,12 @@
 //! The stream goes by binary `COPY` into a temporary staging table (one
 //! row per datom: its EAVT key, where the attribute ends in it, whether
 //! the value is a long, entity, tx, position and, for a `:db/txInstant` of
-//! its own tx, the instant). Set-based `INSERT … SELECT`s then build all
-//! four indexes' entries server-side — the AEVT, AVET and VAET keys are
-//! the EAVT key's components in another order, cut out with `substr`, and
-//! the loaded schema names the attributes of AVET and VAET — each sorted
-//! by key so the B-tree grows at its right edge; then the log and the txs.
+//! its own tx, the instant). With the primary keys of the entries and the
+//! log set aside ([`drop_keys`]; rebuilt by one sort each at the end),
+//! set-based `INSERT … SELECT`s then build all four indexes' entries
+//! server-side — the AEVT, AVET and VAET keys are the EAVT key's
+//! components in another order, cut out with `substr`, and the loaded
+//! schema names the attributes of AVET and VAET; then the log and the txs.
 //! The staged database goes through datacamp-db's [`LoadCheck`] (read back
 //! with one `COPY … TO STDOUT` per index range instead of pages of
 //! queries) before the meta row changes. Any failure rolls the whole
@@ -281,7 +282,11 @@ fn unstage(session: &Session, sql: &Sql, schema: &Schema) -> Result<(u64, u64)> 
     let what = "writing the staged load";
     let entries = table(sql, "datacamp_entries");
     // Sorts of a million keys fit in memory; more spill to disk.
-    session.batch(what, "SET LOCAL work_mem = '64MB'")?;
+    session.batch(
+        what,
+        "SET LOCAL work_mem = '64MB'; SET LOCAL maintenance_work_mem = '128MB'",
+    )?;
+    let keys_dropped = drop_keys(session, sql)?;
     let avet: Vec<Vec<u8>> = schema
         .attributes()
         .filter(|a| a.in_avet())
@@ -299,10 +304,11 @@ fn unstage(session: &Session, sql: &Sql, schema: &Schema) -> Result<(u64, u64)> 
             2 => "WHERE substr(eavt, 9, alen) = ANY($1::bytea[])",
             _ => "WHERE vlong AND substr(eavt, 9, alen) = ANY($1::bytea[])",
         };
+        // The table is empty (the bootstrap rows are set aside): only a
+        // datom the stream repeats can repeat a key.
         let insert = format!(
-            "INSERT INTO {entries} (idx, key, e, retracted) SELECT {i}, k, e, 0 FROM \
-             (SELECT {key} AS k, e FROM datacamp_stage {only}) s ORDER BY k \
-             ON CONFLICT DO NOTHING"
+            "INSERT INTO {entries} (idx, key, e, retracted) SELECT DISTINCT ON (k) {i}, k, e, 0 \
+             FROM (SELECT {key} AS k, e FROM datacamp_stage {only}) s ORDER BY k"
         );
         let n = match i {
             0 | 1 => session.execute(what, &insert, &[])?,
@@ -313,12 +319,18 @@ fn unstage(session: &Session, sql: &Sql, schema: &Schema) -> Result<(u64, u64)> 
             eavt = n;
         }
     }
+    // Into a primary key, sorted rows grow the B-tree at its right edge;
+    // without one the key's build sorts anyway.
     session.execute(
         what,
         &format!(
-            "INSERT INTO {} (tx, seq, added, key) SELECT tx, seq, true, eavt FROM datacamp_stage \
-             ORDER BY tx, seq",
-            table(sql, "datacamp_log")
+            "INSERT INTO {} (tx, seq, added, key) SELECT tx, seq, true, eavt FROM datacamp_stage{}",
+            table(sql, "datacamp_log"),
+            if keys_dropped {
+                ""
+            } else {
+                " ORDER BY tx, seq"
+            }
         ),
         &[],
     )?;
@@ -331,7 +343,56 @@ fn unstage(session: &Session, sql: &Sql, schema: &Schema) -> Result<(u64, u64)> 
         ),
         &[],
     )?;
+    if keys_dropped {
+        session.batch(
+            "building the primary keys of the loaded tables",
+            &format!(
+                "ALTER TABLE {entries} ADD CONSTRAINT datacamp_entries_pkey \
+                   PRIMARY KEY (idx, key); \
+                 ALTER TABLE {} ADD CONSTRAINT datacamp_log_pkey PRIMARY KEY (tx, seq)",
+                table(sql, "datacamp_log")
+            ),
+        )?;
+    }
     Ok((eavt, txs))
+}
+
+/// How long the load waits for the tables' exclusive lock.
+const KEYS_LOCK_WAIT: &str = "2s";
+
+/// Drops the primary keys of the entries and the log for the bulk insert:
+/// one sort per key at the end builds them several times faster than
+/// millions of B-tree insertions (`ADD CONSTRAINT` again in
+/// [`unstage`]; the transaction keeps it all or nothing). That takes the
+/// tables' exclusive lock, which a snapshot of this database held open by
+/// another connection (of this process too) would make wait: after
+/// [`KEYS_LOCK_WAIT`] the keys stay and the load takes the slower path to
+/// the same result. Whether they were dropped.
+fn drop_keys(session: &Session, sql: &Sql) -> Result<bool> {
+    let what = "setting the primary keys aside for the load";
+    session.batch(
+        what,
+        &format!("SAVEPOINT datacamp_keys; SET LOCAL lock_timeout = '{KEYS_LOCK_WAIT}'"),
+    )?;
+    let dropped = session.batch_unless(
+        what,
+        &format!(
+            "ALTER TABLE {} DROP CONSTRAINT datacamp_entries_pkey; \
+             ALTER TABLE {} DROP CONSTRAINT datacamp_log_pkey",
+            table(sql, "datacamp_entries"),
+            table(sql, "datacamp_log")
+        ),
+        &postgres::error::SqlState::LOCK_NOT_AVAILABLE,
+    )?;
+    session.batch(
+        what,
+        if dropped {
+            "RELEASE SAVEPOINT datacamp_keys; SET LOCAL lock_timeout = DEFAULT"
+        } else {
+            "ROLLBACK TO SAVEPOINT datacamp_keys"
+        },
+    )?;
+    Ok(dropped)
 }
 
 /// The current keys of `index` in `[lo, hi)`, in order, one `COPY … TO
