@@ -14,7 +14,9 @@
 //!
 //! `DATACAMP_BENCH_QUICK=1` runs 3 migrations per target instead of 20
 //! (and a backlog of 1,000 transactions instead of 10,000);
-//! `DATACAMP_BENCH_OUT=FILE` writes the results as JSON.
+//! `DATACAMP_BENCH_ROUNDS=N` runs N migrations per target;
+//! `DATACAMP_BENCH_KINDS=pg,mem` runs only those targets (of `file`, `mem`,
+//! `pg`); `DATACAMP_BENCH_OUT=FILE` writes the results as JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -262,11 +264,18 @@ async fn main() {
     if filter.is_some_and(|f| !"cutover".contains(f.as_str()) && !"replay".contains(f.as_str())) {
         return;
     }
-    let rounds = if quick() { 3 } else { 20 };
+    let rounds = std::env::var("DATACAMP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if quick() { 3 } else { 20 });
+    let kinds = std::env::var("DATACAMP_BENCH_KINDS").unwrap_or_else(|_| "file,mem,pg".into());
     let backlog = if quick() { 1_000 } else { 10_000 };
     let mut report = serde_json::Map::new();
     let pg = PgTestServer::start();
     for kind in ["file", "mem", "pg"] {
+        if !kinds.split(',').any(|k| k == kind) {
+            continue;
+        }
         let server = match (kind, &pg) {
             ("pg", Ok(server)) => Some(server),
             ("pg", Err(e)) => {
