@@ -173,6 +173,15 @@ impl Drop for Session {
         };
         let pool = &self.pool;
         let committed = self.committed.load(Ordering::Acquire);
+        // After a COMMIT nothing needs the server: back to the pool here,
+        // without a hop off the runtime.
+        if committed && !link.client.is_closed() {
+            let mut idle = lock(&pool.idle);
+            if idle.len() < MAX_IDLE {
+                idle.push(link);
+                return;
+            }
+        }
         // Closing a client blocks too.
         off_runtime(move || {
             if link.client.is_closed()

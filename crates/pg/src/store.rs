@@ -29,7 +29,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::{Row, SimpleQueryRow};
 
-use crate::session::{Pool, Session};
+use crate::session::{off_runtime, Pool, Session};
 use crate::sql::{self, idx, Sql};
 
 mod load;
@@ -612,9 +612,14 @@ impl Store for PgStore {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteGuard + '_>> {
-        let session = Arc::new(self.shared.pool.session(true)?);
-        // Waits for any other writer, in any process, to commit.
-        let meta = begin(&session, "starting a write", &self.shared.sql.begin_write)?;
+        // One hop off the async runtime for the whole start (see
+        // `PgWrite::commit`).
+        let (session, meta) = off_runtime(|| -> Result<_> {
+            let session = Arc::new(self.shared.pool.session(true)?);
+            // Waits for any other writer, in any process, to commit.
+            let meta = begin(&session, "starting a write", &self.shared.sql.begin_write)?;
+            Ok((session, meta))
+        })?;
         Ok(Box::new(PgWrite {
             shared: self.shared.clone(),
             session,
@@ -636,6 +641,20 @@ impl WriteGuard for PgWrite {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<()> {
+        // Called from an async runtime's thread (a migration replays in
+        // `spawn_blocking`), each statement would run on a thread spawned
+        // for it (`off_runtime`); one hop for the whole commit instead, its
+        // statements then run where they are.
+        off_runtime(|| self.commit_here(c))
+    }
+
+    fn load(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+        self.load_here(datoms)
+    }
+}
+
+impl PgWrite {
+    fn commit_here(&mut self, c: &Commit<'_>) -> Result<()> {
         let (session, sql) = (&*self.session, &self.shared.sql);
         let mut counts = Counts {
             live: count(self.meta.live),
@@ -680,7 +699,7 @@ impl WriteGuard for PgWrite {
         Ok(())
     }
 
-    fn load(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+    fn load_here(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
         let (report, meta, schema) = load::load(&self.shared, &self.session, self.meta, datoms)?;
         self.session.commit("the load")?;
         self.meta = meta;
