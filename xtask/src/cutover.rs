@@ -1,16 +1,21 @@
 //! Step `cutover`: the live-migration benchmark
 //! (`crates/migrate/benches/cutover.rs`, harness-less): the fence duration
 //! at cutover over 20 migrations (3 with `--quick`) of a 100 k-datom
-//! database under writers at about 500 tx/s, mem → file and mem → mem, and
-//! catch-up replay throughput on a backlog of 10 000 transactions (1 000).
+//! database under writers at about 500 tx/s, mem → file, mem → mem and
+//! mem → postgres (a throwaway local cluster; skipped with a note without
+//! the PostgreSQL binaries), and catch-up replay throughput on a backlog of
+//! 10 000 transactions (1 000).
 
 use serde_json::{json, Value};
 
 use crate::report::Goal;
 use crate::{cargo, Ctx, StepOutput};
 
-/// The issue's goal for the fence's p99, in milliseconds.
+/// The issue's goal for the fence's p99, in milliseconds (issue 11: mem
+/// and file targets).
 const GOAL_P99_MS: f64 = 50.0;
+/// Issue 16's goal with a postgres target.
+const GOAL_P99_MS_PG: f64 = 100.0;
 
 pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
     let out_file = ctx.target.join("bench").join("cutover.json");
@@ -40,8 +45,12 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
         .map_err(|e| format!("{} is not JSON: {e}", out_file.display()))?;
 
     let mut out = StepOutput::default();
-    for kind in ["file", "mem"] {
+    for kind in ["file", "mem", "pg"] {
         let c = &results[format!("cutover/mem-to-{kind}")];
+        if let Some(why) = c["skipped"].as_str() {
+            out.notes.push(format!("cutover mem → {kind}: {why}"));
+            continue;
+        }
         let (median, p99) = (
             c["fence_ms_median"].as_f64().unwrap_or(f64::NAN),
             c["fence_ms_p99"].as_f64().unwrap_or(f64::NAN),
@@ -61,11 +70,22 @@ pub fn run(ctx: &Ctx) -> Result<StepOutput, String> {
             c["fence_ms_max"].as_f64().unwrap_or(f64::NAN),
             c["slowest_write_ms_p99"].as_f64().unwrap_or(f64::NAN),
         ));
+        let (goal, met) = if kind == "pg" {
+            (
+                format!("Cutover pause p99 ≤ {GOAL_P99_MS_PG} ms under ~500 tx/s, → postgres"),
+                p99 <= GOAL_P99_MS_PG,
+            )
+        } else {
+            (
+                format!(
+                    "Cutover pause (fence) p99 ≤ {GOAL_P99_MS} ms under ~500 tx/s, mem → {kind}"
+                ),
+                p99 <= GOAL_P99_MS,
+            )
+        };
         out.goals.push(Goal {
-            goal: format!(
-                "Cutover pause (fence) p99 ≤ {GOAL_P99_MS} ms under ~500 tx/s, mem → {kind}"
-            ),
-            met: Some(p99 <= GOAL_P99_MS),
+            goal,
+            met: Some(met),
             measured: format!(
                 "p99 {p99:.3} ms, median {median:.3} ms over {migrations} migrations"
             ),

@@ -4,11 +4,12 @@
 //! `ROLLBACK` ends whatever transaction it still had open.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, NoTls, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 
 use crate::error::PgError;
 use crate::url::Target;
@@ -140,6 +141,7 @@ impl Pool {
             pool: self.clone(),
             link: Mutex::new(Some(link)),
             write,
+            committed: AtomicBool::new(false),
         })
     }
 }
@@ -149,6 +151,10 @@ pub(crate) struct Session {
     pool: Arc<Pool>,
     link: Mutex<Option<Link>>,
     write: bool,
+    /// The last thing the session did was a successful `COMMIT`: no
+    /// transaction is open, so going back to the pool needs no `ROLLBACK`
+    /// (a round trip saved on every write).
+    committed: AtomicBool,
 }
 
 impl std::fmt::Debug for Session {
@@ -166,9 +172,21 @@ impl Drop for Session {
             return;
         };
         let pool = &self.pool;
+        let committed = self.committed.load(Ordering::Acquire);
+        // After a COMMIT nothing needs the server: back to the pool here,
+        // without a hop off the runtime.
+        if committed && !link.client.is_closed() {
+            let mut idle = lock(&pool.idle);
+            if idle.len() < MAX_IDLE {
+                idle.push(link);
+                return;
+            }
+        }
         // Closing a client blocks too.
         off_runtime(move || {
-            if link.client.is_closed() || link.client.batch_execute("ROLLBACK").is_err() {
+            if link.client.is_closed()
+                || (!committed && link.client.batch_execute("ROLLBACK").is_err())
+            {
                 return;
             }
             let mut idle = lock(&pool.idle);
@@ -244,7 +262,43 @@ impl Session {
 
     /// Runs statements without parameters.
     pub(crate) fn batch(&self, what: &str, sql: &str) -> Result<(), PgError> {
+        // They may open a transaction again.
+        self.committed.store(false, Ordering::Release);
         self.with(what, |link| link.client.batch_execute(sql))
+    }
+
+    /// Runs statements without parameters unless they fail with `code`
+    /// (then the transaction is in a failed state: roll back to a savepoint
+    /// taken before); whether they ran.
+    pub(crate) fn batch_unless(
+        &self,
+        what: &str,
+        sql: &str,
+        code: &SqlState,
+    ) -> Result<bool, PgError> {
+        self.committed.store(false, Ordering::Release);
+        self.with(what, |link| match link.client.batch_execute(sql) {
+            Ok(()) => Ok(true),
+            Err(e) if e.code() == Some(code) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Runs statements without parameters in one round trip (the simple
+    /// query protocol, which takes several at once); the rows they return,
+    /// as text.
+    pub(crate) fn simple(&self, what: &str, sql: &str) -> Result<Vec<SimpleQueryRow>, PgError> {
+        self.committed.store(false, Ordering::Release);
+        self.with(what, |link| {
+            let messages = link.client.simple_query(sql)?;
+            Ok(messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => Some(row),
+                    _ => None,
+                })
+                .collect())
+        })
     }
 
     /// A prepared (and cached) query.
@@ -283,7 +337,9 @@ impl Session {
                 reason: "the session was already closed".to_owned(),
             });
         };
-        off_runtime(|| link.client.batch_execute("COMMIT")).map_err(|e| {
+        let done = off_runtime(|| link.client.batch_execute("COMMIT"));
+        self.committed.store(done.is_ok(), Ordering::Release);
+        done.map_err(|e| {
             let url = self.url().to_owned();
             if is_lost(&e) {
                 PgError::LostInCommit {

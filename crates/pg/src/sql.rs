@@ -42,7 +42,11 @@ pub(crate) struct Sql {
     pub create: String,
     pub drop: String,
     pub meta: String,
-    pub meta_for_update: String,
+    /// `BEGIN` and the meta row (as text: the simple query protocol takes
+    /// both in one round trip), for a snapshot and for a write (which
+    /// locks the row).
+    pub begin_snapshot: String,
+    pub begin_write: String,
     pub update_meta: String,
     /// `[lo, hi)` with `lo` inclusive; `_open`: no upper bound; `_after`:
     /// `lo` exclusive (the next page).
@@ -51,12 +55,19 @@ pub(crate) struct Sql {
     pub scan_after: String,
     pub scan_after_open: String,
     pub current_in: String,
+    /// The current EAVT key under each of many `[e a v]` prefixes.
+    pub current_many: String,
     pub count_entities: String,
     pub upsert: String,
     pub delete: String,
+    /// Removes and upserts entries in one statement; the EAVT rows it
+    /// inserted (not updated).
+    pub write_entries: String,
+    /// A commit's writes in one statement: entries (as
+    /// [`Sql::write_entries`]), the txs row, the log and the meta row.
+    pub write_commit: String,
     pub delete_range: String,
     pub insert_tx: String,
-    pub insert_log: String,
     pub txs_page: String,
     pub tx_before: String,
     pub log_of: String,
@@ -77,8 +88,51 @@ impl Sql {
                 }
             )
         };
+        let meta_text = |lock: &str| {
+            format!(
+                "SELECT format, version, encode(config, 'hex'), generation, basis_tx, max_eid, \
+                 live, history, last_instant, schema_tx FROM {s}.datacamp_meta WHERE id = 1{lock}"
+            )
+        };
+        // $1, $2: keys to remove; $3 to $6: entries to upsert.
+        let entries_cte = format!(
+            "gone AS (DELETE FROM {entries} WHERE (idx, key) IN \
+               (SELECT * FROM unnest($1::smallint[], $2::bytea[]))), \
+             put AS (INSERT INTO {entries} (idx, key, e, retracted) \
+               SELECT * FROM unnest($3::smallint[], $4::bytea[], $5::bigint[], $6::bigint[]) \
+               ON CONFLICT (idx, key) DO UPDATE SET retracted = EXCLUDED.retracted \
+               RETURNING idx, (xmax = 0) AS inserted)"
+        );
+        let inserted = "SELECT count(*) FILTER (WHERE idx = 0 AND inserted) FROM put";
         Sql {
             schema: schema.to_owned(),
+            begin_snapshot: format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {}",
+                meta_text("")
+            ),
+            begin_write: format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; {}",
+                meta_text(" FOR UPDATE")
+            ),
+            current_many: format!(
+                "SELECT p.i, c.key FROM unnest($1::bytea[], $2::bytea[]) WITH ORDINALITY \
+                 AS p(lo, hi, i) CROSS JOIN LATERAL (SELECT key FROM {entries} \
+                 WHERE idx = 0 AND key >= p.lo AND key < p.hi AND retracted = 0 LIMIT 1) c"
+            ),
+            write_entries: format!("WITH {entries_cte} {inserted}"),
+            // $7: tx, $8: its instant, $9 to $11: the log, $12 to $15:
+            // the meta row's counters.
+            write_commit: format!(
+                "WITH {entries_cte}, \
+                 tx AS (INSERT INTO {s}.datacamp_txs (tx, tx_instant) \
+                   VALUES ($7::bigint, $8::bigint)), \
+                 log AS (INSERT INTO {s}.datacamp_log (tx, seq, added, key) \
+                   SELECT $7::bigint, * FROM unnest($9::bigint[], $10::boolean[], $11::bytea[])), \
+                 meta AS (UPDATE {s}.datacamp_meta SET basis_tx = $7::bigint, \
+                   max_eid = $12::bigint, live = $13::bigint, history = $14::bigint, \
+                   last_instant = $8::bigint, schema_tx = $15::bigint WHERE id = 1) \
+                 {inserted}"
+            ),
             create: format!(
                 "CREATE SCHEMA IF NOT EXISTS {s};
                  CREATE TABLE {s}.datacamp_meta (
@@ -116,10 +170,6 @@ impl Sql {
                 "SELECT format, version, config, generation, basis_tx, max_eid, live, history, \
                  last_instant, schema_tx FROM {s}.datacamp_meta WHERE id = 1"
             ),
-            meta_for_update: format!(
-                "SELECT format, version, config, generation, basis_tx, max_eid, live, history, \
-                 last_instant, schema_tx FROM {s}.datacamp_meta WHERE id = 1 FOR UPDATE"
-            ),
             update_meta: format!(
                 "UPDATE {s}.datacamp_meta SET basis_tx = $1, max_eid = $2, live = $3, \
                  history = $4, last_instant = $5, schema_tx = $6 WHERE id = 1"
@@ -150,10 +200,6 @@ impl Sql {
                 "DELETE FROM {entries} WHERE idx = $1 AND key >= $2 AND key < $3"
             ),
             insert_tx: format!("INSERT INTO {s}.datacamp_txs (tx, tx_instant) VALUES ($1, $2)"),
-            insert_log: format!(
-                "INSERT INTO {s}.datacamp_log (tx, seq, added, key) \
-                 SELECT $1, * FROM unnest($2::bigint[], $3::boolean[], $4::bytea[])"
-            ),
             txs_page: format!(
                 "SELECT tx, tx_instant FROM {s}.datacamp_txs WHERE tx >= $1 AND tx < $2 \
                  ORDER BY tx LIMIT 256"

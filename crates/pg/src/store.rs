@@ -10,8 +10,9 @@
 //!   prepares the write on a snapshot read inside that same transaction,
 //!   after the lock, so a write another process committed before is seen
 //!   and none can land between the read and the commit.
-//! - Scans fetch pages of [`PAGE`] keys (keyset pagination), so several
-//!   open scans of one snapshot interleave and memory stays bounded.
+//! - Scans fetch pages of [`PAGE`] keys, growing to [`MAX_PAGE`] (keyset
+//!   pagination), so several open scans of one snapshot interleave and
+//!   memory stays bounded.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,18 +27,23 @@ use datacamp_db::backend::{
 };
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
-use postgres::Row;
+use postgres::{Row, SimpleQueryRow};
 
-use crate::session::{Pool, Session};
+use crate::session::{off_runtime, Pool, Session};
 use crate::sql::{self, idx, Sql};
 
 mod load;
+mod writer;
 
-/// Keys one page of a scan fetches.
+use writer::{PgWriter, Tail};
+
+/// Keys the first page of a scan fetches; each next page fetches twice as
+/// many, up to [`MAX_PAGE`]: a short scan (the transactor's look-ups)
+/// reads little past what it needs, a long one (a backup, `datoms`) pays
+/// few round trips.
 const PAGE: i64 = 2048;
-/// Rows one batched upsert writes at most (a reindex of a big attribute
-/// goes in batches of this many).
-const BATCH: usize = 2048;
+/// Keys one page fetches at most (memory per open scan stays bounded).
+const MAX_PAGE: i64 = 32_768;
 
 /// The counters and identity of the meta row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +80,69 @@ fn read_meta(session: &Session, sql: &str) -> Result<Meta> {
 
 fn meta_of(url: &str, row: &Row) -> Result<Meta> {
     let get = |e: postgres::Error| not_a_database(url, format!("its meta row is unreadable: {e}"));
-    let format: String = row.try_get(0).map_err(get)?;
-    let version: i32 = row.try_get(1).map_err(get)?;
+    let mut numbers = [0_i64; 7];
+    for (i, n) in numbers.iter_mut().enumerate() {
+        *n = row.try_get(3 + i).map_err(get)?;
+    }
+    meta_from(
+        url,
+        row.try_get(0).map_err(get)?,
+        row.try_get(1).map_err(get)?,
+        row.try_get(2).map_err(get)?,
+        numbers,
+    )
+}
+
+/// The meta row as the simple query protocol gives it: text, the config
+/// in hex ([`Sql::begin_write`]).
+fn meta_of_text(url: &str, row: &SimpleQueryRow) -> Result<Meta> {
+    let field = |i: usize| -> Result<&str> {
+        row.try_get(i)
+            .ok()
+            .flatten()
+            .ok_or_else(|| not_a_database(url, format!("its meta row has no column {i}")))
+    };
+    let number = |i: usize| -> Result<i64> {
+        let text = field(i)?;
+        text.parse().map_err(|_| {
+            not_a_database(
+                url,
+                format!("its meta row's column {i} is {text:?}, not a number"),
+            )
+        })
+    };
+    let version = i32::try_from(number(1)?)
+        .map_err(|_| not_a_database(url, "its meta row's version is out of range"))?;
+    let config = decode_hex(field(2)?)
+        .ok_or_else(|| not_a_database(url, "its stored configuration is unreadable"))?;
+    let mut numbers = [0_i64; 7];
+    for (i, n) in numbers.iter_mut().enumerate() {
+        *n = number(3 + i)?;
+    }
+    meta_from(url, field(0)?.to_owned(), version, config, numbers)
+}
+
+/// Bytes from the hex `encode(…, 'hex')` gives.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks the marker and version of a meta row; its counters
+/// (`generation` to `schema_tx`, in column order).
+fn meta_from(
+    url: &str,
+    format: String,
+    version: i32,
+    config: Vec<u8>,
+    numbers: [i64; 7],
+) -> Result<Meta> {
     if format != sql::FORMAT {
         return Err(not_a_database(
             url,
@@ -94,19 +161,30 @@ fn meta_of(url: &str, row: &Row) -> Result<Meta> {
             ),
         ));
     }
-    let config: Vec<u8> = row.try_get(2).map_err(get)?;
     let config = backend::decode_config(&config)
         .ok_or_else(|| not_a_database(url, "its stored configuration is unreadable"))?;
+    let [generation, basis_tx, max_eid, live, history, last_instant, schema_tx] = numbers;
     Ok(Meta {
         config,
-        generation: row.try_get(3).map_err(get)?,
-        basis_tx: row.try_get(4).map_err(get)?,
-        max_eid: row.try_get(5).map_err(get)?,
-        live: row.try_get(6).map_err(get)?,
-        history: row.try_get(7).map_err(get)?,
-        last_instant: row.try_get(8).map_err(get)?,
-        schema_tx: row.try_get(9).map_err(get)?,
+        generation,
+        basis_tx,
+        max_eid,
+        live,
+        history,
+        last_instant,
+        schema_tx,
     })
+}
+
+/// Opens `session`'s transaction with `begin` (`BEGIN …; SELECT` the meta
+/// row, [`Sql::begin_snapshot`] or [`Sql::begin_write`]) in one round trip;
+/// the meta row.
+fn begin(session: &Session, what: &str, begin: &str) -> Result<Meta> {
+    let rows = session.simple(what, begin)?;
+    let row = rows
+        .first()
+        .ok_or_else(|| not_a_database(session.url(), "its datacamp_meta table has no row"))?;
+    meta_of_text(session.url(), row)
 }
 
 fn count(n: i64) -> u64 {
@@ -217,6 +295,7 @@ fn scan_range<'s>(
         next: lo,
         first: true,
         hi,
+        limit: PAGE,
         buffer: VecDeque::new(),
         done: false,
     };
@@ -246,6 +325,8 @@ struct Pages<'s> {
     next: Vec<u8>,
     first: bool,
     hi: Option<Vec<u8>>,
+    /// Keys the next page fetches.
+    limit: i64,
     buffer: VecDeque<(Vec<u8>, i64)>,
     done: bool,
 }
@@ -263,10 +344,11 @@ impl Pages<'_> {
         let rows = self.session.query(
             &what,
             self.sql.page(self.first, self.hi.is_some()),
-            &[&idx(self.index), &self.next, &self.hi, &PAGE],
+            &[&idx(self.index), &self.next, &self.hi, &self.limit],
         )?;
         self.first = false;
-        self.done = (rows.len() as i64) < PAGE;
+        self.done = (rows.len() as i64) < self.limit;
+        self.limit = (self.limit * 2).min(MAX_PAGE);
         for row in rows {
             let key: Vec<u8> = row.try_get(0).map_err(|e| self.session.error(&what, e))?;
             let retracted: i64 = row.try_get(1).map_err(|e| self.session.error(&what, e))?;
@@ -424,206 +506,6 @@ impl LogPages {
     }
 }
 
-/// Index writes of a write transaction.
-struct PgWriter<'s> {
-    session: &'s Session,
-    sql: &'s Sql,
-    decoder: KeyDecoder,
-    key: Vec<u8>,
-}
-
-/// Rows for one batched upsert.
-#[derive(Default)]
-struct Rows {
-    idx: Vec<i16>,
-    key: Vec<Vec<u8>>,
-    e: Vec<i64>,
-    retracted: Vec<i64>,
-}
-
-impl Rows {
-    fn push(&mut self, index: Index, key: Vec<u8>, e: i64, retracted: i64) {
-        self.idx.push(idx(index));
-        self.key.push(key);
-        self.e.push(e);
-        self.retracted.push(retracted);
-    }
-
-    fn len(&self) -> usize {
-        self.idx.len()
-    }
-}
-
-impl<'s> PgWriter<'s> {
-    fn new(session: &'s Session, sql: &'s Sql) -> Self {
-        PgWriter {
-            session,
-            sql,
-            decoder: KeyDecoder::default(),
-            key: Vec::new(),
-        }
-    }
-
-    fn key(&mut self, index: Index, e: i64, a: &Keyword, v: &Value, tx: i64) -> Vec<u8> {
-        backend::index_key(&mut self.key, index, e, a, v, tx);
-        self.key.clone()
-    }
-
-    /// Upserts `rows`; whether an EAVT row among them was new.
-    fn upsert(&self, rows: &Rows) -> Result<bool> {
-        if rows.len() == 0 {
-            return Ok(false);
-        }
-        let written = self.session.query(
-            "writing index entries",
-            &self.sql.upsert,
-            &[&rows.idx, &rows.key, &rows.e, &rows.retracted],
-        )?;
-        let mut new_eavt = false;
-        for row in written {
-            let index: i16 = row
-                .try_get(0)
-                .map_err(|e| self.session.error("writing index entries", e))?;
-            let inserted: bool = row
-                .try_get(1)
-                .map_err(|e| self.session.error("writing index entries", e))?;
-            new_eavt |= index == 0 && inserted;
-        }
-        Ok(new_eavt)
-    }
-
-    fn delete(&self, idxs: &[i16], keys: &[Vec<u8>]) -> Result<()> {
-        if !idxs.is_empty() {
-            self.session
-                .execute("removing index entries", &self.sql.delete, &[&idxs, &keys])?;
-        }
-        Ok(())
-    }
-
-    /// Rebuilds the AVET and VAET entries of `attr` from AEVT, as `schema`
-    /// places them.
-    fn reindex(&mut self, attr: &Keyword, schema: &Schema) -> Result<()> {
-        let prefix = backend::prefix_key(Index::Avet, &[Part::A(attr.clone())]);
-        if let Some(hi) = backend::prefix_end(&prefix) {
-            self.session.execute(
-                &format!("clearing the AVET entries of {attr}"),
-                &self.sql.delete_range,
-                &[&idx(Index::Avet), &prefix, &hi],
-            )?;
-        }
-        let (lo, hi) = prefix_range(backend::prefix_key(Index::Aevt, &[Part::A(attr.clone())]));
-        let entries = scan_range(self.session, self.sql, Index::Aevt, lo, hi);
-        let mut rows = Rows::default();
-        let (mut gone_idx, mut gone_key) = (Vec::new(), Vec::new());
-        for entry in entries {
-            let en = entry?;
-            let (in_avet, in_vaet) = placement(schema, &en.a, &en.v);
-            let r = en.retracted.unwrap_or(0);
-            let mut key = Vec::new();
-            if in_avet {
-                backend::index_key(&mut key, Index::Avet, en.e, &en.a, &en.v, en.tx);
-                rows.push(Index::Avet, key.clone(), en.e, r);
-            }
-            if matches!(en.v, Value::Long(_)) {
-                backend::index_key(&mut key, Index::Vaet, en.e, &en.a, &en.v, en.tx);
-                if in_vaet {
-                    rows.push(Index::Vaet, key, en.e, r);
-                } else {
-                    gone_idx.push(idx(Index::Vaet));
-                    gone_key.push(key);
-                }
-            }
-            if rows.len() >= BATCH || gone_idx.len() >= BATCH {
-                self.upsert(&rows)?;
-                self.delete(&gone_idx, &gone_key)?;
-                rows = Rows::default();
-                gone_idx.clear();
-                gone_key.clear();
-            }
-        }
-        self.upsert(&rows)?;
-        self.delete(&gone_idx, &gone_key)
-    }
-}
-
-impl IndexWriter for PgWriter<'_> {
-    fn current_tx(&mut self, e: i64, a: &Keyword, v: &Value) -> Result<Option<i64>> {
-        let prefix = backend::prefix_key(
-            Index::Eavt,
-            &[Part::E(e), Part::A(a.clone()), Part::V(v.clone())],
-        );
-        let Some(hi) = backend::prefix_end(&prefix) else {
-            return Ok(None);
-        };
-        let rows = self.session.query(
-            "looking up a current datom",
-            &self.sql.current_in,
-            &[&prefix, &hi],
-        )?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => {
-                let key: Vec<u8> = row
-                    .try_get(0)
-                    .map_err(|e| self.session.error("looking up a current datom", e))?;
-                Ok(Some(self.decoder.decode(Index::Eavt, &key)?.3))
-            }
-        }
-    }
-
-    fn put(
-        &mut self,
-        e: i64,
-        a: &Keyword,
-        v: &Value,
-        tx: i64,
-        retracted: Option<i64>,
-        avet: bool,
-        vaet: bool,
-    ) -> Result<bool> {
-        let r = retracted.unwrap_or(0);
-        let mut rows = Rows::default();
-        for index in [Index::Eavt, Index::Aevt] {
-            let key = self.key(index, e, a, v, tx);
-            rows.push(index, key, e, r);
-        }
-        if avet {
-            let key = self.key(Index::Avet, e, a, v, tx);
-            rows.push(Index::Avet, key, e, r);
-        }
-        if vaet {
-            let key = self.key(Index::Vaet, e, a, v, tx);
-            rows.push(Index::Vaet, key, e, r);
-        }
-        self.upsert(&rows)
-    }
-
-    fn remove(
-        &mut self,
-        e: i64,
-        a: &Keyword,
-        v: &Value,
-        tx: i64,
-        avet: bool,
-        vaet: bool,
-    ) -> Result<()> {
-        let mut idxs = Vec::new();
-        let mut keys = Vec::new();
-        for (index, on) in [
-            (Index::Eavt, true),
-            (Index::Aevt, true),
-            (Index::Avet, avet),
-            (Index::Vaet, vaet),
-        ] {
-            if on {
-                idxs.push(idx(index));
-                keys.push(self.key(index, e, a, v, tx));
-            }
-        }
-        self.delete(&idxs, &keys)
-    }
-}
-
 /// Writes the meta row's counters.
 fn write_meta(session: &Session, sql: &Sql, m: &Meta) -> Result<()> {
     session.execute(
@@ -638,24 +520,6 @@ fn write_meta(session: &Session, sql: &Sql, m: &Meta) -> Result<()> {
             &m.schema_tx,
         ],
     )?;
-    Ok(())
-}
-
-/// Appends one transaction to the log.
-fn write_log(session: &Session, sql: &Sql, tx: i64, instant: i64, datoms: &[Datom]) -> Result<()> {
-    let what = format!("writing transaction {tx} to the log");
-    session.execute(&what, &sql.insert_tx, &[&tx, &instant])?;
-    let mut seqs = Vec::with_capacity(datoms.len());
-    let mut added = Vec::with_capacity(datoms.len());
-    let mut keys = Vec::with_capacity(datoms.len());
-    for (seq, d) in datoms.iter().enumerate() {
-        let mut key = Vec::new();
-        backend::index_key(&mut key, Index::Eavt, d.e, &d.a, &d.v, d.tx);
-        seqs.push(signed(seq as u64));
-        added.push(d.added);
-        keys.push(key);
-    }
-    session.execute(&what, &sql.insert_log, &[&tx, &seqs, &added, &keys])?;
     Ok(())
 }
 
@@ -686,7 +550,6 @@ pub(crate) fn write_bootstrap(
         true,
         &mut counts,
     )?;
-    write_log(session, sql, TX0, now, bootstrap)?;
     let meta = Meta {
         config,
         generation: 0,
@@ -697,7 +560,12 @@ pub(crate) fn write_bootstrap(
         last_instant: now,
         schema_tx: TX0,
     };
-    write_meta(session, sql, &meta)
+    w.commit(&Tail {
+        tx: TX0,
+        tx_instant: now,
+        datoms: bootstrap,
+        meta: &meta,
+    })
 }
 
 /// Checks the meta row is a Datacamp one of this layout.
@@ -727,11 +595,11 @@ impl PgStore {
 impl Store for PgStore {
     fn snapshot(&self) -> Result<Arc<dyn StoreRead>> {
         let session = self.shared.pool.session(false)?;
-        session.batch(
+        let meta = begin(
+            &session,
             "starting a snapshot",
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            &self.shared.sql.begin_snapshot,
         )?;
-        let meta = read_meta(&session, &self.shared.sql.meta)?;
         Ok(self.shared.snapshot_at(Arc::new(session), meta)?)
     }
 
@@ -753,10 +621,14 @@ impl Store for PgStore {
     }
 
     fn begin_write(&self) -> Result<Box<dyn WriteGuard + '_>> {
-        let session = Arc::new(self.shared.pool.session(true)?);
-        session.batch("starting a write", "BEGIN ISOLATION LEVEL READ COMMITTED")?;
-        // Waits for any other writer, in any process, to commit.
-        let meta = read_meta(&session, &self.shared.sql.meta_for_update)?;
+        // One hop off the async runtime for the whole start (see
+        // `PgWrite::commit`).
+        let (session, meta) = off_runtime(|| -> Result<_> {
+            let session = Arc::new(self.shared.pool.session(true)?);
+            // Waits for any other writer, in any process, to commit.
+            let meta = begin(&session, "starting a write", &self.shared.sql.begin_write)?;
+            Ok((session, meta))
+        })?;
         Ok(Box::new(PgWrite {
             shared: self.shared.clone(),
             session,
@@ -778,12 +650,27 @@ impl WriteGuard for PgWrite {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<()> {
+        // Called from an async runtime's thread (a migration replays in
+        // `spawn_blocking`), each statement would run on a thread spawned
+        // for it (`off_runtime`); one hop for the whole commit instead, its
+        // statements then run where they are.
+        off_runtime(|| self.commit_here(c))
+    }
+
+    fn load(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+        self.load_here(datoms)
+    }
+}
+
+impl PgWrite {
+    fn commit_here(&mut self, c: &Commit<'_>) -> Result<()> {
         let (session, sql) = (&*self.session, &self.shared.sql);
         let mut counts = Counts {
             live: count(self.meta.live),
             history: count(self.meta.history),
         };
         let mut w = PgWriter::new(session, sql);
+        w.look_up(c.datoms, c.verified)?;
         apply_datoms(
             &mut w,
             c.datoms,
@@ -795,7 +682,6 @@ impl WriteGuard for PgWrite {
         for attr in &c.reindex {
             w.reindex(attr, &c.schema)?;
         }
-        write_log(session, sql, c.tx, c.tx_instant, c.datoms)?;
         let schema_changed = touches_schema(c.datoms) || !c.reindex.is_empty();
         let meta = Meta {
             basis_tx: c.tx,
@@ -810,14 +696,19 @@ impl WriteGuard for PgWrite {
             },
             ..self.meta
         };
-        write_meta(session, sql, &meta)?;
+        w.commit(&Tail {
+            tx: c.tx,
+            tx_instant: c.tx_instant,
+            datoms: c.datoms,
+            meta: &meta,
+        })?;
         session.commit(&format!("transaction {}", c.tx))?;
         self.meta = meta;
         self.shared.cache_schema(&meta, c.schema.clone());
         Ok(())
     }
 
-    fn load(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
+    fn load_here(&mut self, datoms: &mut dyn Iterator<Item = Result<Datom>>) -> Result<LoadReport> {
         let (report, meta, schema) = load::load(&self.shared, &self.session, self.meta, datoms)?;
         self.session.commit("the load")?;
         self.meta = meta;
