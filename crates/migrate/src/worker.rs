@@ -248,9 +248,12 @@ fn internal(shared: &Shared, e: impl std::fmt::Display) -> Error {
 
 async fn replay(shared: Arc<Shared>, limit: Option<usize>) -> Result<usize> {
     let s = shared.clone();
-    tokio::task::spawn_blocking(move || replay_blocking(&s, limit))
-        .await
-        .map_err(|e| internal(&shared, e))?
+    tokio::task::spawn_blocking(move || {
+        let _blocking_ok = datacamp_datom::blocking::may_block();
+        replay_blocking(&s, limit)
+    })
+    .await
+    .map_err(|e| internal(&shared, e))?
 }
 
 /// Applies the source's transactions after the target's basis tx, oldest
@@ -301,9 +304,12 @@ async fn cut_over(shared: &Arc<Shared>) -> Result<MigrationResult> {
         shared.enter(MigrationState::Finalizing).await?;
     }
     let s = shared.clone();
-    let (cutover_tx, fence) = tokio::task::spawn_blocking(move || fence_and_switch(&s))
-        .await
-        .map_err(|e| internal(shared, e))??;
+    let (cutover_tx, fence) = tokio::task::spawn_blocking(move || {
+        let _blocking_ok = datacamp_datom::blocking::may_block();
+        fence_and_switch(&s)
+    })
+    .await
+    .map_err(|e| internal(shared, e))??;
     let fence_ms = fence.as_secs_f64() * 1e3;
 
     // Counted in the target's log: the truth even across a recovery.

@@ -1053,7 +1053,10 @@ impl Job<'_> {
             resume: tally.resume,
             sender,
         };
-        let producer = tokio::task::spawn_blocking(move || producer(args));
+        let producer = tokio::task::spawn_blocking(move || {
+            let _blocking_ok = datacamp_datom::blocking::may_block();
+            producer(args)
+        });
 
         let raw_chunks = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
         let compression = self.opts.compression;

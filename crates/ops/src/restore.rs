@@ -390,6 +390,7 @@ where
     // The stream, and with it the pipeline, is dropped on the loading
     // thread when the load returns: fetching stops, decoders ahead stop.
     let outcome = tokio::task::spawn_blocking(move || {
+        let _blocking_ok = datacamp_datom::blocking::may_block();
         let mut stream = stream;
         match loader.load(&mut stream) {
             Ok(_) => Ok(stream.tally),

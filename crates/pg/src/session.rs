@@ -49,7 +49,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// async code), on a scoped thread of its own, since the client's own
 /// `block_on` refuses to run inside a runtime.
 pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
+    // A runtime's blocking thread that said so may block right here.
+    if tokio::runtime::Handle::try_current().is_err() || datacamp_datom::blocking::allowed() {
         return f();
     }
     std::thread::scope(|scope| match scope.spawn(f).join() {
